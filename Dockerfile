@@ -1,0 +1,44 @@
+# The hub image: JupyterHub, dockerspawner, oauthenticator and the proxy, run by supervisord.
+ARG BASE_IMAGE=debian:bookworm-slim
+FROM ${BASE_IMAGE}
+
+ARG APPLIANCE_VERSION=0.1.0
+LABEL org.opencontainers.image.title="jupyterhub-appliance-hub" \
+      org.opencontainers.image.description="JupyterHub configured by environment variables, spawning user containers" \
+      org.opencontainers.image.version="${APPLIANCE_VERSION}" \
+      org.opencontainers.image.licenses="BSD-3-Clause"
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/opt/appliance \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+
+# Extra CA certificates (empty by default) are trusted during the build and at run time.
+COPY extra-ca-certs/ /usr/local/share/ca-certificates/extra/
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv node-configurable-http-proxy \
+ && update-ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+
+COPY requirements/hub.txt /tmp/requirements.txt
+RUN python3 -m venv /opt/venv \
+ && pip install --no-deps -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt \
+ && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
+
+COPY hub-image/jupyterhub_config.py hub-image/supervisord.conf /etc/jupyterhub/
+COPY appliance/ /opt/appliance/appliance/
+RUN printf '#!/bin/sh\nexec python3 -m appliance "$@"\n' >/usr/local/bin/appliance \
+ && chmod 0755 /usr/local/bin/appliance \
+ && mkdir -p /etc/jupyterhub/jupyterhub_config.d /data
+
+VOLUME /data
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/hub/health', timeout=4)"]
+ENTRYPOINT ["appliance"]
+CMD ["run"]

@@ -1,0 +1,42 @@
+# JupyterHub Appliance: `make test` sets up everything it needs and runs every test.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export TESTCONTAINERS_RYUK_DISABLED := true
+
+.PHONY: test test-unit test-e2e images lint docs lock engine
+
+test: lint test-unit images test-e2e
+
+$(VENV)/.installed: requirements/test.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet -r requirements/test.txt
+	touch $@
+
+engine:
+	scripts/ensure-docker.sh
+
+images: engine
+	scripts/build-images.sh
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m appliance docs
+
+test-unit: $(VENV)/.installed
+	$(PY) -m pytest -m "not e2e" tests/unit
+
+test-e2e: $(VENV)/.installed engine
+	$(PY) -m pytest -m e2e tests/e2e
+
+docs: $(VENV)/.installed
+	$(PY) -m appliance docs --write
+
+# Image locks are resolved for the Python of the images' Debian base (bookworm: 3.11.2).
+lock: $(VENV)/.installed
+	cd requirements && for name in hub singleuser; do \
+	  ../$(VENV)/bin/uv pip compile --quiet --upgrade --python-version 3.11.2 --python-platform linux \
+	    --no-header --no-annotate --output-file $$name.txt $$name.in; done
+	cd requirements && ../$(VENV)/bin/uv pip compile --quiet --upgrade --no-header --no-annotate \
+	  --output-file test.txt test.in

@@ -1,0 +1,102 @@
+"""The `appliance` command: run the hub, check the environment, render the docs."""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from appliance import __version__
+from appliance.docs import stale_files, write
+from appliance.secret_store import SECRETS_FOLDER, StoredSecretError, resolve
+from appliance.settings import BY_NAME, SETTINGS, Settings, SettingsError, load
+
+SUPERVISORD_CONF = "/etc/jupyterhub/supervisord.conf"
+EXIT_BAD_CONFIG = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="appliance", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="check the settings, resolve the secrets, then exec supervisord")
+    commands.add_parser("check", help="check the settings and print them, secrets redacted")
+    docs = commands.add_parser("docs", help="render the README table and .env.example from the declarations")
+    docs.add_argument("--write", action="store_true", help="write the files instead of checking them")
+    docs.add_argument("--root", type=Path, default=Path.cwd(), help="the repository root")
+    args = parser.parse_args(argv)
+    return {"run": run, "check": check, "docs": docs_command}[args.command](args)
+
+
+def loaded_or_exit() -> Settings:
+    try:
+        return load(os.environ)
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        sys.exit(EXIT_BAD_CONFIG)
+
+
+def check(_args) -> int:
+    settings = loaded_or_exit()
+    width = max(len(setting.name) for setting in SETTINGS)
+    for setting in SETTINGS:
+        print(f"{setting.name:<{width}}  {displayed(setting.name, settings[setting.name])}")
+    return 0
+
+
+def displayed(name: str, value) -> str:
+    if value is None:
+        return "(unset)"
+    if BY_NAME[name].secret:
+        return "<redacted>"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
+def run(_args) -> int:
+    settings = loaded_or_exit()
+    try:
+        resolved = resolve(settings)
+    except StoredSecretError as error:
+        print(error, file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    announce_admin_login(settings, "ADMIN_PASSWORD" in resolved.generated, resolved.values.get("ADMIN_PASSWORD"))
+    environment = {**os.environ, **resolved.values}
+    sys.stdout.flush()
+    os.execvpe("supervisord", ["supervisord", "-c", SUPERVISORD_CONF], environment)
+
+
+def announce_admin_login(settings: Settings, generated: bool, password: str | None) -> None:
+    """Tell the admin how to log in: the password itself only on the start that generated it."""
+    if settings["AUTH_MODE"] != "password" or settings["ADMIN_PASSWORD"]:
+        return
+    url = (settings["PUBLIC_URL"] or f"http://localhost:{settings['HUB_PORT']}").rstrip("/")
+    stored = f"{settings['DATA_DIR']}/{SECRETS_FOLDER}/admin_password"
+    admin = settings["ADMIN_USERS"][0]
+    if generated:
+        banner = [
+            "First start: generated a password for the admin users.",
+            f"  Log in at {url}/hub/login",
+            f"  user name: {admin}",
+            f"  password:  {password}",
+            f"It is stored in {stored}; this is the only time it is logged.",
+        ]
+    else:
+        banner = [f"Admin login: user {admin}, password stored in {stored}"]
+    banner.append(f"Show it again with: docker compose exec hub cat {stored}")
+    rule = "=" * 72
+    print("\n".join([rule, *banner, rule]), flush=True)
+
+
+def docs_command(args) -> int:
+    if args.write:
+        write(args.root)
+        return 0
+    stale = stale_files(args.root)
+    for name in stale:
+        print(f"{name} differs from appliance/settings.py; run `appliance docs --write`", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""The value kinds a setting can have: each parses raw text and says what it allows."""
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+class Invalid(ValueError):
+    """A raw value that does not fit its kind; the message says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Text:
+    """Free text, optionally held to a pattern and a minimum length."""
+
+    pattern: str = ""
+    min_length: int = 0
+    describe: str = "any text"
+
+    @property
+    def allowed(self) -> str:
+        if self.min_length:
+            return f"{self.describe}, at least {self.min_length} characters"
+        return self.describe
+
+    def __call__(self, raw: str) -> str:
+        if len(raw) < self.min_length:
+            raise Invalid(f"must be at least {self.min_length} characters, got {len(raw)}")
+        if self.pattern and not re.fullmatch(self.pattern, raw):
+            raise Invalid(f"must be {self.describe}")
+        return raw
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One of a fixed set of words; some may be known but not available yet."""
+
+    values: tuple[str, ...]
+    unavailable: tuple[str, ...] = ()
+    case_insensitive: bool = False
+
+    @property
+    def available(self) -> tuple[str, ...]:
+        return tuple(v for v in self.values if v not in self.unavailable)
+
+    @property
+    def allowed(self) -> str:
+        return ", ".join(self.available)
+
+    def __call__(self, raw: str) -> str:
+        value = raw.upper() if self.case_insensitive else raw
+        if value in self.unavailable:
+            raise Invalid(f"is not available in this version of the appliance; supported: {', '.join(self.available)}")
+        if value not in self.values:
+            raise Invalid(f"must be one of: {', '.join(self.available)}")
+        return value
+
+
+@dataclass(frozen=True)
+class NameList:
+    """A comma-separated list of names; blanks around commas are ignored."""
+
+    describe: str = "comma-separated names"
+
+    @property
+    def allowed(self) -> str:
+        return self.describe
+
+    def __call__(self, raw: str) -> tuple[str, ...]:
+        items = [item.strip() for item in raw.split(",")]
+        if any(not item for item in items):
+            raise Invalid("has an empty entry; separate names with single commas")
+        return tuple(items)
+
+
+@dataclass(frozen=True)
+class Integer:
+    minimum: int
+    maximum: int
+
+    @property
+    def allowed(self) -> str:
+        return f"a whole number from {self.minimum} to {self.maximum}"
+
+    def __call__(self, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise Invalid(f"must be {self.allowed}") from None
+        if not self.minimum <= value <= self.maximum:
+            raise Invalid(f"must be {self.allowed}")
+        return value
+
+
+@dataclass(frozen=True)
+class PositiveNumber:
+    @property
+    def allowed(self) -> str:
+        return "a number above 0, such as 0.5 or 2"
+
+    def __call__(self, raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise Invalid(f"must be {self.allowed}") from None
+        if not value > 0 or value == float("inf"):
+            raise Invalid(f"must be {self.allowed}")
+        return value
+
+
+@dataclass(frozen=True)
+class ByteSize:
+    """A size as Docker and dockerspawner write it: a number with an optional K, M, G or T."""
+
+    @property
+    def allowed(self) -> str:
+        return "a size such as 512M or 2G (suffix K, M, G or T)"
+
+    def __call__(self, raw: str) -> str:
+        if not re.fullmatch(r"[0-9]+(\.[0-9]+)?[KMGT]?", raw) or float(raw.rstrip("KMGT")) <= 0:
+            raise Invalid(f"must be {self.allowed}")
+        return raw
+
+
+@dataclass(frozen=True)
+class AbsolutePath:
+    @property
+    def allowed(self) -> str:
+        return "an absolute path inside the hub container"
+
+    def __call__(self, raw: str) -> str:
+        if not raw.startswith("/"):
+            raise Invalid(f"must be {self.allowed}")
+        return raw.rstrip("/") or "/"
+
+
+@dataclass(frozen=True)
+class Url:
+    schemes: tuple[str, ...]
+    describe: str = ""
+
+    @property
+    def allowed(self) -> str:
+        return self.describe or f"a URL starting with {' or '.join(s + '://' for s in self.schemes)}"
+
+    def __call__(self, raw: str) -> str:
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise Invalid(f"must be {self.allowed}") from None
+        needs_host = parts.scheme != "sqlite"
+        if parts.scheme not in self.schemes or (needs_host and not parts.hostname):
+            raise Invalid(f"must be {self.allowed}")
+        return raw
+
+
+@dataclass(frozen=True)
+class Template:
+    """A name template with {fields}, that must render to a valid Docker name."""
+
+    fields: tuple[str, ...]
+
+    @property
+    def allowed(self) -> str:
+        return "a Docker name that may use " + ", ".join("{" + f + "}" for f in self.fields)
+
+    def __call__(self, raw: str) -> str:
+        try:
+            rendered = raw.format(**{name: "x" for name in self.fields})
+        except (KeyError, IndexError, ValueError):
+            raise Invalid(f"must be {self.allowed}") from None
+        if not re.fullmatch(DOCKER_NAME, rendered):
+            raise Invalid(f"must be {self.allowed}")
+        return raw
+
+
+DOCKER_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"

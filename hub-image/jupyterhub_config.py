@@ -1,0 +1,13 @@
+"""JupyterHub config of the appliance: all of it comes from the environment, through `appliance`."""
+
+import os
+from pathlib import Path
+
+from appliance.hub_config import apply
+from appliance.settings import load
+
+apply(load(os.environ), c)  # noqa: F821 - `c` is given by JupyterHub
+
+# The escape hatch: admins' own config files, mounted into this folder, load last.
+for extra_config in sorted(Path("/etc/jupyterhub/jupyterhub_config.d").glob("*.py")):
+    load_subconfig(str(extra_config))  # noqa: F821 - given by JupyterHub

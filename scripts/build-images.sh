@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Build every image of the appliance, reusing Docker's layer cache.
+# EXTRA_CA_CERTS=/path/bundle.crt puts a CA bundle into the build (for TLS-intercepting proxies).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BASE_IMAGE="${BASE_IMAGE:-debian:bookworm-slim}"
+VERSION="$(python3 -c 'import appliance; print(appliance.__version__)')"
+HUB_IMAGE="${HUB_IMAGE:-jupyterhub-appliance/hub:$VERSION}"
+SINGLEUSER_IMAGE="${SINGLEUSER_IMAGE:-jupyterhub-appliance/singleuser:$VERSION}"
+
+log() { printf '[images] %s\n' "$*"; }
+
+if [ -n "${EXTRA_CA_CERTS:-}" ]; then
+  log "trusting the CA bundle $EXTRA_CA_CERTS in the builds"
+  cp "$EXTRA_CA_CERTS" extra-ca-certs/extra-ca-bundle.crt
+fi
+
+scripts/ensure-base-image.sh "$BASE_IMAGE"
+
+build() {
+  local image="$1" dockerfile="$2" started=$SECONDS
+  log "building $image from $dockerfile"
+  docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg APPLIANCE_VERSION="$VERSION" \
+    -f "$dockerfile" -t "$image" .
+  log "built $image in $((SECONDS - started)) s, $(docker image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
+}
+
+build "$HUB_IMAGE" Dockerfile
+build "$SINGLEUSER_IMAGE" singleuser/Dockerfile

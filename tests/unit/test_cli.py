@@ -1,0 +1,32 @@
+"""The `appliance` command, run as a process the way the hub image runs it."""
+
+import subprocess
+import sys
+
+
+def appliance(*args, environ):
+    command = [sys.executable, "-m", "appliance", *args]
+    return subprocess.run(command, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **environ})
+
+
+def test_check_prints_the_resolved_settings_with_secrets_redacted():
+    result = appliance("check", environ={"ADMIN_PASSWORD": "s" * 40, "ADMIN_USERS": "prof,ta"})
+    assert result.returncode == 0, result.stderr
+    assert "ADMIN_USERS             prof,ta" in result.stdout
+    assert "ADMIN_PASSWORD          <redacted>" in result.stdout
+    assert "s" * 40 not in result.stdout
+
+
+def test_check_fails_with_every_problem_and_no_traceback():
+    result = appliance("check", environ={"SPAWNER_MODE": "k8s", "MEM_LIMIT": "huge"})
+    assert result.returncode == 2
+    assert "SPAWNER_MODE='k8s'" in result.stderr
+    assert "MEM_LIMIT='huge'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_with_bad_settings_writes_nothing(tmp_path):
+    result = appliance("run", environ={"DATA_DIR": str(tmp_path), "CPU_LIMIT": "many"})
+    assert result.returncode == 2
+    assert "CPU_LIMIT" in result.stderr
+    assert list(tmp_path.iterdir()) == []

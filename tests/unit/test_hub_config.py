@@ -1,0 +1,97 @@
+"""apply(settings, c) on a bare traitlets Config, checked against JupyterHub's own classes."""
+
+import pytest
+from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
+from jupyterhub.crypto import CryptKeeper
+from oauthenticator.github import GitHubOAuthenticator
+from traitlets.config import Config
+
+from appliance.hub_config import apply
+from appliance.settings import load
+
+SECRETS = {
+    "JPY_COOKIE_SECRET": "ab" * 32,
+    "CONFIGPROXY_AUTH_TOKEN": "p" * 64,
+    "JUPYTERHUB_CRYPT_KEY": "cd" * 32,
+    "ADMIN_PASSWORD": "x" * 32,
+}
+
+
+def configured(**environ):
+    c = Config()
+    apply(load({**SECRETS, **environ}), c)
+    return c
+
+
+def test_applying_twice_gives_the_same_config():
+    settings = load(SECRETS)
+    once, twice = Config(), Config()
+    apply(settings, once)
+    apply(settings, twice)
+    apply(settings, twice)
+    assert once == twice
+
+
+def test_proxy_is_external_and_servers_survive_hub_restarts():
+    c = configured()
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.ConfigurableHTTPProxy.auth_token == SECRETS["CONFIGPROXY_AUTH_TOKEN"]
+    assert c.JupyterHub.cleanup_servers is False
+
+
+def test_secrets_reach_jupyterhub_as_bytes():
+    c = configured()
+    assert c.JupyterHub.cookie_secret == bytes.fromhex(SECRETS["JPY_COOKIE_SECRET"])
+    assert CryptKeeper(config=c).keys == [bytes.fromhex(SECRETS["JUPYTERHUB_CRYPT_KEY"])]
+
+
+def test_user_containers_join_the_network_and_keep_data_in_their_volume():
+    c = configured(DOCKER_NETWORK="class-net", USER_VOLUME="class-{username}")
+    assert c.DockerSpawner.network_name == "class-net"
+    assert c.DockerSpawner.use_internal_ip is True
+    assert c.JupyterHub.hub_connect_url == "http://hub:8081"
+    assert c.DockerSpawner.volumes == {"class-{username}": "/home/jovyan/work"}
+    assert c.DockerSpawner.remove is True
+    assert c.DockerSpawner.env_keep == []
+
+
+def test_spawner_labels_name_the_instance():
+    c = configured(APPLIANCE_INSTANCE="physics-101")
+    assert c.JupyterHub.spawner_class == "appliance.spawners.ApplianceDockerSpawner"
+    assert c.ApplianceDockerSpawner.appliance_instance == "physics-101"
+
+
+def test_limits_are_set_only_when_given():
+    assert "mem_limit" not in configured().DockerSpawner
+    c = configured(MEM_LIMIT="1G", CPU_LIMIT="0.5")
+    assert c.DockerSpawner.mem_limit == "1G"
+    assert c.DockerSpawner.cpu_limit == 0.5
+
+
+def test_password_mode_is_accepted_by_shared_password_authenticator():
+    c = configured(USER_PASSWORD="students-pw", ALLOWED_USERS="ann,bob", ADMIN_USERS="prof")
+    authenticator = SharedPasswordAuthenticator(config=c)
+    assert authenticator.admin_password == SECRETS["ADMIN_PASSWORD"]
+    assert authenticator.user_password == "students-pw"
+    assert authenticator.admin_users == {"prof"}
+    assert authenticator.allowed_users == {"ann", "bob"}
+    assert c.JupyterHub.authenticator_class == "shared-password"
+
+
+def test_shared_password_authenticator_would_refuse_what_settings_refuse():
+    # The 32-character rule in settings mirrors JupyterHub's own.
+    with pytest.raises(ValueError, match="at least 32"):
+        SharedPasswordAuthenticator(admin_password="x" * 31)
+
+
+def test_github_mode_derives_the_callback_and_keeps_auth_state():
+    c = configured(
+        GITHUB_CLIENT_ID="id",
+        GITHUB_CLIENT_SECRET="secret",
+        PUBLIC_URL="https://hub.example.org/",
+        ALLOWED_USERS="octocat",
+    )
+    authenticator = GitHubOAuthenticator(config=c)
+    assert authenticator.oauth_callback_url == "https://hub.example.org/hub/oauth_callback"
+    assert authenticator.enable_auth_state is True
+    assert authenticator.allowed_users == {"octocat"}

@@ -1,0 +1,118 @@
+"""Parsing and checking of every setting, from a plain environment dict."""
+
+import pytest
+
+from appliance.settings import SETTINGS, SettingsError, load
+
+GOOD_ADMIN_PASSWORD = "a" * 32
+
+
+def problems_of(environ):
+    with pytest.raises(SettingsError) as caught:
+        load(environ)
+    return caught.value
+
+
+def test_empty_environment_gives_the_documented_defaults():
+    settings = load({})
+    assert settings["SPAWNER_MODE"] == "docker"
+    assert settings["AUTH_MODE"] == "password"
+    assert settings["ADMIN_USERS"] == ("admin",)
+    assert settings["USER_VOLUME"] == "jupyterhub-user-{username}"
+    assert settings["DOCKER_NETWORK"] == "jupyterhub-appliance"
+    assert settings["DATA_DIR"] == "/data"
+    assert settings["DATABASE_URL"] == "sqlite:////data/jupyterhub.sqlite"
+    assert settings["HUB_PORT"] == 8000
+    assert settings["MEM_LIMIT"] is None
+
+
+def test_empty_values_count_as_unset():
+    assert load({"SPAWNER_MODE": "", "HUB_PORT": ""}) == load({})
+
+
+def test_auth_mode_follows_github_client_id():
+    settings = load(
+        {
+            "GITHUB_CLIENT_ID": "id",
+            "GITHUB_CLIENT_SECRET": "secret",
+            "PUBLIC_URL": "https://hub.example.org",
+            "ALLOWED_USERS": "octocat",
+        }
+    )
+    assert settings["AUTH_MODE"] == "github"
+
+
+def test_database_url_follows_data_dir():
+    assert load({"DATA_DIR": "/srv/hub/"})["DATABASE_URL"] == "sqlite:////srv/hub/jupyterhub.sqlite"
+
+
+def test_lists_and_numbers_are_parsed():
+    settings = load({"ADMIN_USERS": "ann, bob", "CPU_LIMIT": "1.5", "MEM_LIMIT": "2G", "LOG_LEVEL": "debug"})
+    assert settings["ADMIN_USERS"] == ("ann", "bob")
+    assert settings["CPU_LIMIT"] == 1.5
+    assert settings["MEM_LIMIT"] == "2G"
+    assert settings["LOG_LEVEL"] == "DEBUG"
+
+
+BAD_ENVIRONMENTS = [
+    ({"SPAWNER_MODE": "kubernetes"}, "SPAWNER_MODE", "must be one of: docker"),
+    ({"SPAWNER_MODE": "swarm"}, "SPAWNER_MODE", "not available in this version"),
+    ({"SPAWNER_MODE": "system"}, "SPAWNER_MODE", "supported: docker"),
+    ({"AUTH_MODE": "ldap"}, "AUTH_MODE", "password, github"),
+    ({"CPU_LIMIT": "two"}, "CPU_LIMIT", "a number above 0"),
+    ({"CPU_LIMIT": "-1"}, "CPU_LIMIT", "a number above 0"),
+    ({"MEM_LIMIT": "lots"}, "MEM_LIMIT", "512M or 2G"),
+    ({"HUB_PORT": "70000"}, "HUB_PORT", "from 1 to 65535"),
+    ({"PUBLIC_URL": "hub.example.org"}, "PUBLIC_URL", "http:// or https://"),
+    ({"PUBLIC_URL": "https://"}, "PUBLIC_URL", "http:// or https://"),
+    ({"DATABASE_URL": "oracle://x"}, "DATABASE_URL", "SQLAlchemy URL"),
+    ({"DATA_DIR": "data"}, "DATA_DIR", "absolute path"),
+    ({"ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD", "at least 32 characters"),
+    ({"USER_PASSWORD": "short", "ALLOWED_USERS": "ann"}, "USER_PASSWORD", "at least 8 characters"),
+    ({"USER_VOLUME": "vol-{user}"}, "USER_VOLUME", "{username}"),
+    ({"USER_VOLUME": "/abs/{username}"}, "USER_VOLUME", "Docker name"),
+    ({"DOCKER_NETWORK": "bad name"}, "DOCKER_NETWORK", "Docker network name"),
+    ({"ADMIN_USERS": "ann,,bob"}, "ADMIN_USERS", "empty entry"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL", "DEBUG, INFO"),
+    (
+        {"AUTH_MODE": "github", "GITHUB_CLIENT_SECRET": "s", "PUBLIC_URL": "https://h", "ALLOWED_USERS": "ann"},
+        "GITHUB_CLIENT_ID",
+        "required when AUTH_MODE=github",
+    ),
+    ({"GITHUB_CLIENT_ID": "id", "GITHUB_CLIENT_SECRET": "s", "PUBLIC_URL": "https://h"}, "ALLOWED_USERS", "admits"),
+    ({"USER_PASSWORD": "12345678"}, "ALLOWED_USERS", "no one may use it"),
+    (
+        {"ADMIN_PASSWORD": GOOD_ADMIN_PASSWORD, "USER_PASSWORD": GOOD_ADMIN_PASSWORD, "ALLOWED_USERS": "ann"},
+        "USER_PASSWORD",
+        "must differ from ADMIN_PASSWORD",
+    ),
+    ({"JPY_COOKIE_SECRET": "not-hex"}, "JPY_COOKIE_SECRET", "64 hex digits"),
+]
+
+
+@pytest.mark.parametrize(("environ", "name", "fragment"), BAD_ENVIRONMENTS, ids=[b[1] for b in BAD_ENVIRONMENTS])
+def test_bad_input_names_the_variable_and_what_is_allowed(environ, name, fragment):
+    error = problems_of(environ)
+    assert [problem.name for problem in error.problems] == [name]
+    assert fragment in str(error)
+    assert "nothing was started or written" in str(error)
+
+
+def test_every_problem_is_listed_at_once():
+    error = problems_of({"SPAWNER_MODE": "k8s", "CPU_LIMIT": "x", "HUB_PORT": "0", "AUTH_MODE": "github"})
+    names = {problem.name for problem in error.problems}
+    assert names == {"SPAWNER_MODE", "CPU_LIMIT", "HUB_PORT", "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "PUBLIC_URL",
+                     "ALLOWED_USERS"}  # fmt: skip
+
+
+def test_secret_values_never_appear_in_errors():
+    secret = "hunter2-hunter2"
+    error = problems_of({"ADMIN_PASSWORD": secret, "JPY_COOKIE_SECRET": secret, "CONFIGPROXY_AUTH_TOKEN": secret})
+    assert secret not in str(error)
+    assert "<redacted, 15 characters>" in str(error)
+
+
+def test_every_declaration_is_complete():
+    for setting in SETTINGS:
+        assert setting.name.isupper() and setting.help.endswith("."), setting.name
+        assert setting.kind.allowed, setting.name
