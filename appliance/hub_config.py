@@ -45,8 +45,9 @@ def configure_proxy(settings: Settings, c: Config) -> None:
 
 
 def configure_auth(settings: Settings, c: Config) -> None:
+    # JupyterHub admits no one by default: admins too must be on the allow list.
     c.Authenticator.admin_users = set(settings["ADMIN_USERS"])
-    c.Authenticator.allowed_users = set(settings["ALLOWED_USERS"] or ())
+    c.Authenticator.allowed_users = set(settings["ADMIN_USERS"]) | set(settings["ALLOWED_USERS"] or ())
     if settings["AUTH_MODE"] == "github":
         c.JupyterHub.authenticator_class = "github"
         c.GitHubOAuthenticator.client_id = settings["GITHUB_CLIENT_ID"]

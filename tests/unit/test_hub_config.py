@@ -74,7 +74,7 @@ def test_password_mode_is_accepted_by_shared_password_authenticator():
     assert authenticator.admin_password == SECRETS["ADMIN_PASSWORD"]
     assert authenticator.user_password == "students-pw"
     assert authenticator.admin_users == {"prof"}
-    assert authenticator.allowed_users == {"ann", "bob"}
+    assert authenticator.allowed_users == {"prof", "ann", "bob"}
     assert c.JupyterHub.authenticator_class == "shared-password"
 
 
@@ -94,4 +94,4 @@ def test_github_mode_derives_the_callback_and_keeps_auth_state():
     authenticator = GitHubOAuthenticator(config=c)
     assert authenticator.oauth_callback_url == "https://hub.example.org/hub/oauth_callback"
     assert authenticator.enable_auth_state is True
-    assert authenticator.allowed_users == {"octocat"}
+    assert authenticator.allowed_users == {"admin", "octocat"}

@@ -1,0 +1,187 @@
+"""A browser-like client of the appliance: form login, REST API, contents API and kernel websockets."""
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import requests
+import websocket
+
+DEADLINE_SECONDS = 120
+
+
+class HubClientError(AssertionError):
+    pass
+
+
+@dataclass
+class SpawnResult:
+    seconds: float
+    events: list[dict] = field(default_factory=list)
+
+
+class HubClient:
+    """One person in one browser: a cookie jar, the hub's XSRF token, and their user name."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.username = ""
+
+    # -- hub -------------------------------------------------------------------------------
+    def login(self, username: str, password: str) -> "HubClient":
+        form = self.session.get(f"{self.base_url}/hub/login", timeout=30)
+        form.raise_for_status()
+        match = re.search(r'name="_xsrf" value="([^"]+)"', form.text)
+        if not match:
+            raise HubClientError("the login form has no _xsrf field")
+        response = self.session.post(
+            f"{self.base_url}/hub/login",
+            data={"username": username, "password": password, "_xsrf": match.group(1)},
+            allow_redirects=False,
+            timeout=30,
+        )
+        if response.status_code != 302:
+            raise HubClientError(f"login as {username} failed: HTTP {response.status_code}")
+        self.username = username
+        return self
+
+    def hub_xsrf(self) -> str:
+        return self.session.cookies.get("_xsrf", path="/hub/")
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = {"X-XSRFToken": self.hub_xsrf(), **kwargs.pop("headers", {})}
+        return self.session.request(method, f"{self.base_url}/hub/api{path}", headers=headers, timeout=30, **kwargs)
+
+    def whoami(self) -> str:
+        response = self.api("GET", "/user")
+        response.raise_for_status()
+        return response.json()["name"]
+
+    def server_url(self) -> str | None:
+        return self.api("GET", f"/users/{self.username}").json()["servers"].get("", {}).get("url")
+
+    def start_server(self) -> SpawnResult:
+        """Ask the hub to start the server, then follow the progress stream until it is ready."""
+        started = time.monotonic()
+        response = self.api("POST", f"/users/{self.username}/server")
+        if response.status_code not in (201, 202):
+            raise HubClientError(f"start of {self.username}'s server: HTTP {response.status_code} {response.text}")
+        events = self.follow_progress()
+        return SpawnResult(time.monotonic() - started, events)
+
+    def follow_progress(self) -> list[dict]:
+        events = []
+        with self.api(
+            "GET", f"/users/{self.username}/server/progress", headers={"Accept": "text/event-stream"}, stream=True
+        ) as stream:
+            for line in stream.iter_lines(decode_unicode=True):
+                if not line or not line.startswith("data:"):
+                    continue
+                event = json.loads(line[len("data:") :])
+                events.append(event)
+                if event.get("failed"):
+                    raise HubClientError(f"spawn failed: {event.get('message')}")
+                if event.get("ready"):
+                    return events
+        raise HubClientError(f"progress stream ended before the server was ready: {events}")
+
+    def stop_server(self) -> None:
+        response = self.api("DELETE", f"/users/{self.username}/server")
+        if response.status_code not in (202, 204):
+            raise HubClientError(f"stop: HTTP {response.status_code} {response.text}")
+        wait_until(lambda: self.server_url() is None, f"{self.username}'s server to stop")
+
+    # -- the user's own server, through the proxy ----------------------------------------------
+    def open_lab(self) -> requests.Response:
+        """Open JupyterLab as a browser does: through the hub's OAuth redirects to the user server."""
+        return self.session.get(f"{self.base_url}/user/{self.username}/lab", timeout=60)
+
+    def user_xsrf(self) -> str:
+        return self.session.cookies.get("_xsrf", path=f"/user/{self.username}/") or ""
+
+    def server_api(self, method: str, path: str, owner: str = "", **kwargs) -> requests.Response:
+        owner = owner or self.username
+        headers = {"X-XSRFToken": self.user_xsrf()}
+        url = f"{self.base_url}/user/{owner}/api{path}"
+        return self.session.request(method, url, headers=headers, timeout=30, allow_redirects=False, **kwargs)
+
+    def put_file(self, path: str, text: str) -> None:
+        response = self.server_api("PUT", f"/contents/{path}", json={"type": "file", "format": "text", "content": text})
+        if response.status_code not in (200, 201):
+            raise HubClientError(f"PUT {path}: HTTP {response.status_code} {response.text}")
+
+    def read_file(self, path: str) -> str:
+        response = self.server_api("GET", f"/contents/{path}")
+        response.raise_for_status()
+        return response.json()["content"]
+
+    def create_notebook(self, path: str) -> None:
+        notebook = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        response = self.server_api("PUT", f"/contents/{path}", json={"type": "notebook", "content": notebook})
+        if response.status_code not in (200, 201):
+            raise HubClientError(f"creating {path}: HTTP {response.status_code} {response.text}")
+
+    def start_kernel(self, notebook_path: str) -> "Kernel":
+        response = self.server_api(
+            "POST", "/sessions", json={"path": notebook_path, "type": "notebook", "kernel": {"name": "python3"}}
+        )
+        if response.status_code != 201:
+            raise HubClientError(f"starting a kernel: HTTP {response.status_code} {response.text}")
+        return self.connect_kernel(response.json()["kernel"]["id"])
+
+    def connect_kernel(self, kernel_id: str) -> "Kernel":
+        ws_base = self.base_url.replace("http://", "ws://", 1)
+        url = f"{ws_base}/user/{self.username}/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}"
+        cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.session.cookies)
+        connection = websocket.create_connection(
+            url, cookie=cookies, header=[f"X-XSRFToken: {self.user_xsrf()}"], timeout=60, origin=self.base_url
+        )
+        return Kernel(kernel_id, connection)
+
+
+class Kernel:
+    """A kernel reached over its websocket, speaking the Jupyter messaging protocol."""
+
+    def __init__(self, kernel_id: str, connection: websocket.WebSocket):
+        self.id = kernel_id
+        self.connection = connection
+        self.session = uuid.uuid4().hex
+
+    def run(self, code: str) -> str:
+        """Execute code and return what it printed; raise with the traceback on an error."""
+        msg_id = uuid.uuid4().hex
+        header = {"msg_id": msg_id, "session": self.session, "username": "e2e", "msg_type": "execute_request"}
+        content = {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False}
+        message = {"header": {**header, "version": "5.3"}, "parent_header": {}, "metadata": {}, "content": content}
+        self.connection.send(json.dumps({**message, "channel": "shell", "buffers": []}))
+        output = []
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            reply = json.loads(self.connection.recv())
+            if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = reply["header"]["msg_type"]
+            if kind == "stream":
+                output.append(reply["content"]["text"])
+            elif kind == "error":
+                raise HubClientError("\n".join(reply["content"]["traceback"]))
+            elif kind == "status" and reply["content"]["execution_state"] == "idle":
+                return "".join(output).strip()
+        raise HubClientError(f"no reply to {code!r} within {DEADLINE_SECONDS} s")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def wait_until(condition, what: str, seconds: float = DEADLINE_SECONDS, every: float = 0.25):
+    """Poll `condition` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(every)
+    raise HubClientError(f"timed out after {seconds} s waiting for {what}")
