@@ -2,7 +2,6 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-export TESTCONTAINERS_RYUK_DISABLED := true
 
 .PHONY: test test-unit test-e2e images lint docs lock engine
 

@@ -1,5 +1,6 @@
 """End-to-end fixtures: compose stacks of the real images, each labelled, swept and checked clean."""
 
+import os
 import re
 import socket
 import statistics
@@ -10,6 +11,9 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+
+# Ryuk's image cannot be pulled without a registry; these fixtures sweep by label themselves.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 from testcontainers.compose import DockerCompose
 
 from tests.e2e.hub_client import HubClient, wait_until

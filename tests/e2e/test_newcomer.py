@@ -41,6 +41,25 @@ def test_admin_logs_in_with_the_logged_password_and_it_is_stored(stack, admin_pa
     assert len(admin_password) >= 32
 
 
+def test_secrets_are_stored_privately_and_never_logged(stack):
+    logs = stack.logs()
+    for name in ("cookie_secret", "proxy_auth_token", "crypt_key"):
+        secret = stack.read_secret(name)
+        assert len(secret) == 64
+        assert secret not in logs
+    modes = stack.run_compose(
+        "exec",
+        "-T",
+        "hub",
+        "stat",
+        "-c",
+        "%a %n",
+        "/data/secrets",
+        *[f"/data/secrets/{name}" for name in ("admin_password", "cookie_secret", "proxy_auth_token", "crypt_key")],
+    )
+    assert [line.split()[0] for line in modes.splitlines()] == ["700", "600", "600", "600", "600"]
+
+
 def test_code_runs_in_the_users_own_container_as_uid_1000(stack, admin):
     spawn = admin.start_server()
     record_spawn(spawn.seconds)

@@ -1,0 +1,55 @@
+"""A bad environment stops the hub at once with a message naming the variable, and writes nothing."""
+
+import pytest
+from testcontainers.core.container import DockerContainer
+
+from tests.e2e.conftest import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL
+
+BAD_ENVIRONMENTS = {
+    "unknown mode": ({"SPAWNER_MODE": "kubernetes"}, "SPAWNER_MODE"),
+    "mode not yet available": ({"SPAWNER_MODE": "swarm"}, "SPAWNER_MODE"),
+    "non-numeric limit": ({"CPU_LIMIT": "lots"}, "CPU_LIMIT"),
+    "malformed memory limit": ({"MEM_LIMIT": "2 gigs"}, "MEM_LIMIT"),
+    "malformed URL": ({"PUBLIC_URL": "hub.example.org"}, "PUBLIC_URL"),
+    "github without credentials": ({"AUTH_MODE": "github"}, "GITHUB_CLIENT_ID"),
+    "short admin password": ({"ADMIN_PASSWORD": "tooshort"}, "ADMIN_PASSWORD"),
+    "unknown auth mode": ({"AUTH_MODE": "ldap"}, "AUTH_MODE"),
+    "bad volume template": ({"USER_VOLUME": "home-{user}"}, "USER_VOLUME"),
+    "relative data dir": ({"DATA_DIR": "data"}, "DATA_DIR"),
+    "port out of range": ({"HUB_PORT": "99999"}, "HUB_PORT"),
+}
+EXIT_SECONDS = 30
+
+
+@pytest.fixture
+def data_volume(docker_client):
+    volume = docker_client.volumes.create(labels={TEST_RUN_LABEL: RUN_ID})
+    yield volume
+    volume.remove(force=True)
+
+
+def files_in(docker_client, volume) -> str:
+    return docker_client.containers.run(
+        HUB_IMAGE,
+        entrypoint=["find", "/data", "-mindepth", "1"],
+        volumes={volume.name: {"bind": "/data", "mode": "ro"}},
+        labels={TEST_RUN_LABEL: RUN_ID},
+        remove=True,
+    ).decode()
+
+
+@pytest.mark.parametrize(("environ", "variable"), BAD_ENVIRONMENTS.values(), ids=BAD_ENVIRONMENTS.keys())
+def test_hub_exits_naming_the_variable_and_leaves_data_untouched(docker_client, data_volume, environ, variable):
+    hub = DockerContainer(HUB_IMAGE).with_volume_mapping(data_volume.name, "/data", "rw")
+    hub.with_kwargs(labels={TEST_RUN_LABEL: RUN_ID})
+    for key, value in environ.items():
+        hub.with_env(key, value)
+    with hub:
+        outcome = hub.get_wrapped_container().wait(timeout=EXIT_SECONDS)
+        stdout, stderr = hub.get_logs()
+    message = stderr.decode()
+    assert outcome["StatusCode"] == 2
+    assert f"{variable}=" in message
+    assert "nothing was started or written" in message
+    assert "Traceback" not in message + stdout.decode()
+    assert files_in(docker_client, data_volume) == ""

@@ -1,0 +1,67 @@
+"""Two users get two containers and two volumes, and neither can reach the other's server."""
+
+import pytest
+
+from tests.e2e.conftest import record_spawn
+
+ADMIN_PASSWORD = "isolation-admin-password-0123456789"
+USER_PASSWORD = "students-password"
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory):
+    return stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_PASSWORD": USER_PASSWORD, "ALLOWED_USERS": "bob"})
+
+
+@pytest.fixture(scope="module")
+def admin(stack):
+    client = stack.client_for().login("admin", ADMIN_PASSWORD)
+    record_spawn(client.start_server().seconds)
+    assert client.open_lab().status_code == 200
+    return client
+
+
+@pytest.fixture(scope="module")
+def bob(stack):
+    client = stack.client_for().login("bob", USER_PASSWORD)
+    record_spawn(client.start_server().seconds)
+    assert client.open_lab().status_code == 200
+    return client
+
+
+def test_each_user_has_their_own_container_and_volume(stack, admin, bob):
+    admin.put_file("private.txt", "admin only")
+    [admin_container] = stack.user_containers("admin")
+    [bob_container] = stack.user_containers("bob")
+    assert admin_container.id != bob_container.id
+    mounts = {
+        c.name: [m["Name"] for m in c.attrs["Mounts"] if m["Type"] == "volume"]
+        for c in (admin_container, bob_container)
+    }
+    assert mounts == {"jupyter-admin": ["jupyterhub-user-admin"], "jupyter-bob": ["jupyterhub-user-bob"]}
+    assert sorted(volume.name for volume in stack.user_volumes()) == ["jupyterhub-user-admin", "jupyterhub-user-bob"]
+    assert bob.server_api("GET", "/contents/private.txt").status_code == 404
+
+
+def test_a_user_cannot_open_another_users_server(stack, admin, bob):
+    admin.put_file("private.txt", "admin only")
+    through_browser = bob.session.get(f"{stack.url}/user/admin/lab", timeout=60)
+    assert through_browser.status_code == 403
+    assert "admin only" not in through_browser.text
+    through_api = bob.server_api("GET", "/contents/private.txt", owner="admin")
+    assert through_api.status_code == 403
+    assert "admin only" not in through_api.text
+
+
+def test_a_non_admin_cannot_use_the_admin_api(bob):
+    assert bob.api("GET", "/users").status_code == 403
+    assert bob.api("DELETE", "/users/admin/server").status_code == 404
+
+
+def test_a_wrong_password_or_unlisted_user_is_refused(stack):
+    with pytest.raises(AssertionError, match="HTTP 403"):
+        stack.client_for().login("bob", "not-the-password")
+    with pytest.raises(AssertionError, match="HTTP 403"):
+        stack.client_for().login("mallory", USER_PASSWORD)
+    with pytest.raises(AssertionError, match="HTTP 403"):
+        stack.client_for().login("admin", USER_PASSWORD)
