@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from appliance import __version__
+from appliance.docker_host import stop_restarting_self
 from appliance.docs import stale_files, write
 from appliance.secret_store import SECRETS_FOLDER, StoredSecretError, resolve
 from appliance.settings import BY_NAME, SETTINGS, Settings, SettingsError, load
@@ -35,6 +36,16 @@ def loaded_or_exit() -> Settings:
         sys.exit(EXIT_BAD_CONFIG)
 
 
+def exit_without_restart_loop(message: str) -> None:
+    """Print why the hub cannot start and exit; Docker is told not to restart it into the same error."""
+    print(message, file=sys.stderr)
+    if stop_restarting_self():
+        print(
+            "This container will not restart by itself: fix the settings, then `docker compose up -d`.", file=sys.stderr
+        )
+    sys.exit(EXIT_BAD_CONFIG)
+
+
 def check(_args) -> int:
     settings = loaded_or_exit()
     width = max(len(setting.name) for setting in SETTINGS)
@@ -54,12 +65,11 @@ def displayed(name: str, value) -> str:
 
 
 def run(_args) -> int:
-    settings = loaded_or_exit()
     try:
+        settings = load(os.environ)
         resolved = resolve(settings)
-    except StoredSecretError as error:
-        print(error, file=sys.stderr)
-        return EXIT_BAD_CONFIG
+    except (SettingsError, StoredSecretError) as error:
+        exit_without_restart_loop(str(error))
     announce_admin_login(settings, "ADMIN_PASSWORD" in resolved.generated, resolved.values.get("ADMIN_PASSWORD"))
     environment = {**os.environ, **resolved.values}
     sys.stdout.flush()

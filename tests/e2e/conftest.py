@@ -94,9 +94,10 @@ class Stack:
         env_file.write_text("".join(f"{key}={value}\n" for key, value in {**compose_env, **env}.items()))
         self.compose = DockerCompose(ROOT, env_file=str(env_file), wait=False)
 
-    def up(self) -> "Stack":
+    def up(self, healthy: bool) -> "Stack":
         self.compose.start()
-        self.wait_healthy()
+        if healthy:
+            self.wait_healthy()
         return self
 
     def run_compose(self, *args: str) -> str:
@@ -153,13 +154,13 @@ def stack_factory(docker_client, tmp_path_factory):
     """Start stacks one at a time (they share the fixed network name); tear each down at module end."""
     stacks = []
 
-    def start(env: dict[str, str] | None = None) -> Stack:
+    def start(env: dict[str, str] | None = None, healthy: bool = True) -> Stack:
         for stack in stacks:
             stack.down()
         stacks.clear()
         stack = Stack(docker_client, tmp_path_factory.mktemp("stack"), env or {})
         stacks.append(stack)
-        return stack.up()
+        return stack.up(healthy)
 
     yield start
     for stack in stacks:

@@ -4,6 +4,7 @@ import pytest
 from testcontainers.core.container import DockerContainer
 
 from tests.e2e.conftest import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL
+from tests.e2e.hub_client import wait_until
 
 BAD_ENVIRONMENTS = {
     "unknown mode": ({"SPAWNER_MODE": "kubernetes"}, "SPAWNER_MODE"),
@@ -53,3 +54,21 @@ def test_hub_exits_naming_the_variable_and_leaves_data_untouched(docker_client, 
     assert "nothing was started or written" in message
     assert "Traceback" not in message + stdout.decode()
     assert files_in(docker_client, data_volume) == ""
+
+
+def test_compose_hub_with_bad_settings_stops_instead_of_restarting(stack_factory):
+    stack = stack_factory({"SPAWNER_MODE": "kubernetes", "ADMIN_PASSWORD": "short"}, healthy=False)
+
+    def exited():
+        hub = stack.hub_container()
+        return hub if hub.status == "exited" else None
+
+    hub = wait_until(exited, "the hub with bad settings to exit", seconds=EXIT_SECONDS)
+    assert hub.attrs["State"]["ExitCode"] == 2
+    assert hub.attrs["RestartCount"] == 0
+    assert hub.attrs["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    logs = stack.logs()
+    assert "SPAWNER_MODE='kubernetes'" in logs
+    assert "ADMIN_PASSWORD=<redacted, 5 characters>" in logs
+    assert "will not restart by itself" in logs
+    assert stack.run_compose("run", "--rm", "--no-deps", "--entrypoint", "ls", "hub", "-A", "/data").strip() == ""

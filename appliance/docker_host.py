@@ -1,0 +1,31 @@
+"""What the appliance asks of Docker about itself: its own container and that container's settings."""
+
+import socket
+
+import docker
+import requests
+
+
+def own_container(client: docker.DockerClient):
+    """The container this process runs in, found by its hostname (Docker's default: the short ID)."""
+    try:
+        return client.containers.get(socket.gethostname())
+    except docker.errors.NotFound:
+        return None
+
+
+def stop_restarting_self() -> bool:
+    """Turn off this container's restart policy, so that a config error ends its log instead of looping.
+
+    Best effort: returns False where there is no Docker socket, no own container, or no policy to turn off.
+    `docker compose up -d` after the fix recreates the container with the compose file's policy.
+    """
+    try:
+        client = docker.from_env(timeout=5)
+        container = own_container(client)
+        if container is None or container.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no"):
+            return False
+        container.update(restart_policy={"Name": "no"})
+        return True
+    except (docker.errors.DockerException, requests.RequestException):
+        return False
