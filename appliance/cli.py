@@ -70,6 +70,8 @@ def run(_args) -> int:
         resolved = resolve(settings)
     except (SettingsError, StoredSecretError) as error:
         exit_without_restart_loop(str(error))
+    except OSError as error:
+        exit_without_restart_loop(f"DATA_DIR={settings['DATA_DIR']!r} cannot hold the hub's secrets: {error}")
     announce_admin_login(settings, "ADMIN_PASSWORD" in resolved.generated, resolved.values.get("ADMIN_PASSWORD"))
     environment = {**os.environ, **resolved.values}
     sys.stdout.flush()

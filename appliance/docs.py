@@ -10,8 +10,8 @@ TABLE_END = "<!-- settings-table: end -->"
 
 
 def documented_default(setting: Setting) -> str:
-    if isinstance(setting.default, str) and setting.default:
-        return f"`{setting.default}`"
+    if setting.literal_default:
+        return f"`{setting.literal_default}`"
     return setting.documented_default or "unset"
 
 
@@ -40,8 +40,8 @@ def render_env_example() -> str:
 
 def env_example_assignment(setting: Setting) -> list[str]:
     """A commented-out assignment: the literal default where there is one, else a note of it."""
-    if isinstance(setting.default, str) and setting.default:
-        return [f"#{setting.name}={setting.default}"]
+    if setting.literal_default:
+        return [f"#{setting.name}={setting.literal_default}"]
     note = [f"# Default: {setting.documented_default}."] if setting.documented_default else []
     return [*note, f"#{setting.name}="]
 

@@ -2,11 +2,21 @@
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 
 class Invalid(ValueError):
     """A raw value that does not fit its kind; the message says what is allowed."""
+
+
+class Kind(Protocol):
+    """Parses a raw, non-empty value or raises Invalid; `allowed` describes the values it takes."""
+
+    @property
+    def allowed(self) -> str: ...
+
+    def __call__(self, raw: str) -> object: ...
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from appliance.kinds import (
     Choice,
     Integer,
     Invalid,
+    Kind,
     NameList,
     PositiveNumber,
     Template,
@@ -30,7 +31,7 @@ RawEnv = Mapping[str, str]
 class Setting:
     name: str
     help: str
-    kind: Callable[[str], object]
+    kind: Kind
     default: str | Callable[[RawEnv], str] = ""
     default_doc: str = ""
     secret: bool = False
@@ -40,8 +41,13 @@ class Setting:
         return self.default(env) if callable(self.default) else self.default
 
     @property
+    def literal_default(self) -> str:
+        """The default as a value one could write into .env; empty when it is derived or generated."""
+        return self.default if isinstance(self.default, str) else ""
+
+    @property
     def documented_default(self) -> str:
-        return self.default_doc or (self.default if isinstance(self.default, str) else "")
+        return self.default_doc or self.literal_default
 
 
 HEX_32_BYTES = Text(r"[0-9a-fA-F]{64}", describe="64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`")
