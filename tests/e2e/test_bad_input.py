@@ -3,8 +3,8 @@
 import pytest
 from testcontainers.core.container import DockerContainer
 
-from tests.e2e.conftest import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL
 from tests.e2e.hub_client import wait_until
+from tests.e2e.stack import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL
 
 BAD_ENVIRONMENTS = {
     "unknown mode": ({"SPAWNER_MODE": "kubernetes"}, "SPAWNER_MODE"),

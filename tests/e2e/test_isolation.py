@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.e2e.conftest import record_spawn
+from tests.e2e.stack import record_spawn
 
 ADMIN_PASSWORD = "isolation-admin-password-0123456789"
 USER_PASSWORD = "students-password"

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import SINGLEUSER_IMAGE, record_spawn
 from tests.e2e.hub_client import HubClient, wait_until
+from tests.e2e.stack import SINGLEUSER_IMAGE, record_spawn
 
 NOTEBOOK = "hello.ipynb"
 

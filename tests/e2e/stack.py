@@ -1,0 +1,123 @@
+"""A compose stack of the repository's own docker-compose.yml, and the labels the e2e tests sweep by."""
+
+import os
+import re
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+# Ryuk's image cannot be pulled without a registry; these tests sweep by label themselves.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+from testcontainers.compose import DockerCompose
+
+from tests.e2e.hub_client import HubClient, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "appliance" / "__init__.py").read_text()).group(1)
+HUB_IMAGE = f"jupyterhub-appliance/hub:{VERSION}"
+SINGLEUSER_IMAGE = f"jupyterhub-appliance/singleuser:{VERSION}"
+INSTANCE_LABEL = "jupyterhub-appliance.instance"
+USER_LABEL = "jupyterhub-appliance.user"
+PROJECT_LABEL = "com.docker.compose.project"
+TEST_RUN_LABEL = "jupyterhub-appliance.e2e-run"
+RUN_ID = uuid.uuid4().hex[:8]
+SPAWN_SECONDS: list[float] = []
+
+
+def leftovers_of(client, name_prefix: str) -> list[str]:
+    """Containers, volumes and networks whose instance or compose project starts with name_prefix."""
+
+    def ours(labels) -> bool:
+        values = (labels or {}).get(INSTANCE_LABEL, ""), (labels or {}).get(PROJECT_LABEL, "")
+        return any(value.startswith(name_prefix) for value in values) or (labels or {}).get(TEST_RUN_LABEL) == RUN_ID
+
+    found = [f"container {c.name}" for c in client.containers.list(all=True) if ours(c.labels)]
+    found += [f"volume {v.name}" for v in client.volumes.list() if ours(v.attrs.get("Labels"))]
+    found += [f"network {n.name}" for n in client.networks.list() if ours(n.attrs.get("Labels"))]
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Stack:
+    """One compose project of the repository's own docker-compose.yml, with a few env overrides."""
+
+    def __init__(self, client, tmp_dir: Path, env: dict[str, str]):
+        self.client = client
+        self.project = f"appliance-e2e-{RUN_ID}-{uuid.uuid4().hex[:4]}"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env_file = tmp_dir / f"{self.project}.env"
+        compose_env = {
+            "COMPOSE_PROJECT_NAME": self.project,
+            "HUB_PORT": str(self.port),
+            "APPLIANCE_ENV_FILE": str(env_file),
+        }
+        env_file.write_text("".join(f"{key}={value}\n" for key, value in {**compose_env, **env}.items()))
+        self.compose = DockerCompose(ROOT, env_file=str(env_file), wait=False)
+
+    def up(self, healthy: bool) -> "Stack":
+        self.compose.start()
+        if healthy:
+            self.wait_healthy()
+        return self
+
+    def run_compose(self, *args: str) -> str:
+        result = subprocess.run(
+            [*self.compose.compose_command_property, *args], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"docker compose {' '.join(args)} failed:\n{result.stderr}"
+        return result.stdout
+
+    def hub_container(self):
+        return self.client.containers.get(self.compose.get_container("hub").ID)
+
+    def logs(self) -> str:
+        return self.run_compose("logs", "--no-color", "hub")
+
+    def wait_healthy(self) -> None:
+        def answers():
+            container = self.hub_container()
+            if container.status == "exited":
+                pytest.fail(f"the hub exited:\n{self.logs()}")
+            try:
+                return requests.get(f"{self.url}/hub/health", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_until(answers, f"the hub of {self.project} to answer /hub/health", seconds=120)
+
+    def read_secret(self, name: str) -> str:
+        return self.run_compose("exec", "-T", "hub", "cat", f"/data/secrets/{name}").strip()
+
+    def user_containers(self, username: str | None = None):
+        labels = [f"{INSTANCE_LABEL}={self.project}"] + ([f"{USER_LABEL}={username}"] if username else [])
+        return self.client.containers.list(all=True, filters={"label": labels})
+
+    def user_volumes(self):
+        return self.client.volumes.list(filters={"label": f"{INSTANCE_LABEL}={self.project}"})
+
+    def client_for(self) -> HubClient:
+        return HubClient(self.url)
+
+    def down(self) -> None:
+        """Remove the stack, the user containers it spawned and the test's user volumes, then check."""
+        for container in self.user_containers():
+            container.remove(force=True)
+        self.compose.stop(down=True)
+        for volume in self.user_volumes():
+            volume.remove(force=True)
+        leftovers = leftovers_of(self.client, self.project)
+        assert not leftovers, f"{self.project} left these behind: {leftovers}"
+
+
+def record_spawn(seconds: float) -> None:
+    SPAWN_SECONDS.append(seconds)
