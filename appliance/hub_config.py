@@ -5,6 +5,7 @@ Each function only sets values (never appends or mutates), so applying twice is 
 
 from traitlets.config import Config
 
+from appliance.auth import configure_auth
 from appliance.settings import Settings
 
 HUB_PORT_INSIDE = 8081
@@ -42,22 +43,6 @@ def configure_proxy(settings: Settings, c: Config) -> None:
     c.ConfigurableHTTPProxy.auth_token = settings["CONFIGPROXY_AUTH_TOKEN"]
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.cleanup_proxy = False
-
-
-def configure_auth(settings: Settings, c: Config) -> None:
-    # JupyterHub admits no one by default: admins too must be on the allow list.
-    c.Authenticator.admin_users = set(settings["ADMIN_USERS"])
-    c.Authenticator.allowed_users = set(settings["ADMIN_USERS"]) | set(settings["ALLOWED_USERS"] or ())
-    if settings["AUTH_MODE"] == "github":
-        c.JupyterHub.authenticator_class = "github"
-        c.GitHubOAuthenticator.client_id = settings["GITHUB_CLIENT_ID"]
-        c.GitHubOAuthenticator.client_secret = settings["GITHUB_CLIENT_SECRET"]
-        c.GitHubOAuthenticator.oauth_callback_url = settings["PUBLIC_URL"].rstrip("/") + "/hub/oauth_callback"
-        c.GitHubOAuthenticator.enable_auth_state = True
-    else:
-        c.JupyterHub.authenticator_class = "shared-password"
-        c.SharedPasswordAuthenticator.admin_password = settings["ADMIN_PASSWORD"]
-        c.SharedPasswordAuthenticator.user_password = settings["USER_PASSWORD"]
 
 
 def configure_spawner(settings: Settings, c: Config) -> None:

@@ -68,9 +68,10 @@ class Choice:
 
 @dataclass(frozen=True)
 class NameList:
-    """A comma-separated list of names; blanks around commas are ignored."""
+    """A comma-separated list of names, each optionally held to a pattern; blanks around commas are ignored."""
 
     describe: str = "comma-separated names"
+    pattern: str = ""
 
     @property
     def allowed(self) -> str:
@@ -80,7 +81,29 @@ class NameList:
         items = [item.strip() for item in raw.split(",")]
         if any(not item for item in items):
             raise Invalid("has an empty entry; separate names with single commas")
+        misfits = [item for item in items if self.pattern and not re.fullmatch(self.pattern, item)]
+        if misfits:
+            raise Invalid(f"must be {self.describe}; these entries are not: {', '.join(misfits)}")
         return tuple(items)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A yes/no switch."""
+
+    TRUE = ("true", "yes", "1", "on")
+    FALSE = ("false", "no", "0", "off")
+
+    @property
+    def allowed(self) -> str:
+        return "true or false"
+
+    def __call__(self, raw: str) -> bool:
+        if raw.lower() in self.TRUE:
+            return True
+        if raw.lower() in self.FALSE:
+            return False
+        raise Invalid(f"must be {self.allowed}")
 
 
 @dataclass(frozen=True)

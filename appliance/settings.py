@@ -13,6 +13,7 @@ from appliance.kinds import (
     AbsolutePath,
     ByteSize,
     Choice,
+    Flag,
     Integer,
     Invalid,
     Kind,
@@ -50,6 +51,20 @@ class Setting:
         return self.default_doc or self.literal_default
 
 
+GITHUB_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+GITHUB_TEAM = rf"{GITHUB_NAME}:[A-Za-z0-9._-]+"
+
+
+def auth_mode_of(env: RawEnv) -> str:
+    """The login mode an environment asks for, before any checking."""
+    return env.get("AUTH_MODE") or ("github" if env.get("GITHUB_CLIENT_ID") else "password")
+
+
+def callback_of(env: RawEnv) -> str:
+    public_url = env.get("PUBLIC_URL", "")
+    return f"{public_url.rstrip('/')}/hub/oauth_callback" if public_url else ""
+
+
 HEX_32_BYTES = Text(r"[0-9a-fA-F]{64}", describe="64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`")
 
 SETTINGS: tuple[Setting, ...] = (
@@ -74,15 +89,16 @@ SETTINGS: tuple[Setting, ...] = (
         "AUTH_MODE",
         "How people log in: shared passwords (password) or GitHub OAuth (github).",
         Choice(("password", "github")),
-        default=lambda env: "github" if env.get("GITHUB_CLIENT_ID") else "password",
+        default=lambda env: auth_mode_of(env),
         default_doc="github when GITHUB_CLIENT_ID is set, else password",
         group="Login",
     ),
     Setting(
         "ADMIN_USERS",
-        "Users who are hub admins.",
+        "Users who are hub admins (in github mode, GitHub user names; no default there).",
         NameList("comma-separated user names"),
-        default="admin",
+        default=lambda env: "admin" if auth_mode_of(env) == "password" else "",
+        default_doc="admin in password mode, unset in github mode",
         group="Login",
     ),
     Setting(
@@ -112,14 +128,56 @@ SETTINGS: tuple[Setting, ...] = (
         "GITHUB_CLIENT_ID",
         "Client ID of the GitHub OAuth app, in github mode.",
         Text(describe="the OAuth app's client ID"),
-        group="Login",
+        group="GitHub login",
     ),
     Setting(
         "GITHUB_CLIENT_SECRET",
         "Client secret of the GitHub OAuth app, in github mode.",
         Text(describe="the OAuth app's client secret"),
         secret=True,
-        group="Login",
+        group="GitHub login",
+    ),
+    Setting(
+        "OAUTH_CALLBACK_URL",
+        "The callback URL registered in the GitHub OAuth app.",
+        Url(("http", "https")),
+        default=callback_of,
+        default_doc="PUBLIC_URL + /hub/oauth_callback",
+        group="GitHub login",
+    ),
+    Setting(
+        "ALLOWED_ORGANIZATIONS",
+        "GitHub organizations (org) or teams (org:team) whose members may log in; requests the read:org scope.",
+        NameList("comma-separated org or org:team names", pattern=rf"{GITHUB_NAME}(?::[A-Za-z0-9._-]+)?"),
+        group="GitHub login",
+    ),
+    Setting(
+        "ADMIN_TEAMS",
+        "GitHub teams (org:team) whose members are hub admins; requests the read:org scope.",
+        NameList("comma-separated org:team names", pattern=GITHUB_TEAM),
+        group="GitHub login",
+    ),
+    Setting(
+        "ALLOW_ALL",
+        "Let any GitHub user log in; an explicit opt-in, since it opens the hub to everyone with an account.",
+        Flag(),
+        default="false",
+        group="GitHub login",
+    ),
+    Setting(
+        "GITHUB_URL",
+        "GitHub's address; change it for GitHub Enterprise, whose API is then at GITHUB_URL/api/v3.",
+        Url(("http", "https")),
+        default="https://github.com",
+        group="GitHub login",
+    ),
+    Setting(
+        "EXPOSE_GITHUB_TOKEN",
+        "Put each user's GitHub token into their server as GITHUB_TOKEN, so that git push works; "
+        "any code that runs in the server can read and use it.",
+        Flag(),
+        default="false",
+        group="GitHub login",
     ),
     Setting(
         "SINGLEUSER_IMAGE",
@@ -254,15 +312,17 @@ def load(environ: RawEnv) -> Settings:
     values: dict[str, object] = {}
     problems: list[Problem] = []
     for setting in SETTINGS:
-        raw = environ.get(setting.name, "") or setting.default_for(environ)
+        explicit = environ.get(setting.name, "")
+        raw = explicit or setting.default_for(environ)
+        values[setting.name] = None
         if not raw:
-            values[setting.name] = None
             continue
         try:
             values[setting.name] = setting.kind(raw)
         except Invalid as error:
-            values[setting.name] = None
-            problems.append(Problem(setting.name, shown(setting, raw), str(error), setting.help))
+            # A default derived from another bad setting is not a problem of its own.
+            if explicit:
+                problems.append(Problem(setting.name, shown(setting, raw), str(error), setting.help))
     failed = {problem.name for problem in problems}
     problems += [problem for problem in cross_checks(values) if problem.name not in failed]
     if problems:
@@ -274,20 +334,7 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
     """Problems that involve more than one setting."""
     problems = []
     if values["AUTH_MODE"] == "github":
-        for name in ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "PUBLIC_URL"):
-            if not values[name]:
-                problems.append(
-                    Problem(name, "(unset)", "is required when AUTH_MODE=github", "set it, or use AUTH_MODE=password")
-                )
-        if not values["ALLOWED_USERS"]:
-            problems.append(
-                Problem(
-                    "ALLOWED_USERS",
-                    "(unset)",
-                    "github mode admits no one but the admins unless ALLOWED_USERS names who may log in",
-                    "set ALLOWED_USERS to the GitHub user names to admit",
-                )
-            )
+        problems += github_problems(values)
     if values["AUTH_MODE"] == "password":
         if values["USER_PASSWORD"] and values["USER_PASSWORD"] == values["ADMIN_PASSWORD"]:
             problems.append(
@@ -307,4 +354,41 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
                     "name the users in ALLOWED_USERS, or unset USER_PASSWORD",
                 )
             )
+        problems += [
+            Problem(name, "(set)", "only applies when AUTH_MODE=github", "unset it, or set AUTH_MODE=github")
+            for name in GITHUB_ONLY
+            if values[name]
+        ]
+    return problems
+
+
+GITHUB_ONLY = ("ALLOWED_ORGANIZATIONS", "ADMIN_TEAMS", "ALLOW_ALL", "EXPOSE_GITHUB_TOKEN")
+
+
+def github_problems(values: Mapping[str, object]) -> list[Problem]:
+    """GitHub login needs the OAuth app's credentials, a callback and at least one allow rule: it fails closed."""
+    problems = [
+        Problem(name, "(unset)", "is required when AUTH_MODE=github", "copy it from the GitHub OAuth app's page")
+        for name in ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")
+        if not values[name]
+    ]
+    if not values["OAUTH_CALLBACK_URL"]:
+        problems.append(
+            Problem(
+                "OAUTH_CALLBACK_URL",
+                "(unset)",
+                "is required when AUTH_MODE=github, and PUBLIC_URL is unset too",
+                "set PUBLIC_URL to the URL people open (the callback is derived from it), or OAUTH_CALLBACK_URL",
+            )
+        )
+    if not (values["ALLOWED_USERS"] or values["ALLOWED_ORGANIZATIONS"] or values["ALLOW_ALL"]):
+        problems.append(
+            Problem(
+                "ALLOWED_USERS",
+                "(unset)",
+                "github mode admits no one: no allow rule is set, so the hub refuses to start",
+                "set ALLOWED_USERS (GitHub user names), ALLOWED_ORGANIZATIONS (org or org:team), "
+                "or ALLOW_ALL=true to admit any GitHub user",
+            )
+        )
     return problems

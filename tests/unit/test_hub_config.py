@@ -94,4 +94,5 @@ def test_github_mode_derives_the_callback_and_keeps_auth_state():
     authenticator = GitHubOAuthenticator(config=c)
     assert authenticator.oauth_callback_url == "https://hub.example.org/hub/oauth_callback"
     assert authenticator.enable_auth_state is True
-    assert authenticator.allowed_users == {"admin", "octocat"}
+    assert authenticator.allowed_users == {"octocat"}
+    assert authenticator.admin_users == set()

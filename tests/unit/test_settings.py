@@ -101,8 +101,8 @@ def test_bad_input_names_the_variable_and_what_is_allowed(environ, name, fragmen
 def test_every_problem_is_listed_at_once():
     error = problems_of({"SPAWNER_MODE": "k8s", "CPU_LIMIT": "x", "HUB_PORT": "0", "AUTH_MODE": "github"})
     names = {problem.name for problem in error.problems}
-    assert names == {"SPAWNER_MODE", "CPU_LIMIT", "HUB_PORT", "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET", "PUBLIC_URL",
-                     "ALLOWED_USERS"}  # fmt: skip
+    assert names == {"SPAWNER_MODE", "CPU_LIMIT", "HUB_PORT", "GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET",
+                     "OAUTH_CALLBACK_URL", "ALLOWED_USERS"}  # fmt: skip
 
 
 def test_secret_values_never_appear_in_errors():
