@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: test test-unit test-e2e images lint docs lock engine
+.PHONY: test test-unit test-e2e images lint docs lock engine browser
 
 test: lint test-unit images test-e2e
 
@@ -14,6 +14,9 @@ $(VENV)/.installed: requirements/test.txt
 
 engine:
 	scripts/ensure-docker.sh
+
+browser:
+	scripts/ensure-browser.sh
 
 images: engine
 	scripts/build-images.sh
@@ -26,7 +29,7 @@ lint: $(VENV)/.installed
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest -m "not e2e" tests/unit
 
-test-e2e: $(VENV)/.installed engine
+test-e2e: $(VENV)/.installed engine browser
 	$(PY) -m pytest -m e2e tests/e2e
 
 docs: $(VENV)/.installed

@@ -5,6 +5,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 import websocket
@@ -14,6 +15,12 @@ DEADLINE_SECONDS = 120
 
 class HubClientError(AssertionError):
     pass
+
+
+@dataclass
+class GitHubAttempt:
+    authorize_query: dict[str, str]
+    callback: requests.Response
 
 
 @dataclass
@@ -46,6 +53,29 @@ class HubClient:
         if response.status_code != 302:
             raise HubClientError(f"login as {username} failed: HTTP {response.status_code}")
         self.username = username
+        return self
+
+    def github_login_attempt(self, github, login: str) -> "GitHubAttempt":
+        """The OAuth web flow as a browser runs it: hub, GitHub's authorize page, approval, hub callback."""
+        start = self.session.get(f"{self.base_url}/hub/oauth_login", allow_redirects=False, timeout=30)
+        if start.status_code != 302:
+            raise HubClientError(f"/hub/oauth_login: HTTP {start.status_code}")
+        authorize_url = start.headers["Location"]
+        query = {key: values[0] for key, values in parse_qs(urlsplit(authorize_url).query).items()}
+        page = self.session.get(github.local(authorize_url), timeout=30)
+        if f'value="{login}"' not in page.text:
+            raise HubClientError(f"the authorize page offers no {login}")
+        approval = self.session.post(
+            github.local(authorize_url.split("?", 1)[0]), data={**query, "login": login}, allow_redirects=False
+        )
+        callback = self.session.get(approval.headers["Location"], allow_redirects=False, timeout=30)
+        return GitHubAttempt(query, callback)
+
+    def login_with_github(self, github, login: str) -> "HubClient":
+        attempt = self.github_login_attempt(github, login)
+        if attempt.callback.status_code != 302:
+            raise HubClientError(f"GitHub login as {login}: HTTP {attempt.callback.status_code}")
+        self.username = login
         return self
 
     def hub_xsrf(self) -> str:

@@ -53,7 +53,7 @@ class Stack:
     def __init__(self, client, tmp_dir: Path, env: dict[str, str]):
         self.client = client
         self.project = f"appliance-e2e-{RUN_ID}-{uuid.uuid4().hex[:4]}"
-        self.port = free_port()
+        self.port = int(env.get("HUB_PORT") or free_port())
         self.url = f"http://127.0.0.1:{self.port}"
         env_file = tmp_dir / f"{self.project}.env"
         compose_env = {
