@@ -13,6 +13,10 @@ BAD_ENVIRONMENTS = {
     "malformed memory limit": ({"MEM_LIMIT": "2 gigs"}, "MEM_LIMIT"),
     "malformed URL": ({"PUBLIC_URL": "hub.example.org"}, "PUBLIC_URL"),
     "github without credentials": ({"AUTH_MODE": "github"}, "GITHUB_CLIENT_ID"),
+    "github without an allow rule": (
+        {"GITHUB_CLIENT_ID": "id", "GITHUB_CLIENT_SECRET": "secret", "PUBLIC_URL": "https://hub.example.org"},
+        "ALLOWED_USERS",
+    ),
     "short admin password": ({"ADMIN_PASSWORD": "tooshort"}, "ADMIN_PASSWORD"),
     "unknown auth mode": ({"AUTH_MODE": "ldap"}, "AUTH_MODE"),
     "bad volume template": ({"USER_VOLUME": "home-{user}"}, "USER_VOLUME"),
