@@ -3,11 +3,15 @@
 Each function only sets values (never appends or mutates), so applying twice is harmless.
 """
 
+import sys
+
 from traitlets.config import Config
 
 from appliance.auth import configure_auth
 from appliance.settings import Settings
 
+# Image pulls happen inside start(); the server's own answer has its deadline, SERVER_START_TIMEOUT.
+START_TIMEOUT_SECONDS = 900
 HUB_PORT_INSIDE = 8081
 PROXY_API_URL = "http://127.0.0.1:8001"
 PUBLIC_PORT_INSIDE = 8000
@@ -23,6 +27,7 @@ def apply(settings: Settings, c: Config) -> None:
     configure_storage(settings, c)
     configure_network(settings, c)
     configure_limits(settings, c)
+    configure_services(settings, c)
 
 
 def configure_hub(settings: Settings, c: Config) -> None:
@@ -48,17 +53,35 @@ def configure_proxy(settings: Settings, c: Config) -> None:
 def configure_spawner(settings: Settings, c: Config) -> None:
     c.JupyterHub.spawner_class = "appliance.spawners.ApplianceDockerSpawner"
     c.ApplianceDockerSpawner.appliance_instance = settings["APPLIANCE_INSTANCE"]
+    c.ApplianceDockerSpawner.server_start_timeout = settings["SERVER_START_TIMEOUT"]
     c.DockerSpawner.image = settings["SINGLEUSER_IMAGE"]
-    c.DockerSpawner.allowed_images = list(settings["ALLOWED_IMAGES"] or ())
+    c.DockerSpawner.allowed_images = allowed_images(settings)
     c.DockerSpawner.remove = True
     c.DockerSpawner.env_keep = []
     c.Spawner.default_url = "/lab"
+    c.Spawner.start_timeout = START_TIMEOUT_SECONDS
+    c.JupyterHub.allow_named_servers = settings["NAMED_SERVERS"] > 0
+    c.JupyterHub.named_server_limit_per_user = settings["NAMED_SERVERS"]
+
+
+def allowed_images(settings: Settings) -> list[str]:
+    """The images users may choose: none, or ALLOWED_IMAGES with the default image offered first."""
+    if not settings["ALLOWED_IMAGES"]:
+        return []
+    return list(dict.fromkeys([settings["SINGLEUSER_IMAGE"], *settings["ALLOWED_IMAGES"]]))
 
 
 def configure_storage(settings: Settings, c: Config) -> None:
-    """Each user's work lives in a named volume, which outlives their containers."""
+    """Each server's work lives in a named volume, which outlives its containers; named servers get their own."""
     c.DockerSpawner.notebook_dir = NOTEBOOK_DIR
-    c.DockerSpawner.volumes = {settings["USER_VOLUME"]: NOTEBOOK_DIR}
+    c.DockerSpawner.volumes = {user_volume_template(settings): NOTEBOOK_DIR}
+
+
+def user_volume_template(settings: Settings) -> str:
+    template = settings["USER_VOLUME"]
+    if settings["NAMED_SERVERS"] and "{servername}" not in template:
+        return template + "{server_suffix}"
+    return template
 
 
 def configure_network(settings: Settings, c: Config) -> None:
@@ -70,7 +93,60 @@ def configure_network(settings: Settings, c: Config) -> None:
 
 
 def configure_limits(settings: Settings, c: Config) -> None:
-    if settings["MEM_LIMIT"]:
-        c.DockerSpawner.mem_limit = settings["MEM_LIMIT"]
-    if settings["CPU_LIMIT"]:
-        c.DockerSpawner.cpu_limit = settings["CPU_LIMIT"]
+    """Limits and hardening of every user container: no privileges to gain, no capabilities, bounded resources."""
+    c.DockerSpawner.mem_limit = settings["MEM_LIMIT"]
+    c.DockerSpawner.cpu_limit = settings["CPU_LIMIT"]
+    host_config = {
+        "pids_limit": settings["PIDS_LIMIT"],
+        "security_opt": ["no-new-privileges"],
+        "cap_drop": ["ALL"],
+        "privileged": False,
+    }
+    if settings["READ_ONLY_ROOTFS"]:
+        host_config["read_only"] = True
+        host_config["tmpfs"] = {
+            "/tmp": "rw,nosuid,nodev,mode=1777",
+            "/home/jovyan": "rw,nosuid,nodev,uid=1000,gid=1000,mode=0755",
+        }
+    c.DockerSpawner.extra_host_config = host_config
+
+
+def configure_services(settings: Settings, c: Config) -> None:
+    """Hub-managed services, each with the narrowest role it needs."""
+    services, roles = [], []
+    if settings["IDLE_TIMEOUT"]:
+        services.append(idle_culler_service(settings["IDLE_TIMEOUT"]))
+        roles.append(
+            {
+                "name": "idle-culler",
+                "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+                "services": ["idle-culler"],
+            }
+        )
+        # Activity must reach the hub well within the timeout, or busy servers would look idle.
+        activity_interval = activity_interval_for(settings["IDLE_TIMEOUT"])
+        c.JupyterHub.last_activity_interval = activity_interval
+        c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval)}
+    if settings["METRICS_TOKEN"]:
+        services.append({"name": "metrics", "api_token": settings["METRICS_TOKEN"]})
+        roles.append({"name": "metrics", "scopes": ["read:metrics"], "services": ["metrics"]})
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles
+
+
+def idle_culler_service(timeout: int) -> dict:
+    return {
+        "name": "idle-culler",
+        "command": [
+            sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={timeout}",
+            f"--cull-every={activity_interval_for(timeout)}",
+        ],
+    }
+
+
+def activity_interval_for(timeout: int) -> int:
+    """How often activity is reported and checked: a quarter of the timeout, within 5 s and 5 min."""
+    return min(300, max(5, timeout // 4))

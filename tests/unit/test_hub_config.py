@@ -61,11 +61,55 @@ def test_spawner_labels_name_the_instance():
     assert c.ApplianceDockerSpawner.appliance_instance == "physics-101"
 
 
-def test_limits_are_set_only_when_given():
-    assert "mem_limit" not in configured().DockerSpawner
-    c = configured(MEM_LIMIT="1G", CPU_LIMIT="0.5")
-    assert c.DockerSpawner.mem_limit == "1G"
-    assert c.DockerSpawner.cpu_limit == 0.5
+def test_user_containers_are_limited_and_hardened_by_default():
+    c = configured()
+    assert c.DockerSpawner.mem_limit == "2G"
+    assert c.DockerSpawner.cpu_limit == 1.0
+    assert c.DockerSpawner.extra_host_config == {
+        "pids_limit": 512,
+        "security_opt": ["no-new-privileges"],
+        "cap_drop": ["ALL"],
+        "privileged": False,
+    }
+
+
+def test_read_only_root_keeps_tmp_and_home_writable():
+    host_config = configured(READ_ONLY_ROOTFS="true", MEM_LIMIT="1G", CPU_LIMIT="0.5").DockerSpawner.extra_host_config
+    assert host_config["read_only"] is True
+    assert set(host_config["tmpfs"]) == {"/tmp", "/home/jovyan"}
+    assert "uid=1000" in host_config["tmpfs"]["/home/jovyan"]
+
+
+def test_idle_culler_runs_with_the_narrowest_role():
+    c = configured(IDLE_TIMEOUT="40")
+    [culler] = c.JupyterHub.services
+    assert culler["command"][-2:] == ["--timeout=40", "--cull-every=10"]
+    [role] = c.JupyterHub.load_roles
+    assert role["scopes"] == ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    assert c.JupyterHub.last_activity_interval == 10
+    assert c.Spawner.environment == {"JUPYTERHUB_ACTIVITY_INTERVAL": "10"}
+
+
+def test_idle_culling_off_and_metrics_token_on():
+    c = configured(IDLE_TIMEOUT="0", METRICS_TOKEN="m" * 40)
+    assert c.JupyterHub.services == [{"name": "metrics", "api_token": "m" * 40}]
+    assert c.JupyterHub.load_roles == [{"name": "metrics", "scopes": ["read:metrics"], "services": ["metrics"]}]
+
+
+def test_image_choice_offers_the_default_first_and_nothing_else_unless_listed():
+    assert configured().DockerSpawner.allowed_images == []
+    c = configured(SINGLEUSER_IMAGE="lab:1", ALLOWED_IMAGES="r:2,lab:1,julia:3")
+    assert c.DockerSpawner.allowed_images == ["lab:1", "r:2", "julia:3"]
+
+
+def test_named_servers_get_their_own_volume():
+    assert configured().JupyterHub.allow_named_servers is False
+    c = configured(NAMED_SERVERS="3")
+    assert c.JupyterHub.allow_named_servers is True
+    assert c.JupyterHub.named_server_limit_per_user == 3
+    assert c.DockerSpawner.volumes == {"jupyterhub-user-{username}{server_suffix}": "/home/jovyan/work"}
+    explicit = configured(NAMED_SERVERS="3", USER_VOLUME="v-{username}-{servername}")
+    assert explicit.DockerSpawner.volumes == {"v-{username}-{servername}": "/home/jovyan/work"}
 
 
 def test_password_mode_is_accepted_by_shared_password_authenticator():

@@ -23,7 +23,11 @@ def test_empty_environment_gives_the_documented_defaults():
     assert settings["DATA_DIR"] == "/data"
     assert settings["DATABASE_URL"] == "sqlite:////data/jupyterhub.sqlite"
     assert settings["HUB_PORT"] == 8000
-    assert settings["MEM_LIMIT"] is None
+    assert settings["MEM_LIMIT"] == "2G"
+    assert settings["CPU_LIMIT"] == 1.0
+    assert settings["PIDS_LIMIT"] == 512
+    assert settings["IDLE_TIMEOUT"] == 3600
+    assert settings["READ_ONLY_ROOTFS"] is False
 
 
 def test_empty_values_count_as_unset():
