@@ -36,6 +36,9 @@ def configure_hub(settings: Settings, c: Config) -> None:
     c.JupyterHub.cookie_secret = bytes.fromhex(settings["JPY_COOKIE_SECRET"])
     c.CryptKeeper.keys = [bytes.fromhex(settings["JUPYTERHUB_CRYPT_KEY"])]
     c.JupyterHub.pid_file = ""
+    # Show the spawn page with its progress after 1 s instead of 10 s; errors within that second
+    # (a refused image, say) still come back in the response itself.
+    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 1}
     if settings["PUBLIC_URL"]:
         c.JupyterHub.public_url = settings["PUBLIC_URL"]
 
@@ -97,6 +100,9 @@ def configure_limits(settings: Settings, c: Config) -> None:
     c.DockerSpawner.mem_limit = settings["MEM_LIMIT"]
     c.DockerSpawner.cpu_limit = settings["CPU_LIMIT"]
     host_config = {
+        # The spawner removes containers when they stop (remove=True); without Docker's auto-remove,
+        # a container that dies while starting keeps its logs long enough to show them to the user.
+        "auto_remove": False,
         "pids_limit": settings["PIDS_LIMIT"],
         "security_opt": ["no-new-privileges"],
         "cap_drop": ["ALL"],

@@ -20,7 +20,11 @@ LOG_LINES_SHOWN = 15
 
 
 class SpawnError(RuntimeError):
-    """A spawn that cannot succeed; its message is shown on the user's spawn page."""
+    """A spawn that cannot succeed; JupyterHub shows its message on the spawn page and in API errors."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.jupyterhub_message = message
 
 
 class ApplianceDockerSpawner(DockerSpawner):
@@ -128,22 +132,24 @@ class ApplianceDockerSpawner(DockerSpawner):
         while time.monotonic() < deadline:
             state = (await self.docker("inspect_container", self.container_id))["State"]
             if not state["Running"]:
-                raise SpawnError(
-                    f"The server's container exited at once (exit code {state['ExitCode']}). "
-                    f"Its last log lines:\n{await self.last_log_lines()}"
-                )
+                await self.fail_with_logs(f"The server's container exited at once (exit code {state['ExitCode']}).")
             if await accepts_connections(ip, port):
                 self.report(90, "The server answers")
                 return
             await asyncio.sleep(0.1)
-        raise SpawnError(
+        await self.fail_with_logs(
             f"The server's container runs, but nothing answered on port {port} within "
-            f"{self.server_start_timeout} s (SERVER_START_TIMEOUT). Its last log lines:\n{await self.last_log_lines()}"
+            f"{self.server_start_timeout} s (SERVER_START_TIMEOUT)."
         )
 
-    async def last_log_lines(self) -> str:
+    async def fail_with_logs(self, reason: str) -> None:
+        """Raise a SpawnError with the container's last log lines, after removing the container.
+
+        JupyterHub does not stop a server whose container already exited, so the spawner removes it here.
+        """
         logs = await self.docker("logs", self.container_id, tail=LOG_LINES_SHOWN)
-        return logs.decode(errors="replace").strip() or "(none)"
+        await self.remove_object()
+        raise SpawnError(f"{reason} Its last log lines:\n{logs.decode(errors='replace').strip() or '(none)'}")
 
 
 BUILD_HINT = (

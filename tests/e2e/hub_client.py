@@ -90,8 +90,11 @@ class HubClient:
         response.raise_for_status()
         return response.json()["name"]
 
+    def server_model(self) -> dict | None:
+        return self.api("GET", f"/users/{self.username}").json()["servers"].get("")
+
     def server_url(self) -> str | None:
-        return self.api("GET", f"/users/{self.username}").json()["servers"].get("", {}).get("url")
+        return (self.server_model() or {}).get("url")
 
     def start_server(self) -> SpawnResult:
         """Ask the hub to start the server, then follow the progress stream until it is ready."""
@@ -101,6 +104,18 @@ class HubClient:
             raise HubClientError(f"start of {self.username}'s server: HTTP {response.status_code} {response.text}")
         events = self.follow_progress()
         return SpawnResult(time.monotonic() - started, events)
+
+    def ensure_running(self) -> SpawnResult | None:
+        """Start the server unless it runs, then open JupyterLab; return the spawn, if there was one."""
+        server, spawn = self.server_model(), None
+        if server is None:
+            spawn = self.start_server()
+        elif not server["ready"]:
+            self.follow_progress()
+        lab = self.open_lab()
+        if lab.status_code != 200:
+            raise HubClientError(f"JupyterLab of {self.username}: HTTP {lab.status_code}")
+        return spawn
 
     def follow_progress(self) -> list[dict]:
         events = []
@@ -180,13 +195,29 @@ class Kernel:
         self.connection = connection
         self.session = uuid.uuid4().hex
 
-    def run(self, code: str) -> str:
-        """Execute code and return what it printed; raise with the traceback on an error."""
+    def execute(self, code: str) -> str:
+        """Send an execute request; return its message id."""
         msg_id = uuid.uuid4().hex
         header = {"msg_id": msg_id, "session": self.session, "username": "e2e", "msg_type": "execute_request"}
         content = {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False}
         message = {"header": {**header, "version": "5.3"}, "parent_header": {}, "metadata": {}, "content": content}
         self.connection.send(json.dumps({**message, "channel": "shell", "buffers": []}))
+        return msg_id
+
+    def run_until_dead(self, code: str) -> str:
+        """Execute code that should kill the kernel; return the kernel's last status (dead or restarting)."""
+        self.execute(code)
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while time.monotonic() < deadline:
+            reply = json.loads(self.connection.recv())
+            state = reply.get("content", {}).get("execution_state")
+            if reply["header"]["msg_type"] == "status" and state in ("dead", "restarting"):
+                return state
+        raise HubClientError(f"the kernel survived {code!r} for {DEADLINE_SECONDS} s")
+
+    def run(self, code: str) -> str:
+        """Execute code and return what it printed; raise with the traceback on an error."""
+        msg_id = self.execute(code)
         output = []
         deadline = time.monotonic() + DEADLINE_SECONDS
         while time.monotonic() < deadline:

@@ -119,5 +119,7 @@ class Stack:
         assert not leftovers, f"{self.project} left these behind: {leftovers}"
 
 
-def record_spawn(seconds: float) -> None:
-    SPAWN_SECONDS.append(seconds)
+def record_spawn(spawn) -> None:
+    """Keep a spawn's duration for the run's summary; None (no spawn happened) is skipped."""
+    if spawn is not None:
+        SPAWN_SECONDS.append(spawn.seconds)

@@ -109,8 +109,7 @@ def test_a_github_user_outside_every_rule_gets_a_403_that_says_why(stack, github
 
 def test_the_users_github_token_reaches_their_kernel(stack, github):
     alice = logged_in(stack, github, "alice")
-    record_spawn(alice.start_server().seconds)
-    assert alice.open_lab().status_code == 200
+    record_spawn(alice.ensure_running())
     alice.create_notebook("token.ipynb")
     kernel = alice.start_kernel("token.ipynb")
     seen = kernel.run("import os; print(os.environ.get('GITHUB_TOKEN', 'missing'))")

@@ -28,13 +28,6 @@ def admin(stack, admin_password) -> HubClient:
     return stack.client_for().login("admin", admin_password)
 
 
-def ensure_running(client: HubClient) -> None:
-    if client.server_url() is None:
-        record_spawn(client.start_server().seconds)
-    response = client.open_lab()
-    assert response.status_code == 200, response.text[:500]
-
-
 def test_admin_logs_in_with_the_logged_password_and_it_is_stored(stack, admin_password, admin):
     assert admin.whoami() == "admin"
     assert stack.read_secret("admin_password") == admin_password
@@ -62,7 +55,7 @@ def test_secrets_are_stored_privately_and_never_logged(stack):
 
 def test_code_runs_in_the_users_own_container_as_uid_1000(stack, admin):
     spawn = admin.start_server()
-    record_spawn(spawn.seconds)
+    record_spawn(spawn)
     assert spawn.events[-1]["ready"] is True
     lab = admin.open_lab()
     assert lab.status_code == 200 and "JupyterLab" in lab.text
@@ -82,7 +75,7 @@ def test_code_runs_in_the_users_own_container_as_uid_1000(stack, admin):
 
 
 def test_user_container_is_labelled_and_gets_no_hub_environment(stack, admin):
-    ensure_running(admin)
+    record_spawn(admin.ensure_running())
     [container] = stack.user_containers("admin")
     labels = container.labels
     assert labels["jupyterhub-appliance.instance"] == stack.project
@@ -97,19 +90,19 @@ def test_user_container_is_labelled_and_gets_no_hub_environment(stack, admin):
 
 
 def test_a_file_survives_stopping_and_starting_the_server(stack, admin):
-    ensure_running(admin)
+    record_spawn(admin.ensure_running())
     admin.put_file("notes.txt", "kept across restarts")
     first_container = stack.user_containers("admin")[0].id
     admin.stop_server()
     wait_until(lambda: not stack.user_containers("admin"), "the stopped container to be removed")
 
-    ensure_running(admin)
+    record_spawn(admin.ensure_running())
     assert stack.user_containers("admin")[0].id != first_container
     assert admin.read_file("notes.txt") == "kept across restarts"
 
 
 def test_hub_restart_keeps_the_server_kernel_and_browser_session(stack, admin):
-    ensure_running(admin)
+    record_spawn(admin.ensure_running())
     kernel = admin.start_kernel(NOTEBOOK)
     kernel.run("remembered = 6 * 7")
     server_container = stack.user_containers("admin")[0].id
@@ -127,7 +120,7 @@ def test_hub_restart_keeps_the_server_kernel_and_browser_session(stack, admin):
 
 
 def test_recreating_the_hub_keeps_users_secrets_and_files(stack, admin, admin_password):
-    ensure_running(admin)
+    record_spawn(admin.ensure_running())
     admin.put_file("before-recreate.txt", "still here")
     secrets = {name: stack.read_secret(name) for name in ("cookie_secret", "proxy_auth_token", "crypt_key")}
     old_hub = stack.hub_container().id

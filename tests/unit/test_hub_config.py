@@ -66,6 +66,7 @@ def test_user_containers_are_limited_and_hardened_by_default():
     assert c.DockerSpawner.mem_limit == "2G"
     assert c.DockerSpawner.cpu_limit == 1.0
     assert c.DockerSpawner.extra_host_config == {
+        "auto_remove": False,
         "pids_limit": 512,
         "security_opt": ["no-new-privileges"],
         "cap_drop": ["ALL"],

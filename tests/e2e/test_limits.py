@@ -1,0 +1,93 @@
+"""User containers are limited and hardened: a fork bomb and a memory hog stay inside their container."""
+
+import pytest
+import requests
+
+from tests.e2e.stack import record_spawn
+
+ADMIN_PASSWORD = "limits-admin-password-0123456789ab"
+MEM_LIMIT_BYTES = 512 * 1024**2
+PIDS_LIMIT = 128
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory):
+    return stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD, "MEM_LIMIT": "512M", "PIDS_LIMIT": str(PIDS_LIMIT)})
+
+
+@pytest.fixture(scope="module")
+def admin(stack):
+    client = stack.client_for().login("admin", ADMIN_PASSWORD)
+    record_spawn(client.ensure_running())
+    client.create_notebook("limits.ipynb")
+    return client
+
+
+def test_spawn_progress_reports_each_real_step(stack):
+    client = stack.client_for().login("admin", ADMIN_PASSWORD)
+    if client.server_url():
+        client.stop_server()
+    spawn = client.start_server()
+    record_spawn(spawn)
+    messages = [event["message"] for event in spawn.events]
+    for step in ("is on this host", "Creating container jupyter-admin", "Starting container", "Waiting for the server"):
+        assert any(step in message for message in messages), messages
+    assert messages[-1].startswith("Server ready")
+
+
+def test_host_config_of_a_user_container_is_hardened(stack, admin):
+    [container] = stack.user_containers("admin")
+    host = container.attrs["HostConfig"]
+    assert host["Memory"] == MEM_LIMIT_BYTES
+    assert host["CpuQuota"] == 100_000 and host["CpuPeriod"] == 100_000
+    assert host["PidsLimit"] == PIDS_LIMIT
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["CapDrop"] == ["ALL"]
+    assert not host["CapAdd"]
+    assert host["Privileged"] is False
+    assert host["ReadonlyRootfs"] is False
+    mounts = container.attrs["Mounts"]
+    assert [(m["Type"], m["Name"], m["Destination"]) for m in mounts] == [
+        ("volume", "jupyterhub-user-admin", "/home/jovyan/work")
+    ]
+    assert not any("docker.sock" in str(m) for m in mounts)
+    assert container.attrs["Config"]["User"] == "jovyan"
+
+
+def test_a_fork_bomb_hits_the_pids_limit_and_the_hub_is_unharmed(stack, admin):
+    kernel = admin.start_kernel("limits.ipynb")
+    printed = kernel.run(
+        "import os, signal, time\n"
+        "children = []\n"
+        "try:\n"
+        "    while True:\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n"
+        "            time.sleep(60); os._exit(0)\n"
+        "        children.append(pid)\n"
+        "except OSError as error:\n"
+        "    stopped = type(error).__name__\n"
+        "for pid in children:\n"
+        "    os.kill(pid, signal.SIGKILL); os.waitpid(pid, 0)\n"
+        "print(len(children), stopped)"
+    )
+    forked, stopped_by = printed.split()
+    assert 0 < int(forked) < PIDS_LIMIT
+    assert stopped_by == "BlockingIOError"
+    assert kernel.run("print('still here')") == "still here"
+    kernel.close()
+    assert requests.get(f"{stack.url}/hub/health", timeout=10).status_code == 200
+
+
+def test_a_memory_hog_is_killed_inside_its_container_and_the_server_lives_on(stack, admin):
+    kernel = admin.start_kernel("limits.ipynb")
+    outcome = kernel.run_until_dead("hog = bytearray(b'x' * (2 * 1024**3))")
+    assert outcome in ("dead", "restarting")
+    kernel.close()
+    [container] = stack.user_containers("admin")
+    container.reload()
+    assert container.status == "running"
+    assert requests.get(f"{stack.url}/hub/health", timeout=10).status_code == 200
+    fresh = admin.start_kernel("limits.ipynb")
+    assert fresh.run("print(6 * 7)") == "42"
+    fresh.close()

@@ -1,0 +1,125 @@
+"""A spawn that cannot work ends quickly with the reason; users choose only from the allowed images."""
+
+import io
+import time
+
+import pytest
+import requests
+
+from tests.e2e.hub_client import HubClientError, wait_until
+from tests.e2e.stack import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
+
+ADMIN_PASSWORD = "spawn-errors-admin-password-012345"
+USER_PASSWORD = "students-password"
+SERVER_START_TIMEOUT = 8
+EXITS_IMAGE = f"appliance-e2e-exits:{RUN_ID}"
+SILENT_IMAGE = f"appliance-e2e-silent:{RUN_ID}"
+MISSING_IMAGE = f"appliance-e2e-missing:{RUN_ID}"
+BROKEN_IMAGES = {
+    EXITS_IMAGE: """CMD ["sh", "-c", "echo 'fatal: /etc/lab.conf is missing' >&2; exit 3"]""",
+    SILENT_IMAGE: """CMD ["sleep", "3600"]""",
+}
+
+
+@pytest.fixture(scope="module")
+def broken_images(docker_client):
+    for tag, command in BROKEN_IMAGES.items():
+        dockerfile = f"FROM {SINGLEUSER_IMAGE}\n{command}\n".encode()
+        docker_client.images.build(fileobj=io.BytesIO(dockerfile), tag=tag, labels={TEST_RUN_LABEL: RUN_ID}, rm=True)
+    yield
+    for tag in BROKEN_IMAGES:
+        docker_client.images.remove(tag, force=True)
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory, broken_images):
+    return stack_factory(
+        {
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "USER_PASSWORD": USER_PASSWORD,
+            "ALLOWED_USERS": "bob",
+            "ALLOWED_IMAGES": f"{EXITS_IMAGE},{SILENT_IMAGE},{MISSING_IMAGE}",
+            "SERVER_START_TIMEOUT": str(SERVER_START_TIMEOUT),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def bob(stack):
+    return stack.client_for().login("bob", USER_PASSWORD)
+
+
+def failed_spawn(client, image: str) -> tuple[str, float]:
+    """Start a server from image; return the reason it failed, from the API or the progress stream, and when."""
+    started = time.monotonic()
+    response = client.api("POST", f"/users/{client.username}/server", json={"image": image})
+    if response.status_code == 500:
+        # It failed within the hub's slow-spawn wait: the API answers with the reason itself.
+        return response.json()["message"], time.monotonic() - started
+    # 201 can come while still pending: JupyterHub answers so after replacing a failed spawner.
+    assert response.status_code in (201, 202), response.text
+    with pytest.raises(HubClientError, match="spawn failed") as failure:
+        client.follow_progress()
+    return str(failure.value), time.monotonic() - started
+
+
+def test_users_get_a_form_with_the_allowed_images(stack, bob):
+    form = bob.session.get(f"{stack.url}/hub/spawn", timeout=30).text
+    for image in (SINGLEUSER_IMAGE, EXITS_IMAGE, SILENT_IMAGE, MISSING_IMAGE):
+        assert image in form
+
+
+def test_a_container_that_exits_at_once_shows_its_last_log_lines(stack, bob):
+    message, seconds = failed_spawn(bob, EXITS_IMAGE)
+    assert "exited at once (exit code 3)" in message
+    assert "fatal: /etc/lab.conf is missing" in message
+    assert seconds < SERVER_START_TIMEOUT
+    wait_until(lambda: not stack.user_containers("bob"), "the failed container to be removed")
+
+
+def test_a_server_that_never_answers_fails_at_its_deadline_with_the_reason(stack, bob):
+    message, seconds = failed_spawn(bob, SILENT_IMAGE)
+    assert f"nothing answered on port 8888 within {SERVER_START_TIMEOUT} s" in message
+    assert "SERVER_START_TIMEOUT" in message
+    assert SERVER_START_TIMEOUT <= seconds < SERVER_START_TIMEOUT + 15
+    wait_until(lambda: not stack.user_containers("bob"), "the silent container to be removed")
+
+
+def test_a_missing_image_that_cannot_be_pulled_says_so(stack, bob):
+    message, seconds = failed_spawn(bob, MISSING_IMAGE)
+    assert f"Image {MISSING_IMAGE} is not on this host, and pulling it failed" in message
+    assert "docker compose build" in message
+    assert seconds < 30
+
+
+def test_an_image_outside_the_list_is_refused_through_the_api(stack, bob):
+    response = bob.api("POST", "/users/bob/server", json={"image": HUB_IMAGE})
+    assert response.status_code == 400
+    assert "not in allowed list" in response.json()["message"]
+    admin = stack.client_for().login("admin", ADMIN_PASSWORD)
+    as_admin = admin.api("POST", "/users/bob/server", json={"image": HUB_IMAGE})
+    assert as_admin.status_code == 400
+    assert stack.user_containers("bob") == []
+
+
+def test_the_admins_start_button_reuses_the_last_choice_and_is_refused_when_it_was_refused(stack):
+    admin = stack.client_for().login("admin", ADMIN_PASSWORD)
+    response = admin.api("POST", "/users/bob/server")
+    assert response.status_code == 400
+    assert f"Image {HUB_IMAGE} not in allowed list" in response.json()["message"]
+    assert stack.user_containers("bob") == []
+
+
+def test_an_allowed_choice_starts_and_the_admins_start_button_then_works(stack, bob):
+    response = bob.api("POST", "/users/bob/server", json={"image": SINGLEUSER_IMAGE})
+    assert response.status_code in (201, 202), response.text
+    record_spawn(bob.ensure_running())
+    [container] = stack.user_containers("bob")
+    assert container.image.tags == [SINGLEUSER_IMAGE]
+    bob.stop_server()
+
+    admin = stack.client_for().login("admin", ADMIN_PASSWORD)
+    assert admin.api("POST", "/users/bob/server").status_code in (201, 202)
+    record_spawn(bob.ensure_running())
+    assert [c.image.tags for c in stack.user_containers("bob")] == [[SINGLEUSER_IMAGE]]
+    assert requests.get(f"{stack.url}/hub/health", timeout=10).status_code == 200
