@@ -21,11 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="check the settings, resolve the secrets, then exec supervisord")
     commands.add_parser("check", help="check the settings and print them, secrets redacted")
+    commands.add_parser("doctor", help="check the running appliance end to end; exit 1 on any failure")
     docs = commands.add_parser("docs", help="render the README table and .env.example from the declarations")
     docs.add_argument("--write", action="store_true", help="write the files instead of checking them")
     docs.add_argument("--root", type=Path, default=Path.cwd(), help="the repository root")
     args = parser.parse_args(argv)
-    return {"run": run, "check": check, "docs": docs_command}[args.command](args)
+    return {"run": run, "check": check, "doctor": doctor, "docs": docs_command}[args.command](args)
 
 
 def loaded_or_exit() -> Settings:
@@ -52,6 +53,17 @@ def check(_args) -> int:
     for setting in SETTINGS:
         print(f"{setting.name:<{width}}  {displayed(setting.name, settings[setting.name])}")
     return 0
+
+
+def doctor(_args) -> int:
+    # Imported here: the doctor pulls in JupyterHub, SQLAlchemy and alembic, which `run` does not need.
+    from appliance.doctor import diagnose, render
+
+    results = diagnose(os.environ)
+    print(render(results))
+    failures = [result.name for result in results if result.outcome is not None and not result.outcome.ok]
+    print(f"\n{len(failures)} check(s) failed: {', '.join(failures)}" if failures else "\nAll checks passed.")
+    return 1 if failures else 0
 
 
 def displayed(name: str, value) -> str:

@@ -70,10 +70,12 @@ class Stack:
             self.wait_healthy()
         return self
 
+    def compose_result(self, *args: str) -> subprocess.CompletedProcess:
+        command = [*self.compose.compose_command_property, *args]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+
     def run_compose(self, *args: str) -> str:
-        result = subprocess.run(
-            [*self.compose.compose_command_property, *args], cwd=ROOT, capture_output=True, text=True, check=False
-        )
+        result = self.compose_result(*args)
         assert result.returncode == 0, f"docker compose {' '.join(args)} failed:\n{result.stderr}"
         return result.stdout
 

@@ -1,0 +1,242 @@
+"""`appliance doctor`: checks the running appliance end to end and says how to fix what fails."""
+
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import docker
+import jupyterhub
+import sqlalchemy
+from alembic.script import ScriptDirectory
+
+from appliance.docker_host import own_container
+from appliance.hub_config import HUB_PORT_INSIDE, HUB_SERVICE_NAME
+from appliance.secret_store import SECRETS_FOLDER, STORED_SECRETS
+from appliance.settings import Settings, SettingsError, load
+from appliance.spawners import LABEL_INSTANCE
+
+PROBE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def passed(detail: str) -> Outcome:
+    return Outcome(True, detail)
+
+
+def failed(detail: str, fix: str) -> Outcome:
+    return Outcome(False, detail, fix)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    run: Callable[[Settings], Outcome]
+    needs: tuple[str, ...] = ()
+
+
+def docker_client() -> docker.DockerClient:
+    return docker.from_env(timeout=30)
+
+
+def check_docker_socket(settings: Settings) -> Outcome:
+    address = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    try:
+        version = docker_client().version()["Version"]
+    except docker.errors.DockerException as error:
+        if "Permission denied" in str(error):
+            return failed(f"{address}: permission denied", "run the hub as root, or in the socket's group")
+        if "No such file" in str(error):
+            return failed(f"no socket at {address}", "mount /var/run/docker.sock into the hub container")
+        return failed(f"{address} does not answer: {error}", "check that the Docker engine runs")
+    return passed(f"{address} answers, Docker {version}")
+
+
+def check_network(settings: Settings) -> Outcome:
+    name = settings["DOCKER_NETWORK"]
+    client = docker_client()
+    try:
+        client.networks.get(name)
+    except docker.errors.NotFound:
+        return failed(f"network {name} does not exist", "`docker compose up -d` creates it")
+    hub = own_container(client)
+    if hub is None:
+        return failed("cannot find the hub's own container", "run the doctor inside the hub container")
+    if name not in hub.attrs["NetworkSettings"]["Networks"]:
+        return failed(
+            f"the hub is not attached to {name}",
+            f"docker network connect --alias {HUB_SERVICE_NAME} {name} {hub.name}",
+        )
+    return passed(f"{name} exists and the hub is attached")
+
+
+def check_hub_api_from_user_network(settings: Settings) -> Outcome:
+    """The classic failure: a user container cannot reach the hub. Probe it from a throwaway one."""
+    url = f"http://{HUB_SERVICE_NAME}:{HUB_PORT_INSIDE}/hub/api"
+    probe = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).status)"
+    try:
+        output = docker_client().containers.run(
+            settings["SINGLEUSER_IMAGE"],
+            entrypoint=["python3", "-c", probe],
+            network=settings["DOCKER_NETWORK"],
+            labels={LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]},
+            remove=True,
+            stderr=True,
+        )
+    except docker.errors.ContainerError as error:
+        last_line = error.stderr.decode(errors="replace").strip().splitlines()[-1:] if error.stderr else []
+        return failed(
+            f"{url} is unreachable from {settings['DOCKER_NETWORK']}: {' '.join(last_line)}",
+            f"attach the hub to {settings['DOCKER_NETWORK']} under the name {HUB_SERVICE_NAME} (see the network check)",
+        )
+    except docker.errors.DockerException as error:
+        return failed(f"could not run a probe container: {error}", "fix the checks above first")
+    return passed(f"{url} answers HTTP {output.decode().strip()} from a container on {settings['DOCKER_NETWORK']}")
+
+
+def check_images(settings: Settings) -> Outcome:
+    client = docker_client()
+    images = dict.fromkeys([settings["SINGLEUSER_IMAGE"], *(settings["ALLOWED_IMAGES"] or ())])
+    missing = []
+    for image in images:
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            if not pullable(client, image):
+                missing.append(image)
+    if missing:
+        return failed(
+            f"not on this host and not pullable: {', '.join(missing)}",
+            "build or pull them on the Docker host (the appliance's own user image: `docker compose build`)",
+        )
+    return passed(f"present or pullable: {', '.join(images)}")
+
+
+def pullable(client: docker.DockerClient, image: str) -> bool:
+    try:
+        client.images.get_registry_data(image)
+    except docker.errors.APIError:
+        return False
+    return True
+
+
+def check_data_dir(settings: Settings) -> Outcome:
+    data_dir = Path(settings["DATA_DIR"])
+    try:
+        with tempfile.NamedTemporaryFile(dir=data_dir):
+            pass
+    except OSError as error:
+        return failed(
+            f"{data_dir} is not writable: {error.strerror}", f"give the hub's user write access to {data_dir}"
+        )
+    loose = [
+        f"{path} is {stat.S_IMODE(path.stat().st_mode):o}"
+        for path, wanted in secret_paths(data_dir)
+        if path.exists() and stat.S_IMODE(path.stat().st_mode) != wanted
+    ]
+    if loose:
+        return failed("; ".join(loose), f"chmod 700 {data_dir / SECRETS_FOLDER} and chmod 600 the files in it")
+    return passed(f"{data_dir} is writable; secrets are private")
+
+
+def secret_paths(data_dir: Path) -> list[tuple[Path, int]]:
+    folder = data_dir / SECRETS_FOLDER
+    return [(folder, 0o700)] + [(folder / secret.file_name, 0o600) for secret in STORED_SECRETS]
+
+
+def check_database(settings: Settings) -> Outcome:
+    url = sqlalchemy.engine.make_url(settings["DATABASE_URL"])
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        return failed(f"no database at {url.database}", "start the hub once, or fix DATABASE_URL")
+    try:
+        with sqlalchemy.create_engine(url).connect() as connection:
+            revision = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        return failed(f"cannot read the database: {error.__class__.__name__}", "check DATABASE_URL and the server")
+    head = ScriptDirectory(str(Path(jupyterhub.__file__).parent / "alembic")).get_current_head()
+    if revision != head:
+        return failed(
+            f"schema {revision} is not JupyterHub {jupyterhub.__version__}'s {head}",
+            "back up the database, then run `jupyterhub upgrade-db` in the hub container",
+        )
+    return passed(f"reachable, schema current ({head})")
+
+
+def check_auth(settings: Settings) -> Outcome:
+    if settings["AUTH_MODE"] == "password":
+        stored = Path(settings["DATA_DIR"]) / SECRETS_FOLDER / "admin_password"
+        if not (settings["ADMIN_PASSWORD"] or stored.exists()):
+            return failed("no admin password, set or stored", "restart the hub once to generate one")
+        return passed(f"password login for admins {', '.join(settings['ADMIN_USERS'])}")
+    public, callback = settings["PUBLIC_URL"], settings["OAUTH_CALLBACK_URL"]
+    if public and urlsplit(public)[:2] != urlsplit(callback)[:2]:
+        return failed(
+            f"OAUTH_CALLBACK_URL {callback} is not on PUBLIC_URL {public}",
+            "unset OAUTH_CALLBACK_URL to derive it, or make both use the same scheme and host",
+        )
+    return passed(f"GitHub login, callback {callback}")
+
+
+CHECKS = (
+    Check("docker socket", check_docker_socket),
+    Check("user network", check_network, needs=("docker socket",)),
+    Check("user images", check_images, needs=("docker socket",)),
+    Check("hub API from users", check_hub_api_from_user_network, needs=("user network", "user images")),
+    Check("data dir", check_data_dir),
+    Check("database", check_database),
+    Check("auth", check_auth),
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    outcome: Outcome | None
+    skipped_because: str = ""
+
+
+def diagnose(environ) -> list[Result]:
+    """Every check's result, in order; a check whose prerequisites failed is skipped, not run."""
+    try:
+        settings = load(environ)
+    except SettingsError as error:
+        problems = "\n".join(str(problem) for problem in error.problems)
+        results = [Result("settings", failed(problems, "fix .env; `appliance check` shows the settings"))]
+        return results + [Result(check.name, None, "the settings are invalid") for check in CHECKS]
+    results = [Result("settings", passed("every setting is valid"))]
+    ok = {"settings"}
+    for check in CHECKS:
+        missing = [name for name in check.needs if name not in ok]
+        if missing:
+            results.append(Result(check.name, None, f"needs {' and '.join(missing)}"))
+            continue
+        outcome = check.run(settings)
+        results.append(Result(check.name, outcome))
+        if outcome.ok:
+            ok.add(check.name)
+    return results
+
+
+def render(results: list[Result]) -> str:
+    width = max(len(result.name) for result in results)
+    indent = " " * (width + 8)
+    lines = []
+    for result in results:
+        outcome = result.outcome
+        if outcome is None:
+            lines.append(f"{result.name:<{width}}  SKIP  {result.skipped_because}")
+            continue
+        detail = outcome.detail.replace("\n", "\n" + indent)
+        lines.append(f"{result.name:<{width}}  {'PASS' if outcome.ok else 'FAIL'}  {detail}")
+        if not outcome.ok:
+            lines.append(f"{indent}fix: {outcome.fix}")
+    return "\n".join(lines)

@@ -1,0 +1,133 @@
+"""`appliance doctor` passes on a healthy stack, and names each thing broken on purpose, with a fix."""
+
+import re
+
+import pytest
+
+ADMIN_PASSWORD = "doctor-admin-password-0123456789abc"
+NETWORK = "jupyterhub-appliance"
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory):
+    return stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD})
+
+
+def doctor(stack, **environ) -> tuple[int, dict[str, str], str]:
+    """Run the doctor in the hub; return its exit code, each check's PASS/FAIL/SKIP, and the whole report."""
+    flags = [part for key, value in environ.items() for part in ("-e", f"{key}={value}")]
+    result = stack.compose_result("exec", "-T", *flags, "hub", "appliance", "doctor")
+    rows = dict(re.findall(r"^(\S.*?)\s{2,}(PASS|FAIL|SKIP)\b", result.stdout, flags=re.MULTILINE))
+    return result.returncode, rows, result.stdout
+
+
+def test_a_healthy_stack_passes_every_check(stack):
+    code, rows, report = doctor(stack)
+    assert code == 0, report
+    assert rows == dict.fromkeys(
+        ["settings", "docker socket", "user network", "user images", "hub API from users", "data dir", "database",
+         "auth"],
+        "PASS",
+    )  # fmt: skip
+    assert "All checks passed." in report
+
+
+def test_invalid_settings_are_named_and_the_rest_skipped(stack):
+    code, rows, report = doctor(stack, SPAWNER_MODE="k8s")
+    assert code == 1
+    assert rows["settings"] == "FAIL"
+    assert "SPAWNER_MODE='k8s'" in report
+    assert set(rows.values()) == {"FAIL", "SKIP"}
+
+
+def test_a_missing_docker_socket_is_named_and_its_dependents_skipped(stack):
+    code, rows, report = doctor(stack, DOCKER_HOST="unix:///var/run/missing.sock")
+    assert code == 1
+    assert rows["docker socket"] == "FAIL"
+    assert "mount /var/run/docker.sock" in report
+    assert rows["user network"] == rows["user images"] == rows["hub API from users"] == "SKIP"
+    assert rows["database"] == "PASS"
+
+
+def test_a_hub_outside_the_user_network_is_named(stack, docker_client):
+    network, hub = docker_client.networks.get(NETWORK), stack.hub_container()
+    network.disconnect(hub)
+    try:
+        code, rows, report = doctor(stack)
+    finally:
+        network.connect(hub, aliases=["hub"])
+    assert code == 1
+    assert rows["user network"] == "FAIL"
+    assert f"docker network connect --alias hub {NETWORK}" in report
+
+
+def test_user_containers_that_cannot_reach_the_hub_are_named(stack, docker_client):
+    network, hub = docker_client.networks.get(NETWORK), stack.hub_container()
+    network.disconnect(hub)
+    network.connect(hub)  # attached, but without the name `hub` that user containers use
+    try:
+        code, rows, report = doctor(stack)
+    finally:
+        network.disconnect(hub)
+        network.connect(hub, aliases=["hub"])
+    assert code == 1
+    assert rows["user network"] == "PASS"
+    assert rows["hub API from users"] == "FAIL"
+    assert "http://hub:8081/hub/api is unreachable" in report
+
+
+def test_a_missing_user_image_is_named(stack):
+    code, rows, report = doctor(stack, SINGLEUSER_IMAGE="appliance-e2e/absent:1")
+    assert code == 1
+    assert rows["user images"] == "FAIL"
+    assert "not on this host and not pullable: appliance-e2e/absent:1" in report
+    assert rows["hub API from users"] == "SKIP"
+
+
+def test_loose_secret_permissions_are_named(stack):
+    stack.run_compose("exec", "-T", "hub", "chmod", "644", "/data/secrets/cookie_secret")
+    try:
+        code, rows, report = doctor(stack)
+    finally:
+        stack.run_compose("exec", "-T", "hub", "chmod", "600", "/data/secrets/cookie_secret")
+    assert code == 1
+    assert rows["data dir"] == "FAIL"
+    assert "/data/secrets/cookie_secret is 644" in report
+
+
+def test_an_old_database_schema_is_named(stack):
+    stamp_old = (
+        "import shutil, sqlite3; shutil.copy('/data/jupyterhub.sqlite', '/data/old-copy.sqlite'); "
+        "db = sqlite3.connect('/data/old-copy.sqlite'); "
+        "db.execute(\"UPDATE alembic_version SET version_num = '4621fec11365'\"); db.commit()"
+    )
+    stack.run_compose("exec", "-T", "hub", "python3", "-c", stamp_old)
+    try:
+        code, rows, report = doctor(stack, DATABASE_URL="sqlite:////data/old-copy.sqlite")
+    finally:
+        stack.run_compose("exec", "-T", "hub", "rm", "/data/old-copy.sqlite")
+    assert code == 1
+    assert rows["database"] == "FAIL"
+    assert "schema 4621fec11365 is not JupyterHub" in report
+    assert "jupyterhub upgrade-db" in report
+
+
+def test_an_incoherent_login_setup_is_named(stack):
+    code, rows, report = doctor(
+        stack,
+        GITHUB_CLIENT_ID="id",
+        GITHUB_CLIENT_SECRET="secret",
+        ALLOWED_USERS="ann",
+        PUBLIC_URL="https://hub.example.org",
+        OAUTH_CALLBACK_URL="http://hub.example.org/hub/oauth_callback",
+    )
+    assert code == 1
+    assert rows["auth"] == "FAIL"
+    assert "is not on PUBLIC_URL https://hub.example.org" in report
+
+
+def test_the_probe_container_is_gone_after_the_doctor(stack):
+    code, rows, _ = doctor(stack)
+    assert code == 0
+    assert rows["hub API from users"] == "PASS"
+    assert stack.user_containers() == []
