@@ -1,4 +1,7 @@
-"""User containers are limited and hardened: a fork bomb and a memory hog stay inside their container."""
+"""User containers are limited and hardened: a fork bomb and a memory hog stay inside their container.
+
+This stack also turns on the read-only root filesystem; test_newcomer checks the defaults.
+"""
 
 import pytest
 import requests
@@ -12,7 +15,14 @@ PIDS_LIMIT = 128
 
 @pytest.fixture(scope="module")
 def stack(stack_factory):
-    return stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD, "MEM_LIMIT": "512M", "PIDS_LIMIT": str(PIDS_LIMIT)})
+    return stack_factory(
+        {
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "MEM_LIMIT": "512M",
+            "PIDS_LIMIT": str(PIDS_LIMIT),
+            "READ_ONLY_ROOTFS": "true",
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +55,29 @@ def test_host_config_of_a_user_container_is_hardened(stack, admin):
     assert host["CapDrop"] == ["ALL"]
     assert not host["CapAdd"]
     assert host["Privileged"] is False
-    assert host["ReadonlyRootfs"] is False
+    assert host["ReadonlyRootfs"] is True
+    assert set(host["Tmpfs"]) == {"/tmp", "/home/jovyan"}
     mounts = container.attrs["Mounts"]
     assert [(m["Type"], m["Name"], m["Destination"]) for m in mounts] == [
         ("volume", "jupyterhub-user-admin", "/home/jovyan/work")
     ]
     assert not any("docker.sock" in str(m) for m in mounts)
     assert container.attrs["Config"]["User"] == "jovyan"
+
+
+def test_with_a_read_only_root_only_the_volume_home_and_tmp_are_writable(admin):
+    kernel = admin.start_kernel("limits.ipynb")
+    printed = kernel.run(
+        "import os, tempfile\n"
+        "def writable(path):\n"
+        "    try:\n"
+        "        tempfile.TemporaryFile(dir=path).close(); return 'yes'\n"
+        "    except OSError:\n"
+        "        return 'no'\n"
+        "print(*(writable(p) for p in ('/home/jovyan/work', '/home/jovyan', '/tmp', '/opt/venv', '/etc')))"
+    )
+    kernel.close()
+    assert printed.split() == ["yes", "yes", "yes", "no", "no"]
 
 
 def test_a_fork_bomb_hits_the_pids_limit_and_the_hub_is_unharmed(stack, admin):

@@ -84,6 +84,10 @@ def test_user_container_is_labelled_and_gets_no_hub_environment(stack, admin):
     for hub_only in ("CONFIGPROXY_AUTH_TOKEN", "JPY_COOKIE_SECRET", "JUPYTERHUB_CRYPT_KEY", "ADMIN_PASSWORD"):
         assert hub_only not in env
     assert env["JUPYTERHUB_API_URL"] == "http://hub:8081/hub/api"
+    host = container.attrs["HostConfig"]
+    assert (host["Memory"], host["CpuQuota"], host["PidsLimit"]) == (2 * 1024**3, 100_000, 512)
+    assert (host["SecurityOpt"], host["CapDrop"], host["Privileged"]) == (["no-new-privileges"], ["ALL"], False)
+    assert host["ReadonlyRootfs"] is False
     [volume] = stack.user_volumes()
     assert volume.name == "jupyterhub-user-admin"
     assert volume.attrs["Labels"]["jupyterhub-appliance.user"] == "admin"
