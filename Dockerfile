@@ -20,7 +20,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 # Extra CA certificates (empty by default) are trusted during the build and at run time.
 COPY extra-ca-certs/ /usr/local/share/ca-certificates/extra/
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv node-configurable-http-proxy \
+ && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv node-configurable-http-proxy caddy \
  && update-ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
@@ -37,7 +37,7 @@ RUN printf '#!/bin/sh\nexec python3 -m appliance "$@"\n' >/usr/local/bin/applian
  && mkdir -p /etc/jupyterhub/jupyterhub_config.d /data
 
 VOLUME /data
-EXPOSE 8000
+EXPOSE 8000 80 443
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/hub/health', timeout=4)"]
 ENTRYPOINT ["appliance"]

@@ -10,6 +10,7 @@ from appliance.docker_host import stop_restarting_self
 from appliance.docs import stale_files, write
 from appliance.secret_store import SECRETS_FOLDER, StoredSecretError, resolve
 from appliance.settings import BY_NAME, SETTINGS, Settings, SettingsError, load
+from appliance.tls import https_enabled, write_caddyfile
 
 SUPERVISORD_CONF = "/etc/jupyterhub/supervisord.conf"
 EXIT_BAD_CONFIG = 2
@@ -85,7 +86,10 @@ def run(_args) -> int:
     except OSError as error:
         exit_without_restart_loop(f"DATA_DIR={settings['DATA_DIR']!r} cannot hold the hub's secrets: {error}")
     announce_admin_login(settings, "ADMIN_PASSWORD" in resolved.generated, resolved.values.get("ADMIN_PASSWORD"))
-    environment = {**os.environ, **resolved.values}
+    if https_enabled(settings):
+        write_caddyfile(settings)
+    # supervisord starts the TLS front only when HTTPS is on.
+    environment = {**os.environ, **resolved.values, "APPLIANCE_TLS_FRONT": str(https_enabled(settings)).lower()}
     sys.stdout.flush()
     os.execvpe("supervisord", ["supervisord", "-c", SUPERVISORD_CONF], environment)
 

@@ -14,7 +14,7 @@ import sqlalchemy
 from alembic.script import ScriptDirectory
 
 from appliance.docker_host import own_container
-from appliance.hub_config import HUB_PORT_INSIDE, HUB_SERVICE_NAME
+from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
 from appliance.secret_store import SECRETS_FOLDER, STORED_SECRETS
 from appliance.settings import Settings, SettingsError, load
 from appliance.spawners import LABEL_INSTANCE

@@ -8,15 +8,11 @@ import sys
 from traitlets.config import Config
 
 from appliance.auth import configure_auth
+from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, NOTEBOOK_DIR, PROXY_API_URL, PUBLIC_PORT_INSIDE
 from appliance.settings import Settings
 
 # Image pulls happen inside start(); the server's own answer has its deadline, SERVER_START_TIMEOUT.
 START_TIMEOUT_SECONDS = 900
-HUB_PORT_INSIDE = 8081
-PROXY_API_URL = "http://127.0.0.1:8001"
-PUBLIC_PORT_INSIDE = 8000
-HUB_SERVICE_NAME = "hub"
-NOTEBOOK_DIR = "/home/jovyan/work"
 
 
 def apply(settings: Settings, c: Config) -> None:

@@ -209,3 +209,24 @@ class Template:
 
 
 DOCKER_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"
+
+
+@dataclass(frozen=True)
+class ExistingFile:
+    """A path inside the hub container that must be a readable file when the hub starts."""
+
+    describe: str = "a file"
+
+    @property
+    def allowed(self) -> str:
+        return f"the path of {self.describe} inside the hub container"
+
+    def __call__(self, raw: str) -> str:
+        if not raw.startswith("/"):
+            raise Invalid(f"must be {self.allowed}, as an absolute path")
+        try:
+            with open(raw, "rb"):
+                pass
+        except OSError as error:
+            raise Invalid(f"cannot be read: {error.strerror}; mount it into the hub container") from None
+        return raw

@@ -5,6 +5,7 @@ The declarations drive parsing, validation, `appliance check`, the README table 
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 from appliance import __version__
@@ -13,6 +14,7 @@ from appliance.kinds import (
     AbsolutePath,
     ByteSize,
     Choice,
+    ExistingFile,
     Flag,
     Integer,
     Invalid,
@@ -51,6 +53,7 @@ class Setting:
         return self.default_doc or self.literal_default
 
 
+DOMAIN_NAME = r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}"
 GITHUB_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 GITHUB_TEAM = rf"{GITHUB_NAME}:[A-Za-z0-9._-]+"
 
@@ -60,8 +63,16 @@ def auth_mode_of(env: RawEnv) -> str:
     return env.get("AUTH_MODE") or ("github" if env.get("GITHUB_CLIENT_ID") else "password")
 
 
+def public_url_of(env: RawEnv) -> str:
+    """PUBLIC_URL as set, else derived from DOMAIN when HTTPS is on."""
+    if env.get("PUBLIC_URL") or not env.get("DOMAIN"):
+        return env.get("PUBLIC_URL", "")
+    port = env.get("HTTPS_PORT") or "443"
+    return f"https://{env['DOMAIN']}" + ("" if port == "443" else f":{port}")
+
+
 def callback_of(env: RawEnv) -> str:
-    public_url = env.get("PUBLIC_URL", "")
+    public_url = public_url_of(env)
     return f"{public_url.rstrip('/')}/hub/oauth_callback" if public_url else ""
 
 
@@ -78,6 +89,8 @@ SETTINGS: tuple[Setting, ...] = (
         "PUBLIC_URL",
         "The URL people open, such as https://hub.example.org; required in github mode for the OAuth callback.",
         Url(("http", "https")),
+        default=public_url_of,
+        default_doc="https://DOMAIN when DOMAIN is set",
     ),
     Setting(
         "LOG_LEVEL",
@@ -250,6 +263,57 @@ SETTINGS: tuple[Setting, ...] = (
         group="User servers",
     ),
     Setting(
+        "DOMAIN",
+        "The hub's domain name; setting it turns on HTTPS, with a certificate from ACME unless TLS_CERT is given.",
+        Text(DOMAIN_NAME, describe="a lowercase domain name such as hub.example.org"),
+        group="HTTPS",
+    ),
+    Setting(
+        "ACME_EMAIL",
+        "Contact address given to the ACME server, which mails about expiring certificates.",
+        Text(r"[^@\s]+@[^@\s]+\.[^@\s]+", describe="an email address"),
+        group="HTTPS",
+    ),
+    Setting(
+        "ACME_DIRECTORY",
+        "Where certificates come from: Let's Encrypt production, its staging service, or any ACME directory URL.",
+        Text(r"production|staging|https://\S+", describe="production, staging, or an https:// ACME directory URL"),
+        default="production",
+        group="HTTPS",
+    ),
+    Setting(
+        "ACME_CA_ROOT",
+        "Root certificate of a private ACME server (such as step-ca), to trust its API.",
+        ExistingFile("a PEM certificate"),
+        group="HTTPS",
+    ),
+    Setting(
+        "TLS_CERT",
+        "Certificate chain to serve instead of ACME, with TLS_KEY; mount it under /etc/appliance/tls.",
+        ExistingFile("a PEM certificate chain"),
+        group="HTTPS",
+    ),
+    Setting(
+        "TLS_KEY",
+        "Private key of TLS_CERT.",
+        ExistingFile("a PEM private key"),
+        group="HTTPS",
+    ),
+    Setting(
+        "HTTPS_PORT",
+        "Port on the host where the HTTPS overlay (compose/https.yml) publishes HTTPS.",
+        Integer(1, 65535),
+        default="443",
+        group="HTTPS",
+    ),
+    Setting(
+        "HTTP_PORT",
+        "Port on the host where the HTTPS overlay publishes plain HTTP, which only redirects to HTTPS.",
+        Integer(1, 65535),
+        default="80",
+        group="HTTPS",
+    ),
+    Setting(
         "DOCKER_NETWORK",
         "Docker network that the hub and user servers share; compose creates it under this name.",
         Text(DOCKER_NAME, describe="a Docker network name"),
@@ -380,6 +444,7 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
     problems = []
     if values["AUTH_MODE"] == "github":
         problems += github_problems(values)
+    problems += tls_problems(values)
     if values["AUTH_MODE"] == "password":
         if values["USER_PASSWORD"] and values["USER_PASSWORD"] == values["ADMIN_PASSWORD"]:
             problems.append(
@@ -437,3 +502,44 @@ def github_problems(values: Mapping[str, object]) -> list[Problem]:
             )
         )
     return problems
+
+
+def tls_problems(values: Mapping[str, object]) -> list[Problem]:
+    """A supplied certificate needs its key and a domain, and the two files must belong together."""
+    cert, key = values["TLS_CERT"], values["TLS_KEY"]
+    if bool(cert) != bool(key):
+        missing = "TLS_KEY" if cert else "TLS_CERT"
+        return [Problem(missing, "(unset)", "TLS_CERT and TLS_KEY go together", f"set {missing} too, or neither")]
+    if not cert:
+        return []
+    problems = []
+    if not values["DOMAIN"]:
+        problems.append(
+            Problem("DOMAIN", "(unset)", "is required with TLS_CERT", "set it to the name the certificate is for")
+        )
+    mismatch = certificate_key_mismatch(cert, key)
+    if mismatch:
+        problems.append(mismatch)
+    return problems
+
+
+def certificate_key_mismatch(cert_path: str, key_path: str) -> Problem | None:
+    """Why the certificate and key files do not belong together, or None when they do."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        certificate = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    except ValueError:
+        return Problem("TLS_CERT", repr(cert_path), "is not a PEM certificate", "give the PEM certificate chain")
+    try:
+        key = serialization.load_pem_private_key(Path(key_path).read_bytes(), password=None)
+    except (ValueError, TypeError):
+        return Problem("TLS_KEY", repr(key_path), "is not an unencrypted PEM private key", "give the PEM key")
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.PEM
+    if key.public_key().public_bytes(encoding, public) != certificate.public_key().public_bytes(encoding, public):
+        return Problem(
+            "TLS_KEY", repr(key_path), f"does not belong to the certificate in {cert_path}", "give TLS_CERT's own key"
+        )
+    return None

@@ -80,7 +80,7 @@ class Stack:
         return result.stdout
 
     def hub_container(self):
-        return self.client.containers.get(self.compose.get_container("hub").ID)
+        return self.client.containers.get(self.compose.get_container("hub", include_all=True).ID)
 
     def logs(self) -> str:
         return self.run_compose("logs", "--no-color", "hub")
