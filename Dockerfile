@@ -27,6 +27,7 @@ RUN apt-get update \
 COPY requirements/hub.txt /tmp/requirements.txt
 RUN python3 -m venv /opt/venv \
  && pip install --no-deps -r /tmp/requirements.txt \
+ && pip uninstall --yes --quiet pip setuptools \
  && rm /tmp/requirements.txt \
  && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
 

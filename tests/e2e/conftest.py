@@ -41,11 +41,11 @@ def stack_factory(docker_client, tmp_path_factory):
     """Start stacks one at a time (they share the fixed network name); tear each down at module end."""
     stacks = []
 
-    def start(env: dict[str, str] | None = None, healthy: bool = True) -> Stack:
+    def start(env: dict[str, str] | None = None, healthy: bool = True, **options) -> Stack:
         for stack in stacks:
             stack.down()
         stacks.clear()
-        stack = Stack(docker_client, tmp_path_factory.mktemp("stack"), env or {})
+        stack = Stack(docker_client, tmp_path_factory.mktemp("stack"), env or {}, **options)
         stacks.append(stack)
         return stack.up(healthy)
 

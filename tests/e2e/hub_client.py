@@ -32,9 +32,13 @@ class SpawnResult:
 class HubClient:
     """One person in one browser: a cookie jar, the hub's XSRF token, and their user name."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, ca_file: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
+        self.session.verify = ca_file or True
+        # Otherwise requests lets REQUESTS_CA_BUNDLE from the environment override `verify`.
+        self.session.trust_env = False
+        self.ca_file = ca_file
         self.username = ""
 
     # -- hub -------------------------------------------------------------------------------
@@ -178,11 +182,16 @@ class HubClient:
         return self.connect_kernel(response.json()["kernel"]["id"])
 
     def connect_kernel(self, kernel_id: str) -> "Kernel":
-        ws_base = self.base_url.replace("http://", "ws://", 1)
+        ws_base = "ws" + self.base_url.removeprefix("http")
         url = f"{ws_base}/user/{self.username}/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}"
         cookies = "; ".join(f"{cookie.name}={cookie.value}" for cookie in self.session.cookies)
         connection = websocket.create_connection(
-            url, cookie=cookies, header=[f"X-XSRFToken: {self.user_xsrf()}"], timeout=60, origin=self.base_url
+            url,
+            cookie=cookies,
+            header=[f"X-XSRFToken: {self.user_xsrf()}"],
+            timeout=60,
+            origin=self.base_url,
+            sslopt={"ca_certs": self.ca_file} if self.ca_file else None,
         )
         return Kernel(kernel_id, connection)
 

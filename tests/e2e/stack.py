@@ -5,6 +5,7 @@ import re
 import socket
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from tests.e2e.hub_client import HubClient, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "appliance" / "__init__.py").read_text()).group(1)
+BASE_IMAGE = os.environ.get("BASE_IMAGE", "debian:bookworm-slim")
 HUB_IMAGE = f"jupyterhub-appliance/hub:{VERSION}"
 SINGLEUSER_IMAGE = f"jupyterhub-appliance/singleuser:{VERSION}"
 INSTANCE_LABEL = "jupyterhub-appliance.instance"
@@ -48,13 +50,28 @@ def free_port() -> int:
 
 
 class Stack:
-    """One compose project of the repository's own docker-compose.yml, with a few env overrides."""
+    """One compose project of the repository's own docker-compose.yml (plus overlays), with env overrides.
 
-    def __init__(self, client, tmp_dir: Path, env: dict[str, str]):
+    `url` and `ca_file` say how tests reach the hub when an overlay changes that (HTTPS);
+    `before_start` runs once the project's network and containers exist, before anything starts.
+    """
+
+    def __init__(
+        self,
+        client,
+        tmp_dir: Path,
+        env: dict[str, str],
+        overlays: tuple[str, ...] = (),
+        url: str = "",
+        ca_file: str | None = None,
+        before_start: Callable[["Stack"], None] | None = None,
+    ):
         self.client = client
         self.project = f"appliance-e2e-{RUN_ID}-{uuid.uuid4().hex[:4]}"
         self.port = int(env.get("HUB_PORT") or free_port())
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = url or f"http://127.0.0.1:{self.port}"
+        self.ca_file = ca_file
+        self.before_start = before_start
         env_file = tmp_dir / f"{self.project}.env"
         compose_env = {
             "COMPOSE_PROJECT_NAME": self.project,
@@ -62,9 +79,14 @@ class Stack:
             "APPLIANCE_ENV_FILE": str(env_file),
         }
         env_file.write_text("".join(f"{key}={value}\n" for key, value in {**compose_env, **env}.items()))
-        self.compose = DockerCompose(ROOT, env_file=str(env_file), wait=False)
+        self.compose = DockerCompose(
+            ROOT, compose_file_name=["docker-compose.yml", *overlays], env_file=str(env_file), wait=False
+        )
 
     def up(self, healthy: bool) -> "Stack":
+        if self.before_start:
+            self.run_compose("up", "--no-start")
+            self.before_start(self)
         self.compose.start()
         if healthy:
             self.wait_healthy()
@@ -91,7 +113,7 @@ class Stack:
             if container.status == "exited":
                 pytest.fail(f"the hub exited:\n{self.logs()}")
             try:
-                return requests.get(f"{self.url}/hub/health", timeout=2).status_code == 200
+                return requests.get(f"{self.url}/hub/health", timeout=2, verify=self.ca_file or True).ok
             except requests.ConnectionError:
                 return False
 
@@ -108,7 +130,7 @@ class Stack:
         return self.client.volumes.list(filters={"label": f"{INSTANCE_LABEL}={self.project}"})
 
     def client_for(self) -> HubClient:
-        return HubClient(self.url)
+        return HubClient(self.url, ca_file=self.ca_file)
 
     def down(self) -> None:
         """Remove the stack, the user containers it spawned and the test's user volumes, then check."""

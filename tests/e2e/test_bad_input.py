@@ -3,6 +3,7 @@
 import pytest
 from testcontainers.core.container import DockerContainer
 
+from tests.certificates import CertificateAuthority, write_private_key
 from tests.e2e.hub_client import wait_until
 from tests.e2e.stack import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL
 
@@ -22,6 +23,11 @@ BAD_ENVIRONMENTS = {
     "bad volume template": ({"USER_VOLUME": "home-{user}"}, "USER_VOLUME"),
     "relative data dir": ({"DATA_DIR": "data"}, "DATA_DIR"),
     "port out of range": ({"HUB_PORT": "99999"}, "HUB_PORT"),
+    "invalid domain": ({"DOMAIN": "hub_example.org"}, "DOMAIN"),
+    "missing TLS key file": (
+        {"DOMAIN": "hub.example.org", "TLS_CERT": "/etc/ssl/certs/ca-certificates.crt", "TLS_KEY": "/tls/key.pem"},
+        "TLS_KEY",
+    ),
 }
 EXIT_SECONDS = 30
 
@@ -43,20 +49,37 @@ def files_in(docker_client, volume) -> str:
     ).decode()
 
 
-@pytest.mark.parametrize(("environ", "variable"), BAD_ENVIRONMENTS.values(), ids=BAD_ENVIRONMENTS.keys())
-def test_hub_exits_naming_the_variable_and_leaves_data_untouched(docker_client, data_volume, environ, variable):
+def run_hub_until_exit(data_volume, environ, extra_mounts=()) -> tuple[int, str]:
     hub = DockerContainer(HUB_IMAGE).with_volume_mapping(data_volume.name, "/data", "rw")
+    for host_path, inside in extra_mounts:
+        hub.with_volume_mapping(host_path, inside, "ro")
     hub.with_kwargs(labels={TEST_RUN_LABEL: RUN_ID})
     for key, value in environ.items():
         hub.with_env(key, value)
     with hub:
         outcome = hub.get_wrapped_container().wait(timeout=EXIT_SECONDS)
         stdout, stderr = hub.get_logs()
-    message = stderr.decode()
-    assert outcome["StatusCode"] == 2
+    assert "Traceback" not in (stdout + stderr).decode()
+    return outcome["StatusCode"], stderr.decode()
+
+
+@pytest.mark.parametrize(("environ", "variable"), BAD_ENVIRONMENTS.values(), ids=BAD_ENVIRONMENTS.keys())
+def test_hub_exits_naming_the_variable_and_leaves_data_untouched(docker_client, data_volume, environ, variable):
+    status, message = run_hub_until_exit(data_volume, environ)
+    assert status == 2
     assert f"{variable}=" in message
     assert "nothing was started or written" in message
-    assert "Traceback" not in message + stdout.decode()
+    assert files_in(docker_client, data_volume) == ""
+
+
+def test_a_certificate_with_a_foreign_key_stops_the_hub(docker_client, data_volume, tmp_path):
+    tmp_path.chmod(0o755)
+    CertificateAuthority.create("bad-input CA").issue(tmp_path, "cert", ["hub.example.org"])
+    write_private_key(tmp_path / "foreign-key.pem")
+    environ = {"DOMAIN": "hub.example.org", "TLS_CERT": "/tls/cert.pem", "TLS_KEY": "/tls/foreign-key.pem"}
+    status, message = run_hub_until_exit(data_volume, environ, extra_mounts=[(str(tmp_path), "/tls")])
+    assert status == 2
+    assert "TLS_KEY='/tls/foreign-key.pem': does not belong to the certificate in /tls/cert.pem" in message
     assert files_in(docker_client, data_volume) == ""
 
 

@@ -1,41 +1,16 @@
 """HTTPS settings: DOMAIN turns it on, PUBLIC_URL follows, supplied certificates are checked, Caddy's config."""
 
-import datetime
-
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from appliance.settings import SettingsError, load
 from appliance.tls import caddyfile, https_enabled
+from tests.certificates import CertificateAuthority, write_private_key
 
 DOMAIN = "hub.example.org"
 
 
-def write_key(path, key):
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    path.write_bytes(pem)
-
-
-def write_self_signed(folder, name=DOMAIN):
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    write_key(folder / "key.pem", key)
-    return folder / "cert.pem", folder / "key.pem"
+def write_self_signed(folder):
+    return CertificateAuthority.create("test CA").issue(folder, "cert", [DOMAIN])
 
 
 def problems(environ) -> dict[str, str]:
@@ -96,7 +71,7 @@ def test_a_missing_key_file_is_named(tmp_path):
 
 def test_a_certificate_with_someone_elses_key_is_named(tmp_path):
     cert, _ = write_self_signed(tmp_path)
-    write_key(tmp_path / "other.pem", ec.generate_private_key(ec.SECP256R1()))
+    write_private_key(tmp_path / "other.pem")
     found = problems({"DOMAIN": DOMAIN, "TLS_CERT": str(cert), "TLS_KEY": str(tmp_path / "other.pem")})
     assert "does not belong to the certificate" in found["TLS_KEY"]
 
