@@ -1,13 +1,15 @@
-"""A spawn that cannot work ends quickly with the reason; users choose only from the allowed images."""
+"""Spawns report their steps, pulls included; one that cannot work ends quickly with the reason;
+users choose only from the allowed images."""
 
 import io
 import time
 
 import pytest
 import requests
+from testcontainers.core.container import DockerContainer
 
 from tests.e2e.hub_client import HubClientError, wait_until
-from tests.e2e.stack import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
+from tests.e2e.stack import BASE_IMAGE, HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, free_port, record_spawn
 
 ADMIN_PASSWORD = "spawn-errors-admin-password-012345"
 USER_PASSWORD = "students-password"
@@ -15,6 +17,9 @@ SERVER_START_TIMEOUT = 8
 EXITS_IMAGE = f"appliance-e2e-exits:{RUN_ID}"
 SILENT_IMAGE = f"appliance-e2e-silent:{RUN_ID}"
 MISSING_IMAGE = f"appliance-e2e-missing:{RUN_ID}"
+REGISTRY_IMAGE = "jupyterhub-appliance/e2e-registry:latest"
+REGISTRY_PORT = free_port()
+PULLED_IMAGE = f"localhost:{REGISTRY_PORT}/appliance-e2e/pulled:{RUN_ID}"
 BROKEN_IMAGES = {
     EXITS_IMAGE: """CMD ["sh", "-c", "echo 'fatal: /etc/lab.conf is missing' >&2; exit 3"]""",
     SILENT_IMAGE: """CMD ["sleep", "3600"]""",
@@ -32,13 +37,56 @@ def broken_images(docker_client):
 
 
 @pytest.fixture(scope="module")
-def stack(stack_factory, broken_images):
+def registry(docker_client):
+    """A real registry (Debian's docker-registry) on loopback, holding an image this host does not have."""
+    config = (
+        'version: 0.1\\nstorage:\\n  filesystem:\\n    rootdirectory: /var/lib/registry\\nhttp:\\n  addr: ":5000"\\n'
+    )
+    dockerfile = (
+        f"FROM {BASE_IMAGE}\n"
+        "RUN apt-get update && apt-get install -y --no-install-recommends docker-registry "
+        "&& rm -rf /var/lib/apt/lists/*\n"
+        # Debian's own config asks for passwords; this test registry is anonymous, on loopback only.
+        f"RUN printf '{config}' > /etc/docker/registry/e2e.yml\n"
+    )
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=REGISTRY_IMAGE, rm=True)
+    container = (
+        DockerContainer(REGISTRY_IMAGE)
+        .with_kwargs(labels={TEST_RUN_LABEL: RUN_ID}, entrypoint=["docker-registry", "serve"])
+        .with_command("/etc/docker/registry/e2e.yml")
+    )
+    container.ports["5000/tcp"] = ("127.0.0.1", REGISTRY_PORT)
+    container.start()
+    try:
+        wait_until(registry_answers, "the registry to answer", seconds=30)
+        # An image with a layer of its own, so that pulling it transfers data.
+        layer = f"FROM {SINGLEUSER_IMAGE}\nRUN head -c 16000000 /dev/urandom > /tmp/pulled-layer\n"
+        docker_client.images.build(fileobj=io.BytesIO(layer.encode()), tag=PULLED_IMAGE, rm=True)
+        for line in docker_client.images.push(PULLED_IMAGE, stream=True, decode=True):
+            assert "error" not in line, line
+        docker_client.images.remove(PULLED_IMAGE)
+        yield
+    finally:
+        if PULLED_IMAGE in {tag for image in docker_client.images.list() for tag in image.tags}:
+            docker_client.images.remove(PULLED_IMAGE, force=True)
+        container.stop()
+
+
+def registry_answers() -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{REGISTRY_PORT}/v2/", timeout=2).ok
+    except requests.ConnectionError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory, broken_images, registry):
     return stack_factory(
         {
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
             "USER_PASSWORD": USER_PASSWORD,
             "ALLOWED_USERS": "bob",
-            "ALLOWED_IMAGES": f"{EXITS_IMAGE},{SILENT_IMAGE},{MISSING_IMAGE}",
+            "ALLOWED_IMAGES": f"{EXITS_IMAGE},{SILENT_IMAGE},{MISSING_IMAGE},{PULLED_IMAGE}",
             "SERVER_START_TIMEOUT": str(SERVER_START_TIMEOUT),
         }
     )
@@ -67,6 +115,20 @@ def test_users_get_a_form_with_the_allowed_images(stack, bob):
     form = bob.session.get(f"{stack.url}/hub/spawn", timeout=30).text
     for image in (SINGLEUSER_IMAGE, EXITS_IMAGE, SILENT_IMAGE, MISSING_IMAGE):
         assert image in form
+
+
+def test_an_image_not_on_the_host_is_pulled_with_progress(stack, bob, docker_client):
+    response = bob.api("POST", "/users/bob/server", json={"image": PULLED_IMAGE})
+    assert response.status_code in (201, 202), response.text
+    messages = [event["message"] for event in bob.follow_progress()]
+    assert f"Pulling image {PULLED_IMAGE}" in messages
+    assert f"Pulled image {PULLED_IMAGE}" in messages
+    assert any(m.startswith(f"Pulling {PULLED_IMAGE}: Downloading") and "/16.01MB" in m for m in messages)
+    assert messages.index(f"Pulled image {PULLED_IMAGE}") < messages.index("Creating container jupyter-bob")
+    record_spawn(bob.ensure_running())
+    assert [c.image.tags for c in stack.user_containers("bob")] == [[PULLED_IMAGE]]
+    bob.stop_server()
+    print("pull progress seen:", [m for m in messages if m.startswith("Pulling ")])
 
 
 def test_a_container_that_exits_at_once_shows_its_last_log_lines(stack, bob):
