@@ -5,7 +5,7 @@ import statistics
 import docker
 import pytest
 
-from tests.e2e.stack import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, SPAWN_SECONDS, Stack, leftovers_of
+from tests.e2e.stack import ARTIFACTS, HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, SPAWN_SECONDS, Stack, leftovers_of
 
 
 def pytest_collection_modifyitems(items):
@@ -15,6 +15,8 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_terminal_summary(terminalreporter):
+    for artifact in sorted(ARTIFACTS.glob("*")):
+        terminalreporter.write_line(f"e2e artifact: {artifact}")
     if SPAWN_SECONDS:
         terminalreporter.write_line(
             f"e2e spawns: {len(SPAWN_SECONDS)}, median {statistics.median(SPAWN_SECONDS):.2f} s, "

@@ -18,6 +18,7 @@ from testcontainers.compose import DockerCompose
 from tests.e2e.hub_client import HubClient, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
 VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "appliance" / "__init__.py").read_text()).group(1)
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "debian:bookworm-slim")
 HUB_IMAGE = f"jupyterhub-appliance/hub:{VERSION}"

@@ -1,13 +1,11 @@
 """GitHub login against a fake GitHub that speaks the real protocol: who gets in, who does not, and why."""
 
-from pathlib import Path
-
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
 from tests.e2e.hub_client import HubClient
-from tests.e2e.stack import HUB_IMAGE, ROOT, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
+from tests.e2e.stack import ARTIFACTS, HUB_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
 from tests.fake_github.container import FakeGitHubContainer
 
 CLIENT_ID = "appliance-e2e-app"
@@ -22,7 +20,6 @@ USERS = {
 }
 NETWORK = "jupyterhub-appliance"
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = ROOT / "test-artifacts"
 LAB_SECONDS = 180
 
 
@@ -170,7 +167,6 @@ def test_in_a_real_browser_sign_in_with_github_then_jupyterlab_loads(stack, gith
     assert page.locator("#jp-main-dock-panel").is_visible()
 
     ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = Path(ARTIFACTS, "github-login-jupyterlab.png")
+    screenshot = ARTIFACTS / "github-login-jupyterlab.png"
     page.screenshot(path=str(screenshot))
-    print(f"screenshot: {screenshot}")
     assert screenshot.stat().st_size > 10_000

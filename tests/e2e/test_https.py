@@ -12,7 +12,7 @@ from testcontainers.core.container import DockerContainer
 
 from tests.certificates import CertificateAuthority
 from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import BASE_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
+from tests.e2e.stack import ARTIFACTS, BASE_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
 
 DOMAIN = "hub.appliance.test"
 ADMIN_PASSWORD = "https-admin-password-0123456789abcd"
@@ -91,10 +91,17 @@ def pebble(pebble_image, tls_dir):
 @pytest.fixture(scope="module")
 def acme_root(pebble, tls_dir, stack):
     """The root that pebble signs its certificates with, from its management API, as a client gets it."""
-    root = requests.get(f"{pebble['management']}/roots/0", verify=str(tls_dir / "pebble-api-root.pem"), timeout=10)
-    root.raise_for_status()
+    api_root = str(tls_dir / "pebble-api-root.pem")
+
+    def fetch_root() -> str:
+        try:
+            response = requests.get(f"{pebble['management']}/roots/0", verify=api_root, timeout=5)
+        except requests.RequestException:
+            return ""
+        return response.text if response.ok else ""
+
     path = tls_dir / "acme-root.pem"
-    path.write_text(root.text)
+    path.write_text(wait_until(fetch_root, "pebble's management API", seconds=60))
     return path
 
 
@@ -176,7 +183,8 @@ def test_the_appliance_obtains_a_certificate_from_the_acme_server(stack, acme_ro
     issuer = certificate.issuer.rfc4514_string()
     names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     subject = certificate.subject.rfc4514_string()
-    print(f"issuer: {issuer}; subject: {subject}; names: {names.get_values_for_type(x509.DNSName)}")
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "acme-certificate.txt").write_text(f"issuer: {issuer}\nsubject: {subject}\n")
     assert "Pebble Intermediate CA" in issuer
     assert names.get_values_for_type(x509.DNSName) == [DOMAIN]
 
