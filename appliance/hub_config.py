@@ -49,8 +49,14 @@ def configure_proxy(settings: Settings, c: Config) -> None:
     c.JupyterHub.cleanup_proxy = False
 
 
+SPAWNER_CLASSES = {
+    "docker": "appliance.spawners.ApplianceDockerSpawner",
+    "system": "appliance.spawners.ApplianceSystemUserSpawner",
+}
+
+
 def configure_spawner(settings: Settings, c: Config) -> None:
-    c.JupyterHub.spawner_class = "appliance.spawners.ApplianceDockerSpawner"
+    c.JupyterHub.spawner_class = SPAWNER_CLASSES[settings["SPAWNER_MODE"]]
     c.ApplianceDockerSpawner.appliance_instance = settings["APPLIANCE_INSTANCE"]
     c.ApplianceDockerSpawner.server_start_timeout = settings["SERVER_START_TIMEOUT"]
     c.DockerSpawner.image = settings["SINGLEUSER_IMAGE"]
@@ -71,7 +77,14 @@ def allowed_images(settings: Settings) -> list[str]:
 
 
 def configure_storage(settings: Settings, c: Config) -> None:
-    """Each server's work lives in a named volume, which outlives its containers; named servers get their own."""
+    """Docker mode: each server's work lives in a named volume that outlives its containers, one per
+    named server. System mode: the user's own home on the host."""
+    if settings["SPAWNER_MODE"] == "system":
+        c.SystemUserSpawner.host_homedir_format_string = settings["HOME_FORMAT"]
+        c.ApplianceSystemUserSpawner.create_homes = settings["CREATE_HOMES"]
+        c.ApplianceSystemUserSpawner.host_passwd_file = settings["HOST_PASSWD_FILE"]
+        c.ApplianceSystemUserSpawner.host_group_file = settings["HOST_GROUP_FILE"]
+        return
     c.DockerSpawner.notebook_dir = NOTEBOOK_DIR
     c.DockerSpawner.volumes = {user_volume_template(settings): NOTEBOOK_DIR}
 
@@ -106,10 +119,10 @@ def configure_limits(settings: Settings, c: Config) -> None:
     }
     if settings["READ_ONLY_ROOTFS"]:
         host_config["read_only"] = True
-        host_config["tmpfs"] = {
-            "/tmp": "rw,nosuid,nodev,mode=1777",
-            "/home/jovyan": "rw,nosuid,nodev,uid=1000,gid=1000,mode=0755",
-        }
+        host_config["tmpfs"] = {"/tmp": "rw,nosuid,nodev,mode=1777"}
+        if settings["SPAWNER_MODE"] == "docker":
+            # System mode's home is the user's own, mounted from the host.
+            host_config["tmpfs"]["/home/jovyan"] = "rw,nosuid,nodev,uid=1000,gid=1000,mode=0755"
     c.DockerSpawner.extra_host_config = host_config
 
 

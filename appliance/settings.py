@@ -71,6 +71,10 @@ def public_url_of(env: RawEnv) -> str:
     return f"https://{env['DOMAIN']}" + ("" if port == "443" else f":{port}")
 
 
+def image_of_mode(env: RawEnv) -> str:
+    return "systemuser" if env.get("SPAWNER_MODE") == "system" else "singleuser"
+
+
 def callback_of(env: RawEnv) -> str:
     public_url = public_url_of(env)
     return f"{public_url.rstrip('/')}/hub/oauth_callback" if public_url else ""
@@ -82,7 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SPAWNER_MODE",
         "How user servers run: one container each (docker), as host users (system), or on Docker Swarm (swarm).",
-        Choice(("docker", "system", "swarm"), unavailable=("system", "swarm")),
+        Choice(("docker", "system", "swarm"), unavailable=("swarm",)),
         default="docker",
     ),
     Setting(
@@ -196,7 +200,8 @@ SETTINGS: tuple[Setting, ...] = (
         "SINGLEUSER_IMAGE",
         "Image of the user servers.",
         Text(r"[a-z0-9][a-z0-9._/:@-]*", describe="an image reference such as repo/name:tag"),
-        default=f"jupyterhub-appliance/singleuser:{__version__}",
+        default=lambda env: f"jupyterhub-appliance/{image_of_mode(env)}:{__version__}",
+        default_doc=f"jupyterhub-appliance/singleuser:{__version__} (system mode: …/systemuser:{__version__})",
         group="User servers",
     ),
     Setting(
@@ -261,6 +266,34 @@ SETTINGS: tuple[Setting, ...] = (
         Integer(0, 100),
         default="0",
         group="User servers",
+    ),
+    Setting(
+        "HOME_FORMAT",
+        "System mode: the host path of each user's home, mounted as their $HOME.",
+        Text(r"/\S*\{username\}\S*", describe="an absolute host path containing {username}"),
+        default="/home/{username}",
+        group="System users",
+    ),
+    Setting(
+        "CREATE_HOMES",
+        "System mode: create a missing home, owned by the user with mode 0700, instead of refusing the spawn.",
+        Flag(),
+        default="false",
+        group="System users",
+    ),
+    Setting(
+        "HOST_PASSWD_FILE",
+        "System mode: the host's passwd file, mounted into the hub by compose/systemuser.yml and into servers.",
+        AbsolutePath(),
+        default="/etc/passwd",
+        group="System users",
+    ),
+    Setting(
+        "HOST_GROUP_FILE",
+        "System mode: the host's group file, for primary and supplementary groups.",
+        AbsolutePath(),
+        default="/etc/group",
+        group="System users",
     ),
     Setting(
         "DOMAIN",

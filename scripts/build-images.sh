@@ -8,6 +8,7 @@ BASE_IMAGE="${BASE_IMAGE:-debian:bookworm-slim}"
 VERSION="$(python3 -c 'import appliance; print(appliance.__version__)')"
 HUB_IMAGE="${HUB_IMAGE:-jupyterhub-appliance/hub:$VERSION}"
 SINGLEUSER_IMAGE="${SINGLEUSER_IMAGE:-jupyterhub-appliance/singleuser:$VERSION}"
+SYSTEMUSER_IMAGE="${SYSTEMUSER_IMAGE:-jupyterhub-appliance/systemuser:$VERSION}"
 
 log() { printf '[images] %s\n' "$*"; }
 
@@ -28,3 +29,4 @@ build() {
 
 build "$HUB_IMAGE" Dockerfile
 build "$SINGLEUSER_IMAGE" singleuser/Dockerfile
+build "$SYSTEMUSER_IMAGE" systemuser/Dockerfile

@@ -5,7 +5,16 @@ import statistics
 import docker
 import pytest
 
-from tests.e2e.stack import ARTIFACTS, HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, SPAWN_SECONDS, Stack, leftovers_of
+from tests.e2e.stack import (
+    ARTIFACTS,
+    HUB_IMAGE,
+    RUN_ID,
+    SINGLEUSER_IMAGE,
+    SPAWN_SECONDS,
+    SYSTEMUSER_IMAGE,
+    Stack,
+    leftovers_of,
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -27,7 +36,7 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session")
 def docker_client():
     client = docker.from_env()
-    for image in (HUB_IMAGE, SINGLEUSER_IMAGE):
+    for image in (HUB_IMAGE, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE):
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:

@@ -23,6 +23,7 @@ VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "appliance" / "__init__.
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "debian:bookworm-slim")
 HUB_IMAGE = f"jupyterhub-appliance/hub:{VERSION}"
 SINGLEUSER_IMAGE = f"jupyterhub-appliance/singleuser:{VERSION}"
+SYSTEMUSER_IMAGE = f"jupyterhub-appliance/systemuser:{VERSION}"
 INSTANCE_LABEL = "jupyterhub-appliance.instance"
 USER_LABEL = "jupyterhub-appliance.user"
 PROJECT_LABEL = "com.docker.compose.project"

@@ -35,6 +35,6 @@ def test_every_setting_is_documented_in_both():
 
 
 def test_compose_images_carry_the_appliance_version():
-    compose = (ROOT / "docker-compose.yml").read_text()
-    tags = re.findall(r"image: jupyterhub-appliance/\w+:(\S+)", compose)
-    assert tags == [__version__, __version__]
+    for compose_file, images in (("docker-compose.yml", 2), ("compose/systemuser.yml", 1)):
+        tags = re.findall(r"image: jupyterhub-appliance/\w+:(\S+)", (ROOT / compose_file).read_text())
+        assert tags == [__version__] * images

@@ -60,8 +60,7 @@ def test_lists_and_numbers_are_parsed():
 
 BAD_ENVIRONMENTS = [
     ({"SPAWNER_MODE": "kubernetes"}, "SPAWNER_MODE", "must be one of: docker"),
-    ({"SPAWNER_MODE": "swarm"}, "SPAWNER_MODE", "not available in this version"),
-    ({"SPAWNER_MODE": "system"}, "SPAWNER_MODE", "supported: docker"),
+    ({"SPAWNER_MODE": "swarm"}, "SPAWNER_MODE", "supported: docker, system"),
     ({"AUTH_MODE": "ldap"}, "AUTH_MODE", "password, github"),
     ({"CPU_LIMIT": "two"}, "CPU_LIMIT", "a number above 0"),
     ({"CPU_LIMIT": "-1"}, "CPU_LIMIT", "a number above 0"),
