@@ -137,6 +137,13 @@ class HubClient:
                     return events
         raise HubClientError(f"progress stream ended before the server was ready: {events}")
 
+    def follow_progress_until_done(self) -> list[dict]:
+        """The progress events until the spawn ends, whether it succeeded or failed."""
+        try:
+            return self.follow_progress()
+        except HubClientError as failure:
+            return [{"failed": True, "message": str(failure)}]
+
     def stop_server(self) -> None:
         response = self.api("DELETE", f"/users/{self.username}/server")
         if response.status_code not in (202, 204):

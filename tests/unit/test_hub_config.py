@@ -141,3 +141,14 @@ def test_github_mode_derives_the_callback_and_keeps_auth_state():
     assert authenticator.enable_auth_state is True
     assert authenticator.allowed_users == {"octocat"}
     assert authenticator.admin_users == set()
+
+
+def test_system_mode_runs_host_accounts_in_their_homes():
+    c = configured(SPAWNER_MODE="system", HOME_FORMAT="/nfs/home/{username}", CREATE_HOMES="true")
+    assert c.JupyterHub.spawner_class == "appliance.spawners.ApplianceSystemUserSpawner"
+    assert c.DockerSpawner.image == "jupyterhub-appliance/systemuser:0.1.0"
+    assert c.SystemUserSpawner.host_homedir_format_string == "/nfs/home/{username}"
+    assert c.ApplianceSystemUserSpawner.create_homes is True
+    assert c.ApplianceSystemUserSpawner.host_passwd_file == "/etc/passwd"
+    assert "volumes" not in c.DockerSpawner
+    assert c.DockerSpawner.extra_host_config["cap_drop"] == ["ALL"]

@@ -1,0 +1,175 @@
+"""SPAWNER_MODE=system: servers run as real host accounts, in their own homes, and never as root."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.e2e.hub_client import HubClient
+from tests.e2e.stack import ARTIFACTS, RUN_ID, SYSTEMUSER_IMAGE, TEST_RUN_LABEL, record_spawn
+
+ADMIN_PASSWORD = "system-users-admin-password-0123456"
+USER_PASSWORD = "students-password"
+HOMES = Path(f"/tmp/appliance-e2e-homes-{RUN_ID}")
+GROUP = ("e2elab", 2100)
+# name: (uid, has a home)
+ACCOUNTS = {"sysalice": (2001, True), "sysbob": (2002, True), "nohome": (2003, False)}
+
+
+def host(*command: str) -> None:
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def remove_accounts() -> None:
+    for name in ACCOUNTS:
+        subprocess.run(["userdel", name], capture_output=True)
+        subprocess.run(["groupdel", name], capture_output=True)
+    subprocess.run(["groupdel", GROUP[0]], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def host_accounts():
+    """Real accounts on the test host, with homes under HOMES; removed afterwards."""
+    remove_accounts()
+    HOMES.mkdir(mode=0o755)
+    host("groupadd", "-g", str(GROUP[1]), GROUP[0])
+    for name, (uid, has_home) in ACCOUNTS.items():
+        host("groupadd", "-g", str(uid), name)
+        home = HOMES / name
+        extra = ["-m"] if has_home else ["-M"]
+        groups = ["-G", GROUP[0]] if name == "sysalice" else []
+        host("useradd", "-u", str(uid), "-g", str(uid), *groups, "-d", str(home), *extra, "-s", "/bin/bash", name)
+        if has_home:
+            home.chmod(0o700)
+    yield
+    remove_accounts()
+    shutil.rmtree(HOMES)
+
+
+def system_stack(stack_factory, **env):
+    return stack_factory(
+        {
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "USER_PASSWORD": USER_PASSWORD,
+            "ALLOWED_USERS": "sysalice,sysbob,nohome,ghost",
+            "HOME_FORMAT": f"{HOMES}/{{username}}",
+            **env,
+        },
+        overlays=("compose/systemuser.yml",),
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory, host_accounts):
+    return system_stack(stack_factory)
+
+
+@pytest.fixture(scope="module")
+def alice(stack) -> HubClient:
+    client = stack.client_for().login("sysalice", USER_PASSWORD)
+    record_spawn(client.ensure_running())
+    client.create_notebook("whoami.ipynb")
+    return client
+
+
+def spawn_refusal(client: HubClient) -> str:
+    """Start the server; return why it was refused, from the API answer or the progress stream."""
+    response = client.api("POST", f"/users/{client.username}/server")
+    if response.status_code >= 400:
+        return f"{response.status_code} {response.json()['message']}"
+    events = client.follow_progress_until_done()
+    return events[-1]["message"]
+
+
+def test_the_server_runs_as_the_host_account_in_its_own_home(alice):
+    kernel = alice.start_kernel("whoami.ipynb")
+    printed = kernel.run(
+        "import os, subprocess\n"
+        "def run(*command): return subprocess.run(command, capture_output=True, text=True).stdout.strip()\n"
+        "open(os.path.expanduser('~/from-kernel.txt'), 'w').write('written by the kernel')\n"
+        "print(run('id'))\n"
+        "print(run('whoami'), os.environ['USER'], os.environ['HOME'], os.getcwd())\n"
+        "print(run('bash', '-c', 'PS1=\"\\\\u@\\\\h:\\\\w\\\\$ \"; echo \"${PS1@P}\"'))"
+    )
+    kernel.close()
+    identity, names, prompt = printed.splitlines()
+    assert identity == "uid=2001(sysalice) gid=2001(sysalice) groups=2001(sysalice),2100(e2elab)"
+    assert names.split() == ["sysalice", "sysalice", "/home/sysalice", "/home/sysalice"]
+    assert prompt.startswith("sysalice@") and prompt.endswith(":~$")
+
+    written = HOMES / "sysalice" / "from-kernel.txt"
+    assert (written.stat().st_uid, written.stat().st_gid) == (2001, 2001)
+    assert written.read_text() == "written by the kernel"
+    listing = subprocess.run(["ls", "-ln", str(written)], capture_output=True, text=True).stdout
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "system-user.txt").write_text(f"id in the server: {identity}\nls -ln on the host: {listing}")
+
+
+def test_no_process_in_the_server_runs_as_root(stack, alice):
+    [container] = stack.user_containers("sysalice")
+    top = container.top(ps_args="-o pid,uid,comm")
+    uids = {process[1] for process in top["Processes"]}
+    assert uids == {"2001"}, top
+
+
+def test_the_container_is_hardened_and_mounts_only_the_home_and_account_files(stack, alice):
+    [container] = stack.user_containers("sysalice")
+    host_config = container.attrs["HostConfig"]
+    assert container.attrs["Config"]["User"] == "2001:2001"
+    assert host_config["GroupAdd"] == ["2100"]
+    assert (host_config["CapDrop"], host_config["SecurityOpt"], host_config["Privileged"]) == (
+        ["ALL"],
+        ["no-new-privileges"],
+        False,
+    )
+    assert host_config["PidsLimit"] == 512 and host_config["Memory"] == 2 * 1024**3
+    mounts = {(m["Source"], m["Destination"], m["RW"]) for m in container.attrs["Mounts"]}
+    assert mounts == {
+        (str(HOMES / "sysalice"), "/home/sysalice", True),
+        ("/etc/passwd", "/etc/passwd", False),
+        ("/etc/group", "/etc/group", False),
+    }
+
+
+def test_another_account_cannot_read_the_home(docker_client):
+    with pytest.raises(docker.errors.ContainerError) as refused:
+        docker_client.containers.run(
+            SYSTEMUSER_IMAGE,
+            ["ls", "/homes/sysalice"],
+            entrypoint=[],
+            user="2002:2002",
+            volumes={str(HOMES): {"bind": "/homes", "mode": "ro"}},
+            labels={TEST_RUN_LABEL: RUN_ID},
+            remove=True,
+        )
+    assert "Permission denied" in refused.value.stderr.decode()
+
+
+def test_a_user_without_an_account_gets_a_clear_page(stack):
+    ghost = stack.client_for().login("ghost", USER_PASSWORD)
+    page = ghost.session.get(f"{stack.url}/hub/spawn", timeout=60)
+    assert page.status_code == 403
+    assert "There is no account named ghost on this host. Ask an admin to create one." in page.text
+    assert stack.user_containers("ghost") == []
+    assert spawn_refusal(ghost).startswith("403 There is no account named ghost")
+
+
+def test_a_missing_home_is_a_clear_error_and_nothing_is_created(stack):
+    nohome = stack.client_for().login("nohome", USER_PASSWORD)
+    reason = spawn_refusal(nohome)
+    assert f"The home directory {HOMES}/nohome of nohome does not exist on the host" in reason
+    assert "CREATE_HOMES=true" in reason
+    assert not (HOMES / "nohome").exists()
+
+
+def test_with_create_homes_the_home_is_made_the_users_own(stack_factory, host_accounts):
+    stack = system_stack(stack_factory, CREATE_HOMES="true")
+    nohome = stack.client_for().login("nohome", USER_PASSWORD)
+    record_spawn(nohome.ensure_running())
+    home = HOMES / "nohome"
+    assert (home.stat().st_uid, home.stat().st_gid, oct(home.stat().st_mode & 0o777)) == (2003, 2003, "0o700")
+    written = list(home.rglob("*"))
+    assert written, "the server wrote nothing into its home"
+    assert {path.stat().st_uid for path in written} == {2003}
