@@ -93,13 +93,14 @@ class ApplianceDockerSpawner(DockerSpawner):
         return ip, port
 
     async def pull_image(self, image):
-        try:
-            await self.docker("inspect_image", image)
+        """Pull as dockerspawner's pull_policy says, reporting Docker's progress and failing with the reason."""
+        if self.pull_policy == "skip":
+            return
+        present = await self.image_present(image)
+        if present and self.pull_policy != "always":
             self.report(10, f"Image {image} is on this host")
             return
-        except docker.errors.ImageNotFound:
-            pass
-        if self.pull_policy == "never":
+        if not present and self.pull_policy == "never":
             raise SpawnError(f"Image {image} is not on this host, and pulling is turned off. {BUILD_HINT}")
         self.report(5, f"Pulling image {image}")
         try:
@@ -109,6 +110,13 @@ class ApplianceDockerSpawner(DockerSpawner):
                 f"Image {image} is not on this host, and pulling it failed: {error.explanation}. {BUILD_HINT}"
             ) from None
         self.report(10, f"Pulled image {image}")
+
+    async def image_present(self, image: str) -> bool:
+        try:
+            await self.docker("inspect_image", image)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
 
     def pull_with_progress(self, image: str) -> None:
         repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
