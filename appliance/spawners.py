@@ -106,9 +106,8 @@ class ApplianceDockerSpawner(DockerSpawner):
         try:
             await asyncio.to_thread(self.pull_with_progress, image)
         except docker.errors.APIError as error:
-            raise SpawnError(
-                f"Image {image} is not on this host, and pulling it failed: {error.explanation}. {BUILD_HINT}"
-            ) from None
+            situation = "could not be pulled" if present else "is not on this host, and pulling it failed"
+            raise SpawnError(f"Image {image} {situation}: {error.explanation}. {BUILD_HINT}") from None
         self.report(10, f"Pulled image {image}")
 
     async def image_present(self, image: str) -> bool:
