@@ -202,8 +202,21 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
     host_group_file = Unicode("/etc/group", config=True, help="Host path of the group file mounted into servers.")
     create_homes = Bool(False, config=True, help="Create a missing home directory as the user's, mode 0700.")
 
+    def host_account(self):
+        return find_account(self.user.name, self.passwd_file, self.group_file)
+
+    # SystemUserSpawner looks ids up in the hub container's own passwd file, and raises for
+    # unknown names even when JupyterHub only asks for the state; the host's files answer here.
+    def _user_id_default(self):
+        account = self.host_account()
+        return account.uid if account else -1
+
+    def _group_id_default(self):
+        account = self.host_account()
+        return account.gid if account else -1
+
     async def start(self):
-        account = find_account(self.user.name, self.passwd_file, self.group_file)
+        account = self.host_account()
         if account is None:
             raise SpawnRefused(
                 403, f"There is no account named {self.user.name} on this host. Ask an admin to create one."

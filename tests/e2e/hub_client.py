@@ -95,7 +95,9 @@ class HubClient:
         return response.json()["name"]
 
     def server_model(self) -> dict | None:
-        return self.api("GET", f"/users/{self.username}").json()["servers"].get("")
+        model = self.api("GET", f"/users/{self.username}").json()
+        assert "servers" in model, model
+        return model["servers"].get("")
 
     def server_url(self) -> str | None:
         return (self.server_model() or {}).get("url")

@@ -7,7 +7,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.e2e.hub_client import HubClient
+from tests.e2e.hub_client import HubClient, wait_until
 from tests.e2e.stack import ARTIFACTS, RUN_ID, SYSTEMUSER_IMAGE, TEST_RUN_LABEL, record_spawn
 
 ADMIN_PASSWORD = "system-users-admin-password-0123456"
@@ -76,6 +76,8 @@ def alice(stack) -> HubClient:
 
 def spawn_refusal(client: HubClient) -> str:
     """Start the server; return why it was refused, from the API answer or the progress stream."""
+    # The hub may still be cleaning up after an earlier refusal.
+    wait_until(lambda: not (client.server_model() or {}).get("pending"), "no pending stop or start")
     response = client.api("POST", f"/users/{client.username}/server")
     if response.status_code >= 400:
         return f"{response.status_code} {response.json()['message']}"
