@@ -21,12 +21,13 @@ scripts/ensure-base-image.sh "$BASE_IMAGE"
 
 build() {
   local image="$1" dockerfile="$2" started=$SECONDS
-  log "building $image from $dockerfile"
+  shift 2
+  log "building $image from $dockerfile $*"
   docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg APPLIANCE_VERSION="$VERSION" \
-    -f "$dockerfile" -t "$image" .
+    -f "$dockerfile" -t "$image" "$@" .
   log "built $image in $((SECONDS - started)) s, $(docker image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
 }
 
 build "$HUB_IMAGE" Dockerfile
-build "$SINGLEUSER_IMAGE" singleuser/Dockerfile
-build "$SYSTEMUSER_IMAGE" systemuser/Dockerfile
+build "$SINGLEUSER_IMAGE" singleuser/Dockerfile --target singleuser
+build "$SYSTEMUSER_IMAGE" singleuser/Dockerfile --target systemuser
