@@ -139,12 +139,18 @@ class HubClient:
                     return events
         raise HubClientError(f"progress stream ended before the server was ready: {events}")
 
-    def follow_progress_until_done(self) -> list[dict]:
-        """The progress events until the spawn ends, whether it succeeded or failed."""
+    def failed_start(self, options: dict | None = None) -> str:
+        """Start the server, expecting it to fail; return the reason, from the API answer or the progress stream."""
+        wait_until(lambda: not (self.server_model() or {}).get("pending"), "no pending stop or start")
+        response = self.api("POST", f"/users/{self.username}/server", json=options)
+        if response.status_code >= 400:
+            return f"{response.status_code} {response.json()['message']}"
+        # 201 can come while still pending: JupyterHub answers so after replacing a failed spawner.
         try:
-            return self.follow_progress()
+            self.follow_progress()
         except HubClientError as failure:
-            return [{"failed": True, "message": str(failure)}]
+            return str(failure)
+        raise HubClientError(f"{self.username}'s server started, but it was expected to fail")
 
     def stop_server(self) -> None:
         response = self.api("DELETE", f"/users/{self.username}/server")

@@ -116,7 +116,7 @@ class Stack:
                 pytest.fail(f"the hub exited:\n{self.logs()}")
             try:
                 return requests.get(f"{self.url}/hub/health", timeout=2, verify=self.ca_file or True).ok
-            except requests.ConnectionError:
+            except requests.RequestException:
                 return False
 
         wait_until(answers, f"the hub of {self.project} to answer /hub/health", seconds=120)

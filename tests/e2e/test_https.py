@@ -151,15 +151,9 @@ def served_certificate(url: str) -> x509.Certificate:
 
 
 def wait_for_https(stack, ca_file) -> None:
+    """Wait until the hub answers over HTTPS with a certificate that ca_file vouches for."""
     stack.ca_file = str(ca_file)
-
-    def answers() -> bool:
-        try:
-            return requests.get(f"{stack.url}/hub/health", verify=stack.ca_file, timeout=5).ok
-        except requests.RequestException:
-            return False
-
-    wait_until(answers, f"{stack.url} to answer with a trusted certificate", seconds=120)
+    stack.wait_healthy()
 
 
 # First, while pebble is not on the network yet: a stack that serves the admin's own certificate.

@@ -7,7 +7,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.e2e.hub_client import HubClient, wait_until
+from tests.e2e.hub_client import HubClient
 from tests.e2e.stack import ARTIFACTS, RUN_ID, SYSTEMUSER_IMAGE, TEST_RUN_LABEL, record_spawn
 
 ADMIN_PASSWORD = "system-users-admin-password-0123456"
@@ -72,17 +72,6 @@ def alice(stack) -> HubClient:
     record_spawn(client.ensure_running())
     client.create_notebook("whoami.ipynb")
     return client
-
-
-def spawn_refusal(client: HubClient) -> str:
-    """Start the server; return why it was refused, from the API answer or the progress stream."""
-    # The hub may still be cleaning up after an earlier refusal.
-    wait_until(lambda: not (client.server_model() or {}).get("pending"), "no pending stop or start")
-    response = client.api("POST", f"/users/{client.username}/server")
-    if response.status_code >= 400:
-        return f"{response.status_code} {response.json()['message']}"
-    events = client.follow_progress_until_done()
-    return events[-1]["message"]
 
 
 def test_the_server_runs_as_the_host_account_in_its_own_home(alice):
@@ -155,12 +144,12 @@ def test_a_user_without_an_account_gets_a_clear_page(stack):
     assert page.status_code == 403
     assert "There is no account named ghost on this host. Ask an admin to create one." in page.text
     assert stack.user_containers("ghost") == []
-    assert spawn_refusal(ghost).startswith("403 There is no account named ghost")
+    assert ghost.failed_start().startswith("403 There is no account named ghost")
 
 
 def test_a_missing_home_is_a_clear_error_and_nothing_is_created(stack):
     nohome = stack.client_for().login("nohome", USER_PASSWORD)
-    reason = spawn_refusal(nohome)
+    reason = nohome.failed_start()
     assert f"The home directory {HOMES}/nohome of nohome does not exist on the host" in reason
     assert "CREATE_HOMES=true" in reason
     assert not (HOMES / "nohome").exists()
