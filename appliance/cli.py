@@ -8,7 +8,7 @@ from pathlib import Path
 from appliance import __version__
 from appliance.docker_host import stop_restarting_self
 from appliance.docs import stale_files, write
-from appliance.secret_store import SECRETS_FOLDER, StoredSecretError, resolve
+from appliance.secret_store import STORED_BY_SETTING, StoredSecretError, resolve, secret_path
 from appliance.settings import BY_NAME, SETTINGS, Settings, SettingsError, load
 from appliance.tls import https_enabled, write_caddyfile
 
@@ -99,7 +99,7 @@ def announce_admin_login(settings: Settings, generated: bool, password: str | No
     if settings["AUTH_MODE"] != "password" or settings["ADMIN_PASSWORD"]:
         return
     url = (settings["PUBLIC_URL"] or f"http://localhost:{settings['HUB_PORT']}").rstrip("/")
-    stored = f"{settings['DATA_DIR']}/{SECRETS_FOLDER}/admin_password"
+    stored = secret_path(settings["DATA_DIR"], STORED_BY_SETTING["ADMIN_PASSWORD"])
     admin = settings["ADMIN_USERS"][0]
     if generated:
         banner = [

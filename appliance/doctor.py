@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 
 from appliance.docker_host import own_container
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
-from appliance.secret_store import SECRETS_FOLDER, STORED_SECRETS
+from appliance.secret_store import SECRETS_FOLDER, STORED_BY_SETTING, STORED_SECRETS, secret_path
 from appliance.settings import Settings, SettingsError, load
 from appliance.spawners import LABEL_INSTANCE
 
@@ -149,8 +149,7 @@ def check_data_dir(settings: Settings) -> Outcome:
 
 
 def secret_paths(data_dir: Path) -> list[tuple[Path, int]]:
-    folder = data_dir / SECRETS_FOLDER
-    return [(folder, 0o700)] + [(folder / secret.file_name, 0o600) for secret in STORED_SECRETS]
+    return [(data_dir / SECRETS_FOLDER, 0o700)] + [(secret_path(data_dir, s), 0o600) for s in STORED_SECRETS]
 
 
 def check_database(settings: Settings) -> Outcome:
@@ -173,7 +172,7 @@ def check_database(settings: Settings) -> Outcome:
 
 def check_auth(settings: Settings) -> Outcome:
     if settings["AUTH_MODE"] == "password":
-        stored = Path(settings["DATA_DIR"]) / SECRETS_FOLDER / "admin_password"
+        stored = secret_path(settings["DATA_DIR"], STORED_BY_SETTING["ADMIN_PASSWORD"])
         if not (settings["ADMIN_PASSWORD"] or stored.exists()):
             return failed("no admin password, set or stored", "restart the hub once to generate one")
         return passed(f"password login for admins {', '.join(settings['ADMIN_USERS'])}")

@@ -27,6 +27,9 @@ STORED_SECRETS = (
 )
 
 
+STORED_BY_SETTING = {secret.name: secret for secret in STORED_SECRETS}
+
+
 class StoredSecretError(Exception):
     """A stored secret that cannot be used; it is left as it is for the admin to look at."""
 
