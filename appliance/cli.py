@@ -5,9 +5,15 @@ import os
 import sys
 from pathlib import Path
 
+import docker
+
 from appliance import __version__
-from appliance.docker_host import stop_restarting_self
+from appliance.backup import BackupError, create_backup, default_archive_path, restore_backup
+from appliance.data_dir import DataDirError, check_data_dir
+from appliance.database import DatabaseError, sqlite_file, upgrade_if_needed
+from appliance.docker_host import running_containers_sharing, stop_restarting_self
 from appliance.docs import stale_files, write
+from appliance.reconcile import main as reconcile_main
 from appliance.secret_store import STORED_BY_SETTING, StoredSecretError, resolve, secret_path
 from appliance.settings import BY_NAME, SETTINGS, Settings, SettingsError, load
 from appliance.tls import https_enabled, write_caddyfile
@@ -26,8 +32,25 @@ def main(argv: list[str] | None = None) -> int:
     docs = commands.add_parser("docs", help="render the README table and .env.example from the declarations")
     docs.add_argument("--write", action="store_true", help="write the files instead of checking them")
     docs.add_argument("--root", type=Path, default=Path.cwd(), help="the repository root")
+    backup = commands.add_parser("backup", help="write the database and stored secrets to one archive (no user data)")
+    backup.add_argument("--output", help="archive path, or - for stdout; default: a new file in DATA_DIR/backups")
+    restore = commands.add_parser("restore", help="put a backup's database and secrets back, with the hub stopped")
+    restore.add_argument("archive", help="archive path, or - for stdin")
+    reconcile = commands.add_parser("reconcile", help="(run by the hub) check Docker's containers against the hub")
+    reconcile.add_argument("--instance", required=True)
+    reconcile.add_argument("--unknown-containers", choices=("report", "remove"), default="report")
+    reconcile.add_argument("--every", type=int, default=300, help="seconds between checks")
     args = parser.parse_args(argv)
-    return {"run": run, "check": check, "doctor": doctor, "docs": docs_command}[args.command](args)
+    commands_by_name = {
+        "run": run,
+        "check": check,
+        "doctor": doctor,
+        "docs": docs_command,
+        "backup": backup_command,
+        "restore": restore_command,
+        "reconcile": reconcile_command,
+    }
+    return commands_by_name[args.command](args)
 
 
 def loaded_or_exit() -> Settings:
@@ -80,11 +103,13 @@ def displayed(name: str, value) -> str:
 def run(_args) -> int:
     try:
         settings = load(os.environ)
+        check_data_dir(settings["DATA_DIR"], sqlite_file(settings["DATABASE_URL"]))
         resolved = resolve(settings)
-    except (SettingsError, StoredSecretError) as error:
+        upgrade_if_needed(settings["DATA_DIR"], settings["DATABASE_URL"], report=say)
+    except (SettingsError, StoredSecretError, DataDirError, DatabaseError) as error:
         exit_without_restart_loop(str(error))
     except OSError as error:
-        exit_without_restart_loop(f"DATA_DIR={settings['DATA_DIR']!r} cannot hold the hub's secrets: {error}")
+        exit_without_restart_loop(f"DATA_DIR={settings['DATA_DIR']!r} cannot be used: {error}")
     announce_admin_login(settings, "ADMIN_PASSWORD" in resolved.generated, resolved.values.get("ADMIN_PASSWORD"))
     if https_enabled(settings):
         write_caddyfile(settings)
@@ -114,6 +139,48 @@ def announce_admin_login(settings: Settings, generated: bool, password: str | No
     banner.append(f"Show it again with: docker compose exec hub cat {stored}")
     rule = "=" * 72
     print("\n".join([rule, *banner, rule]), flush=True)
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def backup_command(args) -> int:
+    settings = loaded_or_exit()
+    path = None if args.output == "-" else Path(args.output) if args.output else default_archive_path(settings)
+    try:
+        if path is None:
+            create_backup(settings, sys.stdout.buffer, report=say)
+            return 0
+        partial = path.with_name(path.name + ".partial")
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as output:
+            create_backup(settings, output, report=say)
+        os.replace(partial, path)
+    except (BackupError, OSError) as error:
+        say(f"Backup failed: {error}")
+        return 1
+    say(f"Wrote {path}. It holds the hub's secrets: keep it private.")
+    return 0
+
+
+def restore_command(args) -> int:
+    settings = loaded_or_exit()
+    try:
+        sharing = running_containers_sharing(docker.from_env(timeout=10), settings["DATA_DIR"])
+    except docker.errors.DockerException as error:
+        say(f"Cannot ask Docker whether the hub runs ({error}); make sure it is stopped.")
+        sharing = []
+    try:
+        with open(args.archive, "rb") if args.archive != "-" else sys.stdin.buffer as source:
+            restore_backup(settings, source, sharing, report=say)
+    except (BackupError, OSError) as error:
+        say(f"Restore failed: {error}")
+        return 1
+    return 0
+
+
+def reconcile_command(args) -> int:
+    return reconcile_main(args.instance, args.unknown_containers == "remove", args.every)
 
 
 def docs_command(args) -> int:

@@ -29,3 +29,22 @@ def stop_restarting_self() -> bool:
         return True
     except (docker.errors.DockerException, requests.RequestException):
         return False
+
+
+def running_containers_sharing(client: docker.DockerClient, path: str) -> list[str]:
+    """Other running containers that mount the same volume or folder as this container has at path."""
+    me = own_container(client)
+    if me is None:
+        return []
+    ours = [mount_key(m) for m in me.attrs["Mounts"] if m["Destination"] == path.rstrip("/")]
+    if not ours:
+        return []
+    return [
+        other.name
+        for other in client.containers.list()
+        if other.id != me.id and any(mount_key(m) == ours[0] for m in other.attrs["Mounts"])
+    ]
+
+
+def mount_key(mount: dict) -> str:
+    return mount.get("Name") or mount["Source"]

@@ -13,6 +13,7 @@ from appliance.settings import Settings
 
 # Image pulls happen inside start(); the server's own answer has its deadline, SERVER_START_TIMEOUT.
 START_TIMEOUT_SECONDS = 900
+RECONCILE_EVERY_SECONDS = 300
 
 
 def apply(settings: Settings, c: Config) -> None:
@@ -40,9 +41,12 @@ def configure_hub(settings: Settings, c: Config) -> None:
 
 
 def configure_proxy(settings: Settings, c: Config) -> None:
-    """The proxy runs under supervisord, so user routes outlive hub restarts."""
+    """The proxy runs under supervisord, so user routes outlive hub restarts; the hub restores them
+    when the proxy itself restarts."""
     c.JupyterHub.bind_url = f"http://:{PUBLIC_PORT_INSIDE}"
-    c.ConfigurableHTTPProxy.should_start = False
+    c.JupyterHub.proxy_class = "appliance.proxy.SupervisedProxy"
+    # "Start" means "watch": SupervisedProxy.start() only begins checking that routes are in place.
+    c.ConfigurableHTTPProxy.should_start = True
     c.ConfigurableHTTPProxy.api_url = PROXY_API_URL
     c.ConfigurableHTTPProxy.auth_token = settings["CONFIGPROXY_AUTH_TOKEN"]
     c.JupyterHub.cleanup_servers = False
@@ -128,7 +132,8 @@ def configure_limits(settings: Settings, c: Config) -> None:
 
 def configure_services(settings: Settings, c: Config) -> None:
     """Hub-managed services, each with the narrowest role it needs."""
-    services, roles = [], []
+    services = [reconcile_service(settings)]
+    roles = [{"name": "reconcile", "scopes": ["list:users", "read:servers"], "services": ["reconcile"]}]
     if settings["IDLE_TIMEOUT"]:
         services.append(idle_culler_service(settings["IDLE_TIMEOUT"]))
         roles.append(
@@ -147,6 +152,22 @@ def configure_services(settings: Settings, c: Config) -> None:
         roles.append({"name": "metrics", "scopes": ["read:metrics"], "services": ["metrics"]})
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
+
+
+def reconcile_service(settings: Settings) -> dict:
+    """Checks Docker against the hub at start and then periodically (see appliance.reconcile)."""
+    return {
+        "name": "reconcile",
+        "command": [
+            sys.executable,
+            "-m",
+            "appliance",
+            "reconcile",
+            f"--instance={settings['APPLIANCE_INSTANCE']}",
+            f"--unknown-containers={settings['UNKNOWN_CONTAINERS']}",
+            f"--every={RECONCILE_EVERY_SECONDS}",
+        ],
+    }
 
 
 def idle_culler_service(timeout: int) -> dict:

@@ -362,6 +362,15 @@ SETTINGS: tuple[Setting, ...] = (
         group="Docker",
     ),
     Setting(
+        "UNKNOWN_CONTAINERS",
+        "What to do with containers that carry this appliance's labels but serve no server the hub knows (left "
+        "behind by a restored database or a crash), checked at hub start and every 5 minutes: `report` logs them, "
+        "`remove` removes them. Their volumes are never removed.",
+        Choice(("report", "remove")),
+        default="report",
+        group="Docker",
+    ),
+    Setting(
         "HUB_PORT",
         "Port on the host where compose publishes the hub.",
         Integer(1, 65535),

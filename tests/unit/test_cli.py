@@ -37,6 +37,6 @@ def test_run_with_an_unusable_data_dir_says_so_without_a_traceback(tmp_path):
     not_a_folder.write_text("a file where the data dir should be")
     result = appliance("run", environ={"DATA_DIR": str(not_a_folder)})
     assert result.returncode == 2
-    assert f"DATA_DIR='{not_a_folder}' cannot hold the hub's secrets" in result.stderr
+    assert f"DATA_DIR={not_a_folder} is not a folder" in result.stderr
     assert "Traceback" not in result.stderr
     assert not_a_folder.read_text() == "a file where the data dir should be"

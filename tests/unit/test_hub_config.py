@@ -32,9 +32,10 @@ def test_applying_twice_gives_the_same_config():
     assert once == twice
 
 
-def test_proxy_is_external_and_servers_survive_hub_restarts():
+def test_proxy_is_supervised_watched_and_servers_survive_hub_restarts():
     c = configured()
-    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.JupyterHub.proxy_class == "appliance.proxy.SupervisedProxy"
+    assert c.JupyterHub.cleanup_proxy is False
     assert c.ConfigurableHTTPProxy.auth_token == SECRETS["CONFIGPROXY_AUTH_TOKEN"]
     assert c.JupyterHub.cleanup_servers is False
 
@@ -83,9 +84,9 @@ def test_read_only_root_keeps_tmp_and_home_writable():
 
 def test_idle_culler_runs_with_the_narrowest_role():
     c = configured(IDLE_TIMEOUT="40")
-    [culler] = c.JupyterHub.services
+    [_, culler] = c.JupyterHub.services
     assert culler["command"][-2:] == ["--timeout=40", "--cull-every=10"]
-    [role] = c.JupyterHub.load_roles
+    [_, role] = c.JupyterHub.load_roles
     assert role["scopes"] == ["list:users", "read:users:activity", "read:servers", "delete:servers"]
     assert c.JupyterHub.last_activity_interval == 10
     assert c.Spawner.environment == {"JUPYTERHUB_ACTIVITY_INTERVAL": "10"}
@@ -93,8 +94,18 @@ def test_idle_culler_runs_with_the_narrowest_role():
 
 def test_idle_culling_off_and_metrics_token_on():
     c = configured(IDLE_TIMEOUT="0", METRICS_TOKEN="m" * 40)
-    assert c.JupyterHub.services == [{"name": "metrics", "api_token": "m" * 40}]
-    assert c.JupyterHub.load_roles == [{"name": "metrics", "scopes": ["read:metrics"], "services": ["metrics"]}]
+    assert [service["name"] for service in c.JupyterHub.services] == ["reconcile", "metrics"]
+    assert c.JupyterHub.services[1] == {"name": "metrics", "api_token": "m" * 40}
+    assert c.JupyterHub.load_roles[1] == {"name": "metrics", "scopes": ["read:metrics"], "services": ["metrics"]}
+
+
+def test_reconciler_reads_servers_only_and_removes_only_when_told():
+    c = configured(APPLIANCE_INSTANCE="lab", UNKNOWN_CONTAINERS="remove", IDLE_TIMEOUT="0")
+    [reconcile] = c.JupyterHub.services
+    assert reconcile["command"][-3:] == ["--instance=lab", "--unknown-containers=remove", "--every=300"]
+    [role] = c.JupyterHub.load_roles
+    assert role == {"name": "reconcile", "scopes": ["list:users", "read:servers"], "services": ["reconcile"]}
+    assert configured().JupyterHub.services[0]["command"][-2] == "--unknown-containers=report"
 
 
 def test_image_choice_offers_the_default_first_and_nothing_else_unless_listed():

@@ -1,0 +1,166 @@
+"""`appliance backup` and `appliance restore`: one archive with the hub's database and stored secrets.
+
+User volumes are never in it. The database is copied with sqlite's online backup, so a backup is
+safe while the hub runs. A restore refuses while a hub uses the same data, and moves whatever it
+replaces to DATA_DIR/backups instead of deleting it.
+"""
+
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+from appliance import __version__
+from appliance.database import (
+    DatabaseError,
+    backups_dir,
+    check_known_revision,
+    jupyterhub_revisions,
+    jupyterhub_version,
+    online_copy,
+    schema_revision,
+    sqlite_file,
+    timestamp,
+)
+from appliance.secret_store import SECRETS_FOLDER, STORED_SECRETS, secret_path
+from appliance.settings import Settings
+
+MANIFEST = "manifest.json"
+DATABASE_MEMBER = "jupyterhub.sqlite"
+SECRET_MEMBERS = {f"{SECRETS_FOLDER}/{secret.file_name}": secret for secret in STORED_SECRETS}
+ARCHIVE_FORMAT = "jupyterhub-appliance-backup/1"
+
+Report = Callable[[str], None]
+
+
+class BackupError(Exception):
+    """A backup or restore that cannot go ahead; nothing was changed."""
+
+
+def database_of(settings: Settings) -> Path:
+    path = sqlite_file(settings["DATABASE_URL"])
+    if path is None:
+        raise BackupError(
+            "DATABASE_URL is not a sqlite file; back that database up with its own tools. "
+            "`appliance backup` covers the sqlite database kept in DATA_DIR."
+        )
+    return path
+
+
+def default_archive_path(settings: Settings) -> Path:
+    return backups_dir(settings["DATA_DIR"]) / f"appliance-backup-{timestamp()}.tar.gz"
+
+
+def create_backup(settings: Settings, output: BinaryIO, report: Report) -> list[str]:
+    """Write the archive to output; returns its member names."""
+    database = database_of(settings)
+    if not database.exists():
+        raise BackupError(f"There is no database at {database} yet: start the hub once before backing it up.")
+    with tempfile.TemporaryDirectory(dir=backups_dir(settings["DATA_DIR"])) as folder:
+        copy = Path(folder) / DATABASE_MEMBER
+        report(f"Copying {database} (sqlite online backup)")
+        online_copy(database, copy, report)
+        secrets = {member: secret_path(settings["DATA_DIR"], s) for member, s in SECRET_MEMBERS.items()}
+        stored = {member: path for member, path in secrets.items() if path.exists()}
+        manifest = {
+            "format": ARCHIVE_FORMAT,
+            "appliance_version": __version__,
+            "jupyterhub_version": jupyterhub_version(),
+            "schema_revision": schema_revision(copy),
+            "created": timestamp(),
+            # Secrets set in the environment are not stored, so a restore needs them set again.
+            "secrets_from_environment": [s.name for s in STORED_SECRETS if settings[s.name]],
+        }
+        with tarfile.open(fileobj=output, mode="w:gz") as archive:
+            add_bytes(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
+            archive.add(copy, DATABASE_MEMBER)
+            for member, path in stored.items():
+                archive.add(path, member)
+        report(f"Backed up the database and {len(stored)} stored secret(s); user volumes are not included.")
+        return [MANIFEST, DATABASE_MEMBER, *stored]
+
+
+def add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = len(data), 0o600
+    archive.addfile(info, io.BytesIO(data))
+
+
+def restore_backup(settings: Settings, source: BinaryIO, hubs_running: list[str], report: Report) -> Path | None:
+    """Put the archive's database and secrets in place; returns where the replaced files were moved."""
+    if hubs_running:
+        raise BackupError(
+            f"The hub is running ({', '.join(hubs_running)}) and would overwrite what is restored. "
+            "Stop it first: `docker compose stop hub`, then restore with `docker compose run --rm -T hub restore - "
+            "< ARCHIVE`."
+        )
+    database = database_of(settings)
+    data_dir = Path(settings["DATA_DIR"])
+    with tempfile.TemporaryDirectory(dir=data_dir, prefix=".restore-") as folder:
+        staged = Path(folder)
+        manifest = unpack(source, staged)
+        check_restorable(manifest, staged / DATABASE_MEMBER)
+        for name in manifest["secrets_from_environment"]:
+            report(f"{name} was set in the environment when this backup was made: set it to the same value again.")
+        replaced = move_aside([database, *(secret_path(str(data_dir), s) for s in STORED_SECRETS)], data_dir)
+        if replaced:
+            report(f"Moved the database and secrets it replaces to {replaced}")
+        secrets_folder = data_dir / SECRETS_FOLDER
+        secrets_folder.mkdir(mode=0o700, exist_ok=True)
+        for member, secret in SECRET_MEMBERS.items():
+            if (staged / member).exists():
+                os.replace(staged / member, secret_path(str(data_dir), secret))
+        os.replace(staged / DATABASE_MEMBER, database)
+    report(
+        f"Restored the backup made {manifest['created']} by appliance {manifest['appliance_version']} "
+        f"(JupyterHub {manifest['jupyterhub_version']}). Start the hub: `docker compose up -d`."
+    )
+    return replaced
+
+
+def unpack(source: BinaryIO, staged: Path) -> dict:
+    """Extract only the members a backup has, as private regular files; return the manifest."""
+    allowed = {MANIFEST, DATABASE_MEMBER, *SECRET_MEMBERS}
+    try:
+        with tarfile.open(fileobj=source, mode="r|gz") as archive:
+            for member in archive:
+                if member.name not in allowed or not member.isfile():
+                    raise BackupError(f"{member.name!r} does not belong in an appliance backup; nothing was restored.")
+                target = staged / member.name
+                target.parent.mkdir(mode=0o700, exist_ok=True)
+                descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "wb") as file:
+                    shutil.copyfileobj(archive.extractfile(member), file)
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise BackupError(f"This is not a readable appliance backup ({error}); nothing was restored.") from None
+    try:
+        manifest = json.loads((staged / MANIFEST).read_text())
+    except (OSError, ValueError):
+        raise BackupError("The archive has no valid manifest.json; nothing was restored.") from None
+    if manifest.get("format") != ARCHIVE_FORMAT or not (staged / DATABASE_MEMBER).exists():
+        raise BackupError(f"The archive is not a {ARCHIVE_FORMAT} backup with a database; nothing was restored.")
+    return manifest
+
+
+def check_restorable(manifest: dict, database: Path) -> None:
+    _, known = jupyterhub_revisions()
+    try:
+        check_known_revision(database, schema_revision(database), known)
+    except DatabaseError as error:
+        raise BackupError(f"{error} Nothing was restored.") from None
+
+
+def move_aside(paths: list[Path], data_dir: Path) -> Path | None:
+    existing = [path for path in paths if path.exists()]
+    if not existing:
+        return None
+    aside = backups_dir(str(data_dir)) / f"replaced-by-restore-{timestamp()}"
+    aside.mkdir(mode=0o700)
+    for path in existing:
+        os.replace(path, aside / path.name)
+    return aside

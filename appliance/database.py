@@ -1,0 +1,128 @@
+"""The hub's sqlite database: its schema revision, consistent online copies, and upgrades that back up first.
+
+An upgrade never touches the original until it has succeeded: the database is copied to
+DATA_DIR/backups, a second copy is upgraded, and only then does that copy replace the original.
+"""
+
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+BACKUPS_FOLDER = "backups"
+SQLITE_PREFIX = "sqlite:///"
+PAGES_PER_STEP = 1024
+
+
+class DatabaseError(Exception):
+    """The database cannot be used or upgraded; the message says what was left where, and what to do."""
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file behind a sqlite URL; None for other databases and in-memory sqlite."""
+    if not database_url.startswith(SQLITE_PREFIX):
+        return None
+    path = database_url[len(SQLITE_PREFIX) :].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def backups_dir(data_dir: str) -> Path:
+    folder = Path(data_dir) / BACKUPS_FOLDER
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+
+
+def schema_revision(path: Path) -> str | None:
+    """The alembic revision stamped in the database; None when it has none."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        try:
+            row = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return row[0] if row else None
+
+
+def online_copy(source: Path, target: Path, report: Callable[[str], None] | None = None) -> None:
+    """A consistent copy through sqlite's online backup, safe while the hub writes to the source."""
+
+    def progress(_status, remaining, total):
+        if report and total > PAGES_PER_STEP:
+            report(f"  copied {total - remaining} of {total} pages")
+
+    target.unlink(missing_ok=True)
+    with closing(sqlite3.connect(source)) as origin, closing(sqlite3.connect(target)) as copy:
+        origin.backup(copy, pages=PAGES_PER_STEP, progress=progress)
+    target.chmod(0o600)
+
+
+def jupyterhub_revisions() -> tuple[str, set[str]]:
+    """This JupyterHub's schema head and every revision it knows."""
+    from alembic.script import ScriptDirectory
+    from jupyterhub import dbutil
+
+    scripts = ScriptDirectory(dbutil.ALEMBIC_DIR)
+    return scripts.get_current_head(), {script.revision for script in scripts.walk_revisions()}
+
+
+def jupyterhub_version() -> str:
+    from jupyterhub import __version__
+
+    return __version__
+
+
+def check_known_revision(path: Path, revision: str | None, known: set[str]) -> None:
+    if revision is not None and revision not in known:
+        raise DatabaseError(
+            f"{path} has schema revision {revision}, which JupyterHub {jupyterhub_version()} does not know: a newer "
+            "version of the appliance wrote it. Run that version again, or put back the copy made before its "
+            f"upgrade (DATA_DIR/{BACKUPS_FOLDER}/jupyterhub-*.sqlite) while the hub is stopped."
+        )
+
+
+def upgrade_if_needed(data_dir: str, database_url: str, report: Callable[[str], None]) -> Path | None:
+    """Upgrade an older sqlite schema to this JupyterHub's; returns the backup made first, if any."""
+    path = sqlite_file(database_url)
+    if path is None or not path.exists():
+        return None
+    current = schema_revision(path)
+    head, known = jupyterhub_revisions()
+    if current in (None, head):
+        return None
+    check_known_revision(path, current, known)
+    backup = backups_dir(data_dir) / f"jupyterhub-{timestamp()}-schema-{current}.sqlite"
+    report(f"The database schema ({current}) is older than JupyterHub {jupyterhub_version()}'s ({head}).")
+    report(f"Backing up {path} to {backup}")
+    online_copy(path, backup, report)
+    work = path.with_name(f"{path.name}.upgrading")
+    online_copy(path, work, report)
+    report("Upgrading a copy of the database")
+    try:
+        migrate(work)
+    except Exception as error:
+        work.unlink(missing_ok=True)
+        raise DatabaseError(
+            f"Upgrading the database failed: {error}. {path} is unchanged (schema {current}), and a copy of it is "
+            f"in {backup}. Go back to the previous appliance version to keep using it, and report this error."
+        ) from None
+    os.replace(work, path)
+    report(f"Database upgraded to {head}; the copy from before the upgrade is {backup}")
+    return backup
+
+
+def migrate(path: Path) -> None:
+    """Run JupyterHub's own alembic migrations on the file, in this process."""
+    from alembic import command
+    from alembic.config import Config
+    from jupyterhub import dbutil
+
+    with tempfile.TemporaryDirectory() as folder:
+        ini = os.path.join(folder, "alembic.ini")
+        dbutil.write_alembic_ini(ini, f"{SQLITE_PREFIX}{path}")
+        command.upgrade(Config(ini), "head")

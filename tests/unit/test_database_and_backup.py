@@ -1,0 +1,166 @@
+"""Schema upgrades that back up first and never half-write, and backups that restore byte for byte.
+
+The databases are real: JupyterHub's own ORM creates them and its alembic migrations move them.
+"""
+
+import hashlib
+import io
+import sqlite3
+import tarfile
+from contextlib import closing
+
+import pytest
+from jupyterhub import orm
+
+from appliance.backup import BackupError, create_backup, restore_backup
+from appliance.database import DatabaseError, jupyterhub_revisions, migrate, schema_revision, upgrade_if_needed
+from appliance.secret_store import resolve
+from appliance.settings import load
+
+OLDER_REVISION = "4621fec11365"  # the head of JupyterHub 5.4
+
+
+def new_database(path, users=("alice",)):
+    db = orm.new_session_factory(f"sqlite:///{path}")()
+    for name in users:
+        db.add(orm.User(name=name))
+    db.commit()
+    db.close()
+
+
+def stamp(path, revision):
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+        db.commit()
+
+
+def downgrade(path, revision):
+    from alembic import command
+    from alembic.config import Config
+    from jupyterhub import dbutil
+
+    ini = path.parent / "alembic.ini"
+    dbutil.write_alembic_ini(str(ini), f"sqlite:///{path}")
+    command.downgrade(Config(str(ini)), revision)
+
+
+def user_names(path):
+    with closing(sqlite3.connect(path)) as db:
+        return sorted(row[0] for row in db.execute("SELECT name FROM users"))
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def contents(path):
+    """Every row and schema statement; an online copy has the same contents but not the same bytes."""
+    with closing(sqlite3.connect(path)) as db:
+        return list(db.iterdump())
+
+
+def test_an_older_schema_is_backed_up_then_upgraded(tmp_path):
+    database = tmp_path / "jupyterhub.sqlite"
+    new_database(database, users=("alice", "bob"))
+    downgrade(database, OLDER_REVISION)
+    before = contents(database)
+    messages = []
+
+    backup = upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append)
+
+    head, _ = jupyterhub_revisions()
+    assert schema_revision(database) == head
+    assert user_names(database) == ["alice", "bob"]
+    assert backup.parent == tmp_path / "backups" and OLDER_REVISION in backup.name
+    assert contents(backup) == before and schema_revision(backup) == OLDER_REVISION
+    assert oct(backup.stat().st_mode & 0o777) == "0o600"
+    assert any("Backing up" in message for message in messages)
+    assert upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append) is None
+
+
+def test_a_failed_upgrade_leaves_the_original_untouched(tmp_path):
+    database = tmp_path / "jupyterhub.sqlite"
+    new_database(database)
+    stamp(database, OLDER_REVISION)  # claims an old schema while having the new columns: the migration fails
+    before = digest(database)
+
+    with pytest.raises(DatabaseError) as failure:
+        upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", lambda _: None)
+
+    assert digest(database) == before
+    assert f"{database} is unchanged" in str(failure.value)
+    assert "previous appliance version" in str(failure.value)
+    assert not (tmp_path / "jupyterhub.sqlite.upgrading").exists()
+    [backup] = (tmp_path / "backups").iterdir()
+    assert contents(backup) == contents(database)
+
+
+def test_a_schema_from_a_newer_jupyterhub_is_refused(tmp_path):
+    database = tmp_path / "jupyterhub.sqlite"
+    new_database(database)
+    stamp(database, "0123456789ab")
+    with pytest.raises(DatabaseError, match="a newer version of the appliance wrote it"):
+        upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", lambda _: None)
+
+
+def test_upgrading_in_place_through_alembic_keeps_rows(tmp_path):
+    database = tmp_path / "jupyterhub.sqlite"
+    new_database(database, users=("carol",))
+    downgrade(database, OLDER_REVISION)
+    migrate(database)
+    assert user_names(database) == ["carol"]
+
+
+def settings_for(data_dir):
+    return load({"DATA_DIR": str(data_dir)})
+
+
+def make_hub_data(data_dir, users):
+    data_dir.mkdir()
+    settings = settings_for(data_dir)
+    resolve(settings)
+    new_database(data_dir / "jupyterhub.sqlite", users=users)
+    return settings
+
+
+def test_backup_then_restore_brings_back_database_and_secrets(tmp_path):
+    original = make_hub_data(tmp_path / "original", users=("alice",))
+    archive = io.BytesIO()
+    members = create_backup(original, archive, report=lambda _: None)
+    assert set(members) >= {"manifest.json", "jupyterhub.sqlite", "secrets/cookie_secret", "secrets/crypt_key"}
+
+    replacement = make_hub_data(tmp_path / "replacement", users=("mallory",))
+    archive.seek(0)
+    moved = restore_backup(replacement, archive, hubs_running=[], report=lambda _: None)
+
+    restored = tmp_path / "replacement"
+    assert user_names(restored / "jupyterhub.sqlite") == ["alice"]
+    for name in ("cookie_secret", "crypt_key", "proxy_auth_token", "admin_password"):
+        assert (restored / "secrets" / name).read_text() == (tmp_path / "original" / "secrets" / name).read_text()
+        assert oct((restored / "secrets" / name).stat().st_mode & 0o777) == "0o600"
+    assert user_names(moved / "jupyterhub.sqlite") == ["mallory"], "what the restore replaced is kept"
+
+
+def test_restore_refuses_while_the_hub_runs_and_changes_nothing(tmp_path):
+    settings = make_hub_data(tmp_path / "data", users=("alice",))
+    archive = io.BytesIO()
+    create_backup(settings, archive, report=lambda _: None)
+    before = digest(tmp_path / "data" / "jupyterhub.sqlite")
+    archive.seek(0)
+    with pytest.raises(BackupError, match="docker compose stop hub"):
+        restore_backup(settings, archive, hubs_running=["lab-hub-1"], report=lambda _: None)
+    assert digest(tmp_path / "data" / "jupyterhub.sqlite") == before
+
+
+def test_restore_refuses_an_archive_with_foreign_members(tmp_path):
+    settings = make_hub_data(tmp_path / "data", users=("alice",))
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        evil = tarfile.TarInfo("../../etc/cron.d/evil")
+        evil.size = 0
+        tar.addfile(evil, io.BytesIO(b""))
+    archive.seek(0)
+    with pytest.raises(BackupError, match="does not belong in an appliance backup"):
+        restore_backup(settings, archive, hubs_running=[], report=lambda _: None)
+    assert user_names(tmp_path / "data" / "jupyterhub.sqlite") == ["alice"]
+    assert not (tmp_path / "data" / "backups").exists() or not list((tmp_path / "data" / "backups").iterdir())
