@@ -155,6 +155,31 @@ class ApplianceDockerSpawner(DockerSpawner):
             f"{self.server_start_timeout} s (SERVER_START_TIMEOUT)."
         )
 
+    async def poll(self):
+        """As dockerspawner polls, and a container that stopped by itself is removed, its end logged.
+
+        JupyterHub calls `stop()` only for servers that still run, so without this a container that
+        died (or stopped with dockerd or the host) would stay behind until the user's next start.
+        """
+        status = await super().poll()
+        if status is not None and self.remove and self.object_id:
+            await self.remove_stopped_container(status)
+        return status
+
+    async def remove_stopped_container(self, status) -> None:
+        try:
+            logs = await self.docker("logs", self.object_id, tail=LOG_LINES_SHOWN)
+        except docker.errors.NotFound:
+            return
+        self.log.warning(
+            "The container of %s stopped by itself (%s); removing it, its volume stays. Its last log lines:\n%s",
+            self._log_name,
+            status,
+            logs.decode(errors="replace").strip() or "(none)",
+        )
+        await self.remove_object()
+        self.object_id = ""
+
     async def fail_with_logs(self, reason: str) -> None:
         """Raise a SpawnError with the container's last log lines, after removing the container.
 

