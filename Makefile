@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
+# An older JupyterHub, whose database the upgrade test starts from.
+OLD_HUB := .cache/jupyterhub-5.4.6
 
 .PHONY: test test-unit test-e2e images lint docs lock engine browser
 
@@ -18,6 +20,11 @@ engine:
 browser:
 	scripts/ensure-browser.sh
 
+$(OLD_HUB)/.installed:
+	python3 -m venv $(OLD_HUB)
+	$(OLD_HUB)/bin/pip install --quiet jupyterhub==5.4.6
+	touch $@
+
 images: engine
 	scripts/build-images.sh
 
@@ -29,7 +36,7 @@ lint: $(VENV)/.installed
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest -m "not e2e" tests/unit
 
-test-e2e: $(VENV)/.installed engine browser
+test-e2e: $(VENV)/.installed $(OLD_HUB)/.installed engine browser
 	$(PY) -m pytest -m e2e tests/e2e
 
 docs: $(VENV)/.installed

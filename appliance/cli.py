@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from appliance.data_dir import DataDirError, check_data_dir
 from appliance.database import DatabaseError, sqlite_file, upgrade_if_needed
 from appliance.docker_host import running_containers_sharing, stop_restarting_self
 from appliance.docs import stale_files, write
+from appliance.layout import HUB_PORT_INSIDE
 from appliance.reconcile import main as reconcile_main
 from appliance.secret_store import STORED_BY_SETTING, StoredSecretError, resolve, secret_path
 from appliance.settings import BY_NAME, SETTINGS, Settings, SettingsError, load
@@ -66,7 +68,9 @@ def exit_without_restart_loop(message: str) -> None:
     print(message, file=sys.stderr)
     if stop_restarting_self():
         print(
-            "This container will not restart by itself: fix the settings, then `docker compose up -d`.", file=sys.stderr
+            "This container will not restart by itself: fix the cause, then `docker compose up -d --force-recreate hub`"
+            " (which also restores its restart policy).",
+            file=sys.stderr,
         )
     sys.exit(EXIT_BAD_CONFIG)
 
@@ -165,18 +169,27 @@ def backup_command(args) -> int:
 
 def restore_command(args) -> int:
     settings = loaded_or_exit()
+    running = ["this container"] if hub_answers_here() else []
     try:
-        sharing = running_containers_sharing(docker.from_env(timeout=10), settings["DATA_DIR"])
+        running += running_containers_sharing(docker.from_env(timeout=10), settings["DATA_DIR"])
     except docker.errors.DockerException as error:
-        say(f"Cannot ask Docker whether the hub runs ({error}); make sure it is stopped.")
-        sharing = []
+        say(f"Cannot ask Docker whether another hub uses this data ({error}); make sure none runs.")
     try:
         with open(args.archive, "rb") if args.archive != "-" else sys.stdin.buffer as source:
-            restore_backup(settings, source, sharing, report=say)
+            restore_backup(settings, source, running, report=say)
     except (BackupError, OSError) as error:
         say(f"Restore failed: {error}")
         return 1
     return 0
+
+
+def hub_answers_here() -> bool:
+    """Whether a hub process listens in this container (restore is then run through `docker compose exec`)."""
+    try:
+        socket.create_connection(("127.0.0.1", HUB_PORT_INSIDE), timeout=2).close()
+    except OSError:
+        return False
+    return True
 
 
 def reconcile_command(args) -> int:

@@ -18,7 +18,7 @@ def stop_restarting_self() -> bool:
     """Turn off this container's restart policy, so that a config error ends its log instead of looping.
 
     Best effort: returns False where there is no Docker socket, no own container, or no policy to turn off.
-    `docker compose up -d` after the fix recreates the container with the compose file's policy.
+    `docker compose up -d --force-recreate hub` after the fix recreates it with the compose file's policy.
     """
     try:
         client = docker.from_env(timeout=5)

@@ -94,9 +94,11 @@ class Stack:
             self.wait_healthy()
         return self
 
-    def compose_result(self, *args: str) -> subprocess.CompletedProcess:
+    def compose_result(self, *args: str, binary_input: bytes | None = None) -> subprocess.CompletedProcess:
+        """Run `docker compose …`; output is text, or bytes when binary_input is given (even empty)."""
         command = [*self.compose.compose_command_property, *args]
-        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        text = binary_input is None
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=text, input=binary_input, check=False)
 
     def run_compose(self, *args: str) -> str:
         result = self.compose_result(*args)

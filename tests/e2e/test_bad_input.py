@@ -49,11 +49,16 @@ def files_in(docker_client, volume) -> str:
     ).decode()
 
 
-def run_hub_until_exit(data_volume, environ, extra_mounts=()) -> tuple[int, str]:
-    hub = DockerContainer(HUB_IMAGE).with_volume_mapping(data_volume.name, "/data", "rw")
+def run_hub_until_exit(data_volume, environ, extra_mounts=(), data_mode="rw", **run_options) -> tuple[int, str]:
+    """Run the hub image with its data on data_volume, or on a small tmpfs when None; return exit code and stderr."""
+    hub = DockerContainer(HUB_IMAGE)
+    if data_volume is None:
+        hub.with_tmpfs_mount("/data", "size=4m")
+    else:
+        hub.with_volume_mapping(data_volume.name, "/data", data_mode)
     for host_path, inside in extra_mounts:
         hub.with_volume_mapping(host_path, inside, "ro")
-    hub.with_kwargs(labels={TEST_RUN_LABEL: RUN_ID})
+    hub.with_kwargs(labels={TEST_RUN_LABEL: RUN_ID}, **run_options)
     for key, value in environ.items():
         hub.with_env(key, value)
     with hub:
@@ -99,3 +104,32 @@ def test_compose_hub_with_bad_settings_stops_instead_of_restarting(stack_factory
     assert "ADMIN_PASSWORD=<redacted, 5 characters>" in logs
     assert "will not restart by itself" in logs
     assert stack.run_compose("run", "--rm", "--no-deps", "--entrypoint", "ls", "hub", "-A", "/data").strip() == ""
+
+
+def test_a_read_only_data_dir_stops_the_hub_with_the_fix(data_volume):
+    status, message = run_hub_until_exit(data_volume, {}, data_mode="ro")
+    assert status == 2
+    assert "DATA_DIR=/data is mounted read-only. Mount it read-write (remove `:ro` from the volume)" in message
+
+
+def test_a_full_data_dir_stops_the_hub_with_the_fix():
+    fill_then_run = "dd if=/dev/zero of=/data/filler bs=64k 2>/dev/null; exec appliance run"
+    status, message = run_hub_until_exit(None, {}, entrypoint=["sh", "-c", fill_then_run])
+    assert status == 2
+    assert "DATA_DIR=/data is full. Free some space on that volume" in message
+
+
+def test_secrets_owned_by_someone_else_stop_the_hub_and_stay_as_they_were(docker_client, data_volume):
+    plant = "mkdir -p /data/secrets && printf %064d 7 >/data/secrets/cookie_secret && chown -R 1000:1000 /data/secrets"
+    docker_client.containers.run(
+        HUB_IMAGE,
+        entrypoint=["sh", "-c", plant],
+        volumes={data_volume.name: {"bind": "/data", "mode": "rw"}},
+        labels={TEST_RUN_LABEL: RUN_ID},
+        remove=True,
+    )
+    status, message = run_hub_until_exit(data_volume, {})
+    assert status == 2
+    assert "DATA_DIR=/data: /data/secrets belongs to uid 1000, not to the hub (uid 0)" in message
+    assert "docker compose run --rm --entrypoint chown hub -R 0:0 /data" in message
+    assert files_in(docker_client, data_volume).split() == ["/data/secrets", "/data/secrets/cookie_secret"]
