@@ -12,7 +12,11 @@ PROBE_NAME = ".appliance-write-check"
 
 
 class DataDirError(Exception):
-    """DATA_DIR cannot be used as it is; the message says why and how to fix it."""
+    """DATA_DIR cannot be used as it is: the problem, and how to fix it."""
+
+    def __init__(self, problem: str, fix: str):
+        super().__init__(f"{problem}. {fix}")
+        self.problem, self.fix = problem, fix
 
 
 def check_data_dir(data_dir: str, database: Path | None) -> None:
@@ -20,25 +24,25 @@ def check_data_dir(data_dir: str, database: Path | None) -> None:
     root = Path(data_dir)
     fix_owner = f"docker compose run --rm --entrypoint chown hub -R {os.geteuid()}:{os.getegid()} {data_dir}"
     if root.exists() and not root.is_dir():
-        raise DataDirError(f"DATA_DIR={data_dir} is not a folder. Mount a volume or folder there.")
+        raise DataDirError(f"DATA_DIR={data_dir} is not a folder", "Mount a volume or folder there.")
     try:
         root.mkdir(parents=True, exist_ok=True)
         probe_write(root)
     except OSError as error:
-        raise DataDirError(f"DATA_DIR={data_dir} {unwritable_reason(error)}. {fix_for(error, fix_owner)}") from None
+        raise DataDirError(f"DATA_DIR={data_dir} {unwritable_reason(error)}", fix_for(error, fix_owner)) from None
     free = shutil.disk_usage(root).free
     if free < MIN_FREE_BYTES:
         raise DataDirError(
             f"DATA_DIR={data_dir} has only {free // 1024**2} MiB free; the hub needs at least "
-            f"{MIN_FREE_BYTES // 1024**2} MiB to write its database and back it up before upgrades. "
-            "Free some space on that volume, then start the hub again."
+            f"{MIN_FREE_BYTES // 1024**2} MiB to write its database and back it up before upgrades",
+            "Free some space on that volume, then start the hub again.",
         )
     for path in owned_paths(root, database):
         if path.lstat().st_uid != os.geteuid():
             raise DataDirError(
                 f"DATA_DIR={data_dir}: {path} belongs to uid {path.lstat().st_uid}, not to the hub (uid "
-                f"{os.geteuid()}), so someone else could read or replace the hub's secrets or database. "
-                f"Check who wrote it, then: {fix_owner}"
+                f"{os.geteuid()}), so someone else could read or replace the hub's secrets or database",
+                f"Check who wrote it, then: {fix_owner}",
             )
 
 

@@ -2,7 +2,6 @@
 
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +10,9 @@ from urllib.parse import urlsplit
 import docker
 import jupyterhub
 import sqlalchemy
-from alembic.script import ScriptDirectory
 
+from appliance import data_dir as data_dir_checks
+from appliance.database import jupyterhub_revisions, sqlite_file
 from appliance.docker_host import own_container
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
 from appliance.secret_store import SECRETS_FOLDER, STORED_BY_SETTING, STORED_SECRETS, secret_path
@@ -132,12 +132,9 @@ def pullable(client: docker.DockerClient, image: str) -> bool:
 def check_data_dir(settings: Settings) -> Outcome:
     data_dir = Path(settings["DATA_DIR"])
     try:
-        with tempfile.NamedTemporaryFile(dir=data_dir):
-            pass
-    except OSError as error:
-        return failed(
-            f"{data_dir} is not writable: {error.strerror}", f"give the hub's user write access to {data_dir}"
-        )
+        data_dir_checks.check_data_dir(str(data_dir), sqlite_file(settings["DATABASE_URL"]))
+    except data_dir_checks.DataDirError as error:
+        return failed(error.problem, error.fix)
     loose = [
         f"{path} is {stat.S_IMODE(path.stat().st_mode):o}"
         for path, wanted in secret_paths(data_dir)
@@ -145,7 +142,7 @@ def check_data_dir(settings: Settings) -> Outcome:
     ]
     if loose:
         return failed("; ".join(loose), f"chmod 700 {data_dir / SECRETS_FOLDER} and chmod 600 the files in it")
-    return passed(f"{data_dir} is writable; secrets are private")
+    return passed(f"{data_dir} is writable, has room, and its secrets are the hub's and private")
 
 
 def secret_paths(data_dir: Path) -> list[tuple[Path, int]]:
@@ -161,11 +158,12 @@ def check_database(settings: Settings) -> Outcome:
             revision = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
     except sqlalchemy.exc.SQLAlchemyError as error:
         return failed(f"cannot read the database: {error.__class__.__name__}", "check DATABASE_URL and the server")
-    head = ScriptDirectory(str(Path(jupyterhub.__file__).parent / "alembic")).get_current_head()
+    head, _ = jupyterhub_revisions()
     if revision != head:
         return failed(
             f"schema {revision} is not JupyterHub {jupyterhub.__version__}'s {head}",
-            "back up the database, then run `jupyterhub upgrade-db` in the hub container",
+            "restart the hub: it backs up a sqlite database and upgrades it (other databases: back up, then run "
+            "`jupyterhub upgrade-db` in the hub container)",
         )
     return passed(f"reachable, schema current ({head})")
 

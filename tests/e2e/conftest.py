@@ -14,6 +14,7 @@ from tests.e2e.stack import (
     SYSTEMUSER_IMAGE,
     Stack,
     leftovers_of,
+    sweep_earlier_runs,
 )
 
 
@@ -41,6 +42,8 @@ def docker_client():
             client.images.get(image)
         except docker.errors.ImageNotFound:
             pytest.fail(f"{image} is missing: run `make images` first")
+    for thing in sweep_earlier_runs(client):
+        print(f"removed {thing}, left by an earlier, interrupted e2e run")
     yield client
     leftovers = leftovers_of(client, f"appliance-e2e-{RUN_ID}")
     client.close()

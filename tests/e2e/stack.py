@@ -29,20 +29,34 @@ USER_LABEL = "jupyterhub-appliance.user"
 PROJECT_LABEL = "com.docker.compose.project"
 TEST_RUN_LABEL = "jupyterhub-appliance.e2e-run"
 RUN_ID = uuid.uuid4().hex[:8]
+E2E_PREFIX = "appliance-e2e-"
 SPAWN_SECONDS: list[float] = []
 
 
-def leftovers_of(client, name_prefix: str) -> list[str]:
+def leftover_objects(client, name_prefix: str) -> list:
     """Containers, volumes and networks whose instance or compose project starts with name_prefix."""
 
     def ours(labels) -> bool:
         values = (labels or {}).get(INSTANCE_LABEL, ""), (labels or {}).get(PROJECT_LABEL, "")
         return any(value.startswith(name_prefix) for value in values) or (labels or {}).get(TEST_RUN_LABEL) == RUN_ID
 
-    found = [f"container {c.name}" for c in client.containers.list(all=True) if ours(c.labels)]
-    found += [f"volume {v.name}" for v in client.volumes.list() if ours(v.attrs.get("Labels"))]
-    found += [f"network {n.name}" for n in client.networks.list() if ours(n.attrs.get("Labels"))]
+    found = [c for c in client.containers.list(all=True) if ours(c.labels)]
+    found += [v for v in client.volumes.list() if ours(v.attrs.get("Labels"))]
+    found += [n for n in client.networks.list() if ours(n.attrs.get("Labels"))]
     return found
+
+
+def leftovers_of(client, name_prefix: str) -> list[str]:
+    return [f"{type(thing).__name__.lower()} {thing.name}" for thing in leftover_objects(client, name_prefix)]
+
+
+def sweep_earlier_runs(client) -> list[str]:
+    """Remove what an interrupted earlier e2e run left behind: only objects labelled as e2e stacks."""
+    swept = []
+    for thing in leftover_objects(client, E2E_PREFIX):
+        thing.remove(**({} if type(thing).__name__ == "Network" else {"force": True}))
+        swept.append(f"{type(thing).__name__.lower()} {thing.name}")
+    return swept
 
 
 def free_port() -> int:
@@ -69,12 +83,12 @@ class Stack:
         before_start: Callable[["Stack"], None] | None = None,
     ):
         self.client = client
-        self.project = f"appliance-e2e-{RUN_ID}-{uuid.uuid4().hex[:4]}"
+        self.project = f"{E2E_PREFIX}{RUN_ID}-{uuid.uuid4().hex[:4]}"
         self.port = int(env.get("HUB_PORT") or free_port())
         self.url = url or f"http://127.0.0.1:{self.port}"
         self.ca_file = ca_file
         self.before_start = before_start
-        env_file = tmp_dir / f"{self.project}.env"
+        self.env_file = env_file = tmp_dir / f"{self.project}.env"
         compose_env = {
             "COMPOSE_PROJECT_NAME": self.project,
             "HUB_PORT": str(self.port),
@@ -84,6 +98,11 @@ class Stack:
         self.compose = DockerCompose(
             ROOT, compose_file_name=["docker-compose.yml", *overlays], env_file=str(env_file), wait=False
         )
+
+    def change_env(self, **values: str) -> None:
+        """Change settings in the env file; the next `docker compose up -d` recreates the hub with them."""
+        with self.env_file.open("a") as env_file:
+            env_file.write("".join(f"{key}={value}\n" for key, value in values.items()))
 
     def up(self, healthy: bool) -> "Stack":
         if self.before_start:

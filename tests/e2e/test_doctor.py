@@ -109,7 +109,7 @@ def test_an_old_database_schema_is_named(stack):
     assert code == 1
     assert rows["database"] == "FAIL"
     assert "schema 4621fec11365 is not JupyterHub" in report
-    assert "jupyterhub upgrade-db" in report
+    assert "restart the hub: it backs up a sqlite database and upgrades it" in report
 
 
 def test_an_incoherent_login_setup_is_named(stack):

@@ -166,7 +166,7 @@ def test_a_server_container_removed_behind_the_hubs_back_is_started_again_by_its
     )
 
 
-def test_an_unknown_labelled_container_is_reported_at_hub_start_and_left_alone(stack, docker_client):
+def test_an_unknown_labelled_container_is_reported_at_hub_start_and_removed_only_when_told(stack, docker_client):
     stray = docker_client.containers.run(
         SINGLEUSER_IMAGE,
         ["sleep", "600"],
@@ -185,7 +185,14 @@ def test_an_unknown_labelled_container_is_reported_at_hub_start_and_left_alone(s
     assert "UNKNOWN_CONTAINERS=remove" in logs
     stray.reload()
     assert stray.status == "running", "reported, not removed"
-    stray.remove(force=True)
+
+    stack.change_env(UNKNOWN_CONTAINERS="remove")
+    stack.run_compose("up", "-d", "hub")  # recreates the hub with the new setting; its log starts afresh
+    stack.wait_healthy()
+    removal = f"Removed container {stray.name} (user 'ghost', server '', running)"
+    wait_until(lambda: removal in stack.logs(), "the reconcile pass of the recreated hub to remove it")
+    assert stray.name not in [c.name for c in stack.user_containers()]
+    assert "jupyterhub-user-admin" in [v.name for v in stack.user_volumes()], "volumes are never removed"
 
 
 def test_stopping_and_starting_the_whole_stack_keeps_users_tokens_servers_and_files(stack, admin):
