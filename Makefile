@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # An older JupyterHub, whose database the upgrade test starts from.
 OLD_HUB := .cache/jupyterhub-5.4.6
 
-.PHONY: test test-unit test-e2e images lint docs lock engine browser
+.PHONY: test test-unit test-e2e images lint docs lock engine browser bench
 
 test: lint test-unit images test-e2e
 
@@ -39,13 +39,20 @@ test-unit: $(VENV)/.installed
 test-e2e: $(VENV)/.installed $(OLD_HUB)/.installed engine browser
 	$(PY) -m pytest -m e2e tests/e2e
 
+# Spawn latency against the floor and a stock hub; prints a table, writes bench/results/. Not part of `make test`.
+bench: $(VENV)/.installed images
+	$(PY) -m bench.run
+
 docs: $(VENV)/.installed
 	$(PY) -m appliance docs --write
 
 # Image locks are resolved for the Python of the images' Debian base (bookworm: 3.11.2).
+# rfc3987-syntax (and its lark) is left out: jsonschema imports it only if present, and building its
+# grammar at import cost every server and hub start about a second.
 lock: $(VENV)/.installed
 	cd requirements && for name in hub singleuser; do \
 	  ../$(VENV)/bin/uv pip compile --quiet --upgrade --python-version 3.11.2 --python-platform linux \
+	    --no-emit-package rfc3987-syntax --no-emit-package lark \
 	    --no-header --no-annotate --output-file $$name.txt $$name.in; done
 	cd requirements && ../$(VENV)/bin/uv pip compile --quiet --upgrade --no-header --no-annotate \
 	  --output-file test.txt test.in

@@ -14,10 +14,10 @@ import sqlalchemy
 from appliance import data_dir as data_dir_checks
 from appliance.database import jupyterhub_revisions, sqlite_file
 from appliance.docker_host import own_container
+from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
 from appliance.secret_store import SECRETS_FOLDER, STORED_BY_SETTING, STORED_SECRETS, secret_path
 from appliance.settings import Settings, SettingsError, load
-from appliance.spawners import LABEL_INSTANCE
 
 PROBE_SECONDS = 60
 

@@ -13,7 +13,7 @@ import time
 import docker
 import requests
 
-from appliance.spawners import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
+from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 
 PAGE_SIZE = 200
 

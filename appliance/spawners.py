@@ -8,6 +8,7 @@ and a spawn that cannot succeed ends at once with the reason, not with a generic
 import asyncio
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import docker
 import docker.errors
@@ -17,12 +18,11 @@ from tornado import web
 from traitlets import Bool, Integer, Unicode, default
 
 from appliance.host_accounts import find_account
+from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 
-LABEL_PREFIX = "jupyterhub-appliance"
-LABEL_INSTANCE = f"{LABEL_PREFIX}.instance"
-LABEL_USER = f"{LABEL_PREFIX}.user"
-LABEL_SERVER = f"{LABEL_PREFIX}.server"
 LOG_LINES_SHOWN = 15
+# Below docker-py's connection pool size (10), so that every thread has a connection of its own.
+DOCKER_CALL_THREADS = 8
 
 
 class SpawnError(RuntimeError):
@@ -49,6 +49,20 @@ class ApplianceDockerSpawner(DockerSpawner):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.progress_events: list[dict] = []
+
+    # -- Docker calls ------------------------------------------------------------------------------
+    _shared_executor: ThreadPoolExecutor | None = None
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """Docker calls of all spawns run in a few threads, not dockerspawner's single one.
+
+        With one thread, thirty users starting at once queue every create, start and inspect
+        behind each other. docker-py's client keeps a pool of connections, one per thread here.
+        """
+        if ApplianceDockerSpawner._shared_executor is None:
+            ApplianceDockerSpawner._shared_executor = ThreadPoolExecutor(DOCKER_CALL_THREADS)
+        return ApplianceDockerSpawner._shared_executor
 
     # -- labels and volumes ----------------------------------------------------------------------
     def user_labels(self) -> dict[str, str]:
@@ -139,17 +153,24 @@ class ApplianceDockerSpawner(DockerSpawner):
         await super().start_object()
 
     async def wait_for_server(self, ip: str, port: int) -> None:
-        """Wait until the server accepts connections; fail fast when its container exits or it never answers."""
+        """Wait until the server accepts connections; fail fast when its container exits or it never answers.
+
+        The port is tried every 0.05 s; Docker is asked whether the container still runs once a second,
+        so that many spawns at once do not queue up Docker calls.
+        """
         self.report(60, "Waiting for the server to answer")
         deadline = time.monotonic() + self.server_start_timeout
+        next_state_check = time.monotonic() + 1
         while time.monotonic() < deadline:
-            state = (await self.docker("inspect_container", self.container_id))["State"]
-            if not state["Running"]:
-                await self.fail_with_logs(f"The server's container exited at once (exit code {state['ExitCode']}).")
             if await accepts_connections(ip, port):
                 self.report(90, "The server answers")
                 return
-            await asyncio.sleep(0.1)
+            if time.monotonic() >= next_state_check:
+                state = (await self.docker("inspect_container", self.container_id))["State"]
+                if not state["Running"]:
+                    await self.fail_with_logs(f"The server's container exited at once (exit code {state['ExitCode']}).")
+                next_state_check = time.monotonic() + 1
+            await asyncio.sleep(0.05)
         await self.fail_with_logs(
             f"The server's container runs, but nothing answered on port {port} within "
             f"{self.server_start_timeout} s (SERVER_START_TIMEOUT)."

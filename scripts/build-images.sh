@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build every image of the appliance, reusing Docker's layer cache.
 # EXTRA_CA_CERTS=/path/bundle.crt puts a CA bundle into the build (for TLS-intercepting proxies).
+# BUILD_FLAGS (say --no-cache) go to every docker build; the bench uses it to time cold builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,10 @@ SYSTEMUSER_IMAGE="${SYSTEMUSER_IMAGE:-jupyterhub-appliance/systemuser:$VERSION}"
 
 log() { printf '[images] %s\n' "$*"; }
 
+# Behind a TLS-intercepting proxy the host's pip CA bundle is what reaches PyPI; the builds need it too.
+if [ -z "${EXTRA_CA_CERTS:-}" ] && [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
+  EXTRA_CA_CERTS="$PIP_CERT"
+fi
 if [ -n "${EXTRA_CA_CERTS:-}" ]; then
   log "trusting the CA bundle $EXTRA_CA_CERTS in the builds"
   cp "$EXTRA_CA_CERTS" extra-ca-certs/extra-ca-bundle.crt
@@ -23,7 +28,8 @@ build() {
   local image="$1" dockerfile="$2" started=$SECONDS
   shift 2
   log "building $image from $dockerfile $*"
-  docker build --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg APPLIANCE_VERSION="$VERSION" \
+  # shellcheck disable=SC2086 # BUILD_FLAGS is a list of flags
+  docker build ${BUILD_FLAGS:-} --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg APPLIANCE_VERSION="$VERSION" \
     -f "$dockerfile" -t "$image" "$@" .
   log "built $image in $((SECONDS - started)) s, $(docker image inspect --format '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1/1e6}')"
 }

@@ -248,5 +248,5 @@ def test_a_dockerd_restart_brings_the_hub_back_and_users_start_their_servers_aga
         "dockerd restart (as on a host reboot)",
         recovered,
         "the hub came back by its restart policy; servers had stopped and users started them again",
-        "running kernels",
+        "the kernels' memory",
     )

@@ -1,0 +1,9 @@
+"""The Docker labels on every container and volume the appliance creates for users.
+
+Kept apart from the spawner so that light processes (the reconcile service) need not import JupyterHub.
+"""
+
+LABEL_PREFIX = "jupyterhub-appliance"
+LABEL_INSTANCE = f"{LABEL_PREFIX}.instance"
+LABEL_USER = f"{LABEL_PREFIX}.user"
+LABEL_SERVER = f"{LABEL_PREFIX}.server"

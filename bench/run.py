@@ -1,0 +1,478 @@
+"""`make bench`: how long users wait for their server, against the physical floor and a stock hub.
+
+All in one run, on the same machine and images:
+- floor: `docker run` of the user image until its server answers HTTP, no hub involved;
+- appliance: the hub's start API until the server is ready, then a burst of users at once,
+  one full login-to-JupyterLab flow, where the time of one spawn goes, and the hub's memory;
+- stock: JupyterHub + DockerSpawner as in jupyterhub-deploy-docker's basic example.
+Prints a table and writes it as JSON and markdown to bench/results/ (or --results).
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+import requests
+
+from tests.e2e.hub_client import HubClient, wait_until
+from tests.e2e.stack import HUB_IMAGE, ROOT, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE, Stack, free_port
+
+RESULTS = ROOT / "bench" / "results"
+BENCH_LABEL = "jupyterhub-appliance.bench"
+RUN = secrets.token_hex(4)
+ADMIN_PASSWORD = secrets.token_hex(20)
+USER_PASSWORD = secrets.token_hex(12)
+SERVER_PORT = 8888
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- figures --------------------------------------------------------------------------------------
+@dataclass
+class Series:
+    """Latencies of one measurement; makespan for a burst (first start to last ready)."""
+
+    name: str
+    seconds: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    makespan: float | None = None
+
+    @property
+    def p50(self) -> float | None:
+        return statistics.median(self.seconds) if self.seconds else None
+
+    @property
+    def p95(self) -> float | None:
+        if not self.seconds:
+            return None
+        ordered = sorted(self.seconds)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+    def summary(self) -> dict:
+        return {**asdict(self), "p50": self.p50, "p95": self.p95, "count": len(self.seconds)}
+
+
+def sequential(name: str, count: int, once) -> Series:
+    series = Series(name)
+    for index in range(count):
+        try:
+            series.seconds.append(once(index))
+        except Exception as error:  # a failed spawn is a figure, not the end of the bench
+            series.failures.append(f"{type(error).__name__}: {error}"[:300])
+    log(f"{name}: p50 {fmt(series.p50)} over {len(series.seconds)}, {len(series.failures)} failed")
+    return series
+
+
+def burst(name: str, count: int, once) -> Series:
+    """Run `once(index)` in `count` threads released together; each returns its own latency."""
+    series, gate = Series(name), threading.Barrier(count)
+
+    def timed(index):
+        gate.wait()
+        started = time.monotonic()
+        try:
+            return started, once(index), time.monotonic()
+        except Exception as error:
+            return started, error, time.monotonic()
+
+    with ThreadPoolExecutor(count) as pool:
+        outcomes = list(pool.map(timed, range(count)))
+    for _, outcome, _ in outcomes:
+        if isinstance(outcome, Exception):
+            series.failures.append(f"{type(outcome).__name__}: {outcome}"[:300])
+        else:
+            series.seconds.append(outcome)
+    series.makespan = max(end for _, _, end in outcomes) - min(start for start, _, _ in outcomes)
+    log(f"{name}: makespan {fmt(series.makespan)}, p95 {fmt(series.p95)}, {len(series.failures)} failed")
+    return series
+
+
+def fmt(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.2f} s"
+
+
+# -- the floor: docker run until the server answers --------------------------------------------
+class Floor:
+    def __init__(self, client: docker.DockerClient, network: str):
+        self.client, self.network, self.started = client, network, []
+
+    def once(self, _index: int) -> float:
+        started = time.monotonic()
+        container = self.client.containers.run(
+            SINGLEUSER_IMAGE,
+            ["jupyter", "server", "--ip=0.0.0.0", f"--port={SERVER_PORT}", "--IdentityProvider.token="],
+            detach=True,
+            network=self.network,
+            labels={BENCH_LABEL: RUN},
+        )
+        self.started.append(container)
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"]
+        wait_until(lambda: http_ok(f"http://{address}:{SERVER_PORT}/api"), "the floor server", every=0.05)
+        return time.monotonic() - started
+
+    def clean(self) -> None:
+        for container in self.started:
+            container.remove(force=True)
+        self.started.clear()
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+# -- a hub driven through its REST API with a token -------------------------------------------
+class HubApi:
+    def __init__(self, base_url: str, token: str):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.headers["Authorization"] = f"token {token}"
+
+    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        return self.session.request(method, f"{self.base_url}/hub/api{path}", timeout=120, **kwargs)
+
+    def create_users(self, names: list[str]) -> None:
+        response = self.call("POST", "/users", json={"usernames": names})
+        assert response.status_code in (201, 409), response.text
+
+    def start_until_ready(self, user: str) -> float:
+        """Start the user's server; return the seconds until the progress stream says it is ready."""
+        started = time.monotonic()
+        response = self.call("POST", f"/users/{user}/server")
+        if response.status_code not in (201, 202):
+            raise RuntimeError(f"start of {user}: HTTP {response.status_code} {response.text[:200]}")
+        with self.call("GET", f"/users/{user}/server/progress", stream=True) as stream:
+            for line in stream.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    event = json.loads(line[5:])
+                    if event.get("failed"):
+                        raise RuntimeError(f"spawn of {user} failed: {event.get('message')}")
+                    if event.get("ready"):
+                        return time.monotonic() - started
+        raise RuntimeError(f"the progress stream of {user} ended before the server was ready")
+
+    def stop(self, user: str) -> None:
+        self.call("DELETE", f"/users/{user}/server")
+        wait_until(lambda: not self.call("GET", f"/users/{user}").json().get("servers"), f"{user}'s server to stop")
+
+    def cycle(self, user: str) -> float:
+        seconds = self.start_until_ready(user)
+        self.stop(user)
+        return seconds
+
+
+# -- memory ---------------------------------------------------------------------------------------
+RSS_SCRIPT = """
+import json, os
+rss = {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
+        status = open(f"/proc/{pid}/status").read()
+    except OSError:
+        continue
+    command = b" ".join(argv[:4]).decode(errors="replace")
+    kb = int(next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), 0))
+    for name, marker in (("supervisord", "supervisord"), ("hub", "bin/jupyterhub"),
+                         ("proxy", "configurable-http-proxy"), ("services", "jupyterhub_idle_culler"),
+                         ("services", "appliance reconcile")):
+        if marker in command:
+            rss[name] = rss.get(name, 0) + kb
+            break
+print(json.dumps(rss))
+"""
+
+
+def rss_megabytes(container) -> dict[str, float]:
+    output = container.exec_run(["python3", "-c", RSS_SCRIPT]).output.decode()
+    found = {name: round(kb / 1024, 1) for name, kb in json.loads(output).items()}
+    found["hub + proxy + supervisord"] = round(sum(found.get(n, 0) for n in ("hub", "proxy", "supervisord")), 1)
+    return found
+
+
+# -- where one spawn's time goes, from the hub's own log lines --------------------------------
+STEPS = (
+    ("container create", "Creating container"),
+    ("container start", "Starting container"),
+    ("server process start", "Waiting for the server to answer"),
+    ("hub notices ready (HTTP check, proxy route)", "The server answers"),
+)
+LOG_TIME = re.compile(r"\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
+
+
+def spawn_breakdown(logs: str, user: str) -> dict[str, float]:
+    """Seconds between the spawner's steps and JupyterHub's 'took' line, for the user's last spawn."""
+    marks = {}
+    for line in logs.splitlines():
+        stamp = LOG_TIME.search(line)
+        if not stamp:
+            continue
+        at = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+        for _, message in STEPS:
+            if f"Spawn of {user}: {message}" in line:
+                marks[message] = at
+        if f"User {user} took" in line and "seconds to start" in line:
+            marks["took"] = at
+    points = [message for _, message in STEPS] + ["took"]
+    if not all(point in marks for point in points):
+        return {}
+    return {step: round(marks[points[i + 1]] - marks[points[i]], 3) for i, (step, _) in enumerate(STEPS)}
+
+
+# -- the appliance --------------------------------------------------------------------------------
+def measure_appliance(client, sizes, workdir: Path) -> dict:
+    users = [f"a{index:02d}" for index in range(1, sizes["burst"] + 1)]
+    stack = Stack(
+        client,
+        workdir,
+        {
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "USER_PASSWORD": USER_PASSWORD,
+            "ALLOWED_USERS": ",".join(users),
+            "IDLE_TIMEOUT": "0",
+        },
+    )
+    log(f"starting the appliance ({stack.project})")
+    stack.up(healthy=True)
+    try:
+        admin = stack.client_for().login("admin", ADMIN_PASSWORD)
+        token = admin.api("POST", "/users/admin/tokens", json={"note": "bench"}).json()["token"]
+        hub = HubApi(stack.url, token)
+        hub.create_users(users)
+        hub_container = stack.hub_container()
+        idle = rss_megabytes(hub_container)
+        seq = sequential("appliance sequential", sizes["sequential"], lambda _: hub.cycle(users[0]))
+        breakdown = spawn_breakdown(stack.logs(), users[0])
+        bur = burst("appliance burst", sizes["burst"], lambda i: hub.start_until_ready(users[i]))
+        busy = rss_megabytes(hub_container)
+        running = len(stack.user_containers())
+        for user in users:
+            hub.stop(user)
+        login = login_to_lab(stack, users[0])
+        return {
+            "sequential": seq.summary(),
+            "burst": bur.summary(),
+            "login_to_lab_seconds": login,
+            "breakdown": breakdown,
+            "rss_mb": {"idle": idle, f"{running} servers running": busy},
+        }
+    finally:
+        stack.down()
+
+
+def login_to_lab(stack: Stack, user: str) -> float:
+    """A browser-less client's whole flow: login form, start, progress, then JupyterLab over OAuth."""
+    started = time.monotonic()
+    person = HubClient(stack.url).login(user, USER_PASSWORD)
+    person.start_server()
+    lab = person.open_lab()
+    assert lab.status_code == 200 and "JupyterLab" in lab.text, lab.status_code
+    seconds = time.monotonic() - started
+    person.stop_server()
+    log(f"login to JupyterLab: {fmt(seconds)}")
+    return seconds
+
+
+# -- the stock baseline ---------------------------------------------------------------------------
+def measure_stock(client, sizes, network) -> dict:
+    users = [f"stock{index:02d}" for index in range(1, sizes["burst"] + 1)]
+    volumes_before = {volume.name for volume in client.volumes.list()}
+    token, port = secrets.token_hex(16), free_port()
+    hub = client.containers.create(
+        HUB_IMAGE,
+        ["-f", "/bench/stock_jupyterhub_config.py"],
+        entrypoint=["jupyterhub"],
+        environment={
+            "DOCKER_NOTEBOOK_IMAGE": SINGLEUSER_IMAGE,
+            "DOCKER_NETWORK_NAME": network,
+            "BENCH_TOKEN": token,
+            "BENCH_RUN": RUN,
+        },
+        volumes={
+            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
+            str(ROOT / "bench"): {"bind": "/bench", "mode": "ro"},
+        },
+        ports={"8000/tcp": ("127.0.0.1", port)},
+        labels={BENCH_LABEL: RUN},
+        name=f"jupyterhub-bench-{RUN}",
+    )
+    client.networks.get(network).connect(hub, aliases=["jupyterhub"])
+    hub.start()
+    log("starting the stock hub")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_ok(f"{url}/hub/health"), "the stock hub", seconds=120)
+        api = HubApi(url, token)
+        api.create_users(users)
+        seq = sequential("stock sequential", sizes["sequential"], lambda _: api.cycle(users[0]))
+        bur = burst("stock burst", sizes["burst"], lambda i: api.start_until_ready(users[i]))
+        for user in users:
+            api.stop(user)
+        return {"sequential": seq.summary(), "burst": bur.summary()}
+    finally:
+        hub.remove(force=True, v=True)
+        for container in client.containers.list(all=True, filters={"label": f"{BENCH_LABEL}={RUN}"}):
+            container.remove(force=True)
+        for volume in client.volumes.list():
+            if volume.name not in volumes_before and volume.name.startswith("jupyterhub-user-stock"):
+                volume.remove(force=True)
+
+
+# -- images ---------------------------------------------------------------------------------------
+def image_sizes(client) -> dict[str, int]:
+    images = (HUB_IMAGE, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE)
+    return {image: round(client.images.get(image).attrs["Size"] / 1e6) for image in images}
+
+
+def cold_builds(client) -> dict[str, int]:
+    """Build every image without the layer cache under throwaway tags; seconds per image."""
+    tags = {name: f"jupyterhub-appliance-bench/{name}:cold" for name in ("hub", "singleuser", "systemuser")}
+    env = {**os.environ, "BUILD_FLAGS": "--no-cache", **{f"{n.upper()}_IMAGE": t for n, t in tags.items()}}
+    log("cold builds of every image (no layer cache)")
+    output = subprocess.run(
+        [ROOT / "scripts" / "build-images.sh"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    seconds = {tag: int(s) for tag, s in re.findall(r"\[images\] built (\S+) in (\d+) s", output)}
+    for tag in tags.values():
+        client.images.remove(tag)
+    return {name: seconds[tag] for name, tag in tags.items()}
+
+
+# -- the run --------------------------------------------------------------------------------------
+def ratio(numerator, denominator) -> float | None:
+    return round(numerator / denominator, 2) if numerator and denominator else None
+
+
+def run(sizes: dict, with_cold_builds: bool) -> dict:
+    client = docker.from_env()
+    network = client.networks.create(f"appliance-bench-{RUN}", labels={BENCH_LABEL: RUN})
+    floor = Floor(client, network.name)
+    try:
+        with tempfile.TemporaryDirectory() as workdir:
+            floor_seq = sequential("floor sequential", sizes["sequential"], lambda i: clean_after(floor, i))
+            floor_burst = burst("floor burst", sizes["burst"], floor.once)
+            floor.clean()
+            appliance = measure_appliance(client, sizes, Path(workdir))
+            stock = measure_stock(client, sizes, network.name)
+    finally:
+        floor.clean()
+        network.remove()
+    results = {
+        "run": RUN,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "sizes": sizes,
+        "floor": {"sequential": floor_seq.summary(), "burst": floor_burst.summary()},
+        "appliance": appliance,
+        "stock": stock,
+        "image_mb": image_sizes(client),
+        "cold_build_seconds": cold_builds(client) if with_cold_builds else None,
+    }
+    results["ratios"] = ratios(results)
+    return results
+
+
+def clean_after(floor: Floor, index: int) -> float:
+    seconds = floor.once(index)
+    floor.clean()
+    return seconds
+
+
+def ratios(results: dict) -> dict:
+    floor, appliance, stock = results["floor"], results["appliance"], results["stock"]
+    return {
+        "appliance/floor sequential p50": ratio(appliance["sequential"]["p50"], floor["sequential"]["p50"]),
+        "appliance/floor burst makespan": ratio(appliance["burst"]["makespan"], floor["burst"]["makespan"]),
+        "appliance/floor burst p95": ratio(appliance["burst"]["p95"], floor["burst"]["p95"]),
+        "appliance/stock sequential p50": ratio(appliance["sequential"]["p50"], stock["sequential"]["p50"]),
+        "appliance/stock burst makespan": ratio(appliance["burst"]["makespan"], stock["burst"]["makespan"]),
+        "stock/floor sequential p50": ratio(stock["sequential"]["p50"], floor["sequential"]["p50"]),
+    }
+
+
+def machine() -> dict:
+    return {
+        "host": platform.node(),
+        "kernel": platform.release(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3),
+        "docker": docker.from_env().version()["Version"],
+    }
+
+
+def markdown(results: dict) -> str:
+    sizes, m = results["sizes"], results["machine"]
+    rows = [
+        f"Run {results['run']} at {results['when']} on {m['cpus']} cores, {m['memory_gib']} GiB, Docker {m['docker']}.",
+        "",
+        f"| measurement | sequential p50 | sequential p95 | burst of {sizes['burst']}: failures | burst p50 "
+        "| burst p95 | burst makespan |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in ("floor", "appliance", "stock"):
+        seq, bur = results[name]["sequential"], results[name]["burst"]
+        rows.append(
+            f"| {name} | {fmt(seq['p50'])} | {fmt(seq['p95'])} | {len(bur['failures'])} | {fmt(bur['p50'])} "
+            f"| {fmt(bur['p95'])} | {fmt(bur['makespan'])} |"
+        )
+    rows += ["", "| ratio (same run) | value |", "|---|---|"]
+    rows += [f"| {name} | {value} |" for name, value in results["ratios"].items()]
+    appliance = results["appliance"]
+    rows += ["", f"Login to JupyterLab, one user, no browser: {fmt(appliance['login_to_lab_seconds'])}.", ""]
+    rows += ["| one appliance spawn | seconds |", "|---|---|"]
+    rows += [f"| {step} | {seconds:.2f} |" for step, seconds in appliance["breakdown"].items()]
+    rows += ["", "| RSS (MB) | " + " | ".join(appliance["rss_mb"]) + " |", "|---|" + "---|" * len(appliance["rss_mb"])]
+    names = list(next(iter(appliance["rss_mb"].values())))
+    for name in names:
+        rows.append(f"| {name} | " + " | ".join(str(v.get(name, "-")) for v in appliance["rss_mb"].values()) + " |")
+    rows += ["", "| image | size (MB) | cold build (s) |", "|---|---|---|"]
+    builds = results["cold_build_seconds"] or {}
+    for image, size in results["image_mb"].items():
+        short = image.split("/")[-1].split(":")[0]
+        rows.append(f"| {image} | {size} | {builds.get(short, '-')} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--sequential", type=int, default=10, help="spawns one after another")
+    parser.add_argument("--burst", type=int, default=20, help="users who start at once")
+    parser.add_argument("--no-cold-builds", action="store_true", help="skip the uncached image builds")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON and markdown")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    results = run({"sequential": args.sequential, "burst": args.burst}, not args.no_cold_builds)
+    results["bench_seconds"] = round(time.monotonic() - started)
+    args.results.mkdir(parents=True, exist_ok=True)
+    stamp = results["when"].replace(":", "").replace("-", "")[:15]
+    (args.results / f"bench-{stamp}.json").write_text(json.dumps(results, indent=2))
+    table = markdown(results)
+    (args.results / f"bench-{stamp}.md").write_text(table)
+    (args.results / "latest.md").write_text(table)
+    print(table)
+    log(f"done in {results['bench_seconds']} s; written to {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""`make bench` in small (one spawn, a burst of 3), so that it cannot rot: every figure is there and sane."""
+
+import json
+
+from bench.run import STEPS, main
+
+
+def test_the_bench_runs_end_to_end_and_reports_every_figure(docker_client, tmp_path):
+    assert main(["--sequential", "1", "--burst", "3", "--no-cold-builds", "--results", str(tmp_path)]) == 0
+
+    [report] = tmp_path.glob("bench-*.json")
+    results = json.loads(report.read_text())
+    for name in ("floor", "appliance", "stock"):
+        sequential, burst = results[name]["sequential"], results[name]["burst"]
+        assert (sequential["count"], sequential["failures"]) == (1, []), name
+        assert (burst["count"], burst["failures"]) == (3, []), name
+        assert 0 < sequential["p50"] < 120 and burst["p95"] <= burst["makespan"], name
+    assert all(value and value > 0 for value in results["ratios"].values()), results["ratios"]
+    appliance = results["appliance"]
+    assert list(appliance["breakdown"]) == [step for step, _ in STEPS]
+    assert all(seconds >= 0 for seconds in appliance["breakdown"].values())
+    assert appliance["login_to_lab_seconds"] > 0
+    idle, busy = appliance["rss_mb"].values()
+    assert list(appliance["rss_mb"])[1] == "3 servers running"
+    assert idle["hub"] > 0 and idle["proxy"] > 0 and idle["supervisord"] > 0
+    assert busy["hub + proxy + supervisord"] > 0
+    assert "| appliance |" in (tmp_path / "latest.md").read_text()
+    assert (
+        docker_client.containers.list(all=True, filters={"label": f"jupyterhub-appliance.bench={results['run']}"}) == []
+    )
