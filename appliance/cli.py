@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     reconcile.add_argument("--instance", required=True)
     reconcile.add_argument("--unknown-containers", choices=("report", "remove"), default="report")
     reconcile.add_argument("--every", type=int, default=300, help="seconds between checks")
+    reconcile.add_argument("--services", choices=("true", "false"), default="false", help="Swarm services")
+    reconcile.add_argument("--api-url", required=True, help="the hub's REST API, as this process reaches it")
     args = parser.parse_args(argv)
     commands_by_name = {
         "run": run,
@@ -193,7 +195,8 @@ def hub_answers_here() -> bool:
 
 
 def reconcile_command(args) -> int:
-    return reconcile_main(args.instance, args.unknown_containers == "remove", args.every)
+    remove_unknown, services = args.unknown_containers == "remove", args.services == "true"
+    return reconcile_main(args.instance, remove_unknown, args.every, services, args.api_url)
 
 
 def docs_command(args) -> int:

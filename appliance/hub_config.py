@@ -24,6 +24,7 @@ def apply(settings: Settings, c: Config) -> None:
     configure_storage(settings, c)
     configure_network(settings, c)
     configure_limits(settings, c)
+    configure_swarm(settings, c)
     configure_services(settings, c)
 
 
@@ -56,6 +57,7 @@ def configure_proxy(settings: Settings, c: Config) -> None:
 SPAWNER_CLASSES = {
     "docker": "appliance.spawners.ApplianceDockerSpawner",
     "system": "appliance.spawners.ApplianceSystemUserSpawner",
+    "swarm": "appliance.spawners.ApplianceSwarmSpawner",
 }
 
 
@@ -101,11 +103,29 @@ def user_volume_template(settings: Settings) -> str:
 
 
 def configure_network(settings: Settings, c: Config) -> None:
-    """User servers join the shared network and reach the hub by its compose service name."""
+    """User servers join the shared network and reach the hub by its compose (or stack) service name."""
     c.DockerSpawner.network_name = settings["DOCKER_NETWORK"]
     c.DockerSpawner.use_internal_ip = True
     c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{HUB_PORT_INSIDE}"
     c.JupyterHub.hub_connect_url = f"http://{HUB_SERVICE_NAME}:{HUB_PORT_INSIDE}"
+    if settings["SPAWNER_MODE"] == "swarm":
+        # dnsrr: a server's name resolves to its task, with no virtual IP (which needs IPVS).
+        c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
+
+
+def configure_swarm(settings: Settings, c: Config) -> None:
+    """Swarm mode: placement, reservations, volume driver, and the hardening a service spec can carry."""
+    if settings["SPAWNER_MODE"] != "swarm":
+        return
+    c.SwarmSpawner.extra_placement_spec = {"constraints": list(settings["SWARM_PLACEMENT"] or [])}
+    c.Spawner.mem_guarantee = settings["MEM_RESERVATION"]
+    c.Spawner.cpu_guarantee = settings["CPU_RESERVATION"]
+    c.SwarmSpawner.volume_driver = settings["VOLUME_DRIVER"] or ""
+    c.SwarmSpawner.volume_driver_options = dict(
+        option.split("=", 1) for option in settings["VOLUME_DRIVER_OPTIONS"] or ()
+    )
+    # Swarm's service spec (API 1.41) has no pids limit and no no-new-privileges; capabilities it can drop.
+    c.SwarmSpawner.extra_container_spec = {"cap_drop": ["ALL"]}
 
 
 def configure_limits(settings: Settings, c: Config) -> None:
@@ -165,7 +185,10 @@ def reconcile_service(settings: Settings) -> dict:
             "reconcile",
             f"--instance={settings['APPLIANCE_INSTANCE']}",
             f"--unknown-containers={settings['UNKNOWN_CONTAINERS']}",
+            f"--services={str(settings['SPAWNER_MODE'] == 'swarm').lower()}",
             f"--every={RECONCILE_EVERY_SECONDS}",
+            # Loopback: it runs beside the hub, and in Swarm the hub's name resolves only once it is healthy.
+            f"--api-url=http://127.0.0.1:{HUB_PORT_INSIDE}/hub/api",
         ],
     }
 

@@ -72,13 +72,14 @@ class NameList:
 
     describe: str = "comma-separated names"
     pattern: str = ""
+    separator: str = ","
 
     @property
     def allowed(self) -> str:
         return self.describe
 
     def __call__(self, raw: str) -> tuple[str, ...]:
-        items = [item.strip() for item in raw.split(",")]
+        items = raw.split() if self.separator == " " else [item.strip() for item in raw.split(self.separator)]
         if any(not item for item in items):
             raise Invalid("has an empty entry; separate names with single commas")
         misfits = [item for item in items if self.pattern and not re.fullmatch(self.pattern, item)]

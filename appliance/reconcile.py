@@ -11,11 +11,13 @@ import sys
 import time
 
 import docker
+import docker.models.services
 import requests
 
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 
 PAGE_SIZE = 200
+RETRY_SECONDS = 10
 
 
 def log(message: str) -> None:
@@ -42,42 +44,58 @@ def active_servers(api_url: str, token: str) -> set[tuple[str, str]]:
         offset = following["offset"]
 
 
-def server_containers(client: docker.DockerClient, instance: str) -> list:
-    """Every user-server container of this instance, running or not."""
-    return client.containers.list(all=True, filters={"label": [f"{LABEL_INSTANCE}={instance}", LABEL_SERVER]})
+def server_objects(client: docker.DockerClient, instance: str, services: bool) -> list:
+    """Every user-server container (or Swarm service) of this instance, running or not."""
+    labels = {"label": [f"{LABEL_INSTANCE}={instance}", LABEL_SERVER]}
+    return client.services.list(filters=labels) if services else client.containers.list(all=True, filters=labels)
 
 
-def served_server(container) -> tuple[str, str]:
-    return container.labels.get(LABEL_USER, ""), container.labels[LABEL_SERVER]
+def labels_of(thing) -> dict:
+    return thing.attrs["Spec"].get("Labels", {}) if isinstance(thing, docker.models.services.Service) else thing.labels
 
 
-def reconcile_once(client: docker.DockerClient, instance: str, remove: bool, api_url: str, token: str) -> int:
+def served_server(thing) -> tuple[str, str]:
+    labels = labels_of(thing)
+    return labels.get(LABEL_USER, ""), labels[LABEL_SERVER]
+
+
+def remove(thing) -> None:
+    thing.remove() if isinstance(thing, docker.models.services.Service) else thing.remove(force=True)
+
+
+def reconcile_once(
+    client: docker.DockerClient, instance: str, remove_unknown: bool, api_url: str, token: str, services: bool = False
+) -> int:
     # Containers first: a spawn whose container is listed already shows as active in the API afterwards.
-    containers = server_containers(client, instance)
+    things = server_objects(client, instance, services)
     active = active_servers(api_url, token)
-    unknown = [container for container in containers if served_server(container) not in active]
-    for container in unknown:
-        owner = f"user {container.labels.get(LABEL_USER)!r}, server {container.labels[LABEL_SERVER]!r}"
-        if remove:
-            container.remove(force=True)
-            log(f"Removed container {container.name} ({owner}, {container.status}): the hub has no such server")
+    unknown = [thing for thing in things if served_server(thing) not in active]
+    kind = "Service" if services else "Container"
+    for thing in unknown:
+        user, server = served_server(thing)
+        owner = f"user {user!r}, server {server!r}, {'service' if services else thing.status}"
+        if remove_unknown:
+            remove(thing)
+            log(f"Removed {kind.lower()} {thing.name} ({owner}): the hub has no such server")
         else:
             log(
-                f"Container {container.name} ({owner}, {container.status}) carries this appliance's labels, but the "
-                "hub has no such server. Left alone; UNKNOWN_CONTAINERS=remove removes such containers "
-                "(never their volumes)."
+                f"{kind} {thing.name} ({owner}) carries this appliance's labels, but the hub has no such server. "
+                "Left alone; UNKNOWN_CONTAINERS=remove removes such containers (never their volumes)."
             )
     log(f"Checked {len(active)} active server(s) against Docker: {len(unknown)} unknown container(s)")
     return len(unknown)
 
 
-def main(instance: str, remove: bool, every: int) -> int:
-    api_url, token = os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"]
+def main(instance: str, remove_unknown: bool, every: int, services: bool, api_url: str) -> int:
+    """Reconcile now and every `every` seconds; after a failure (the hub still starting, say) again in 10 s."""
+    token = os.environ["JUPYTERHUB_API_TOKEN"]
     client = docker.from_env()
     while True:
         try:
-            reconcile_once(client, instance, remove, api_url, token)
+            reconcile_once(client, instance, remove_unknown, api_url, token, services)
+            pause = every
         except (docker.errors.DockerException, requests.RequestException) as error:
-            log(f"Could not reconcile this time: {error}")
+            log(f"Could not reconcile this time, trying again in {RETRY_SECONDS} s: {error}")
+            pause = min(every, RETRY_SECONDS)
         sys.stdout.flush()
-        time.sleep(every)  # the period between passes
+        time.sleep(pause)  # the period between passes

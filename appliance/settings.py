@@ -86,7 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SPAWNER_MODE",
         "How user servers run: one container each (docker), as host users (system), or on Docker Swarm (swarm).",
-        Choice(("docker", "system", "swarm"), unavailable=("swarm",)),
+        Choice(("docker", "system", "swarm")),
         default="docker",
     ),
     Setting(
@@ -362,6 +362,37 @@ SETTINGS: tuple[Setting, ...] = (
         group="Docker",
     ),
     Setting(
+        "SWARM_PLACEMENT",
+        "Swarm mode: placement constraints of user servers, such as node.labels.jupyter==true; unset means any node.",
+        NameList("comma-separated constraints like node.labels.jupyter==true", r"[\w.\-]+\s*(==|!=)\s*\S+"),
+        group="Swarm",
+    ),
+    Setting(
+        "MEM_RESERVATION",
+        "Swarm mode: memory reserved for each user server; Swarm places it only on a node with that much free.",
+        ByteSize(),
+        group="Swarm",
+    ),
+    Setting(
+        "CPU_RESERVATION",
+        "Swarm mode: CPU cores reserved for each user server when Swarm places it.",
+        PositiveNumber(),
+        group="Swarm",
+    ),
+    Setting(
+        "VOLUME_DRIVER",
+        "Swarm mode: Docker volume driver for user volumes, so that files follow users across nodes (an NFS "
+        "driver, say); unset means local volumes, which live on one node only.",
+        Text(DOCKER_NAME, describe="a Docker volume driver name"),
+        group="Swarm",
+    ),
+    Setting(
+        "VOLUME_DRIVER_OPTIONS",
+        "Swarm mode: options of VOLUME_DRIVER, as space-separated key=value pairs (values may hold commas).",
+        NameList("space-separated key=value pairs", r"[\w.\-]+=\S*", separator=" "),
+        group="Swarm",
+    ),
+    Setting(
         "UNKNOWN_CONTAINERS",
         "What to do with containers that carry this appliance's labels but serve no server the hub knows (left "
         "behind by a restored database or a crash), checked at hub start and every 5 minutes: `report` logs them, "
@@ -487,6 +518,22 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
     if values["AUTH_MODE"] == "github":
         problems += github_problems(values)
     problems += tls_problems(values)
+    if values["SPAWNER_MODE"] != "swarm":
+        problems += [
+            Problem(name, "(set)", "only applies when SPAWNER_MODE=swarm", "unset it, or set SPAWNER_MODE=swarm")
+            for name in SWARM_ONLY
+            if values[name]
+        ]
+    if values["SPAWNER_MODE"] == "swarm" and values["READ_ONLY_ROOTFS"]:
+        problems.append(
+            Problem(
+                "READ_ONLY_ROOTFS", "true", "is not available in swarm mode", "unset it, or use SPAWNER_MODE=docker"
+            )
+        )
+    if values["VOLUME_DRIVER_OPTIONS"] and not values["VOLUME_DRIVER"]:
+        problems.append(
+            Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")
+        )
     if values["AUTH_MODE"] == "password":
         if values["USER_PASSWORD"] and values["USER_PASSWORD"] == values["ADMIN_PASSWORD"]:
             problems.append(
@@ -514,6 +561,7 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
     return problems
 
 
+SWARM_ONLY = ("SWARM_PLACEMENT", "MEM_RESERVATION", "CPU_RESERVATION", "VOLUME_DRIVER", "VOLUME_DRIVER_OPTIONS")
 GITHUB_ONLY = ("ALLOWED_ORGANIZATIONS", "ADMIN_TEAMS", "ALLOW_ALL", "EXPOSE_GITHUB_TOKEN")
 
 

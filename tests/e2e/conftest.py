@@ -11,6 +11,7 @@ from tests.e2e.stack import (
     RUN_ID,
     SINGLEUSER_IMAGE,
     SPAWN_SECONDS,
+    SWARM_SPAWN_SECONDS,
     SYSTEMUSER_IMAGE,
     Stack,
     leftovers_of,
@@ -27,11 +28,12 @@ def pytest_collection_modifyitems(items):
 def pytest_terminal_summary(terminalreporter):
     for artifact in sorted(ARTIFACTS.glob("*")):
         terminalreporter.write_line(f"e2e artifact: {artifact}")
-    if SPAWN_SECONDS:
-        terminalreporter.write_line(
-            f"e2e spawns: {len(SPAWN_SECONDS)}, median {statistics.median(SPAWN_SECONDS):.2f} s, "
-            f"min {min(SPAWN_SECONDS):.2f} s, max {max(SPAWN_SECONDS):.2f} s (start API until ready)"
-        )
+    for mode, seconds in (("", SPAWN_SECONDS), ("swarm ", SWARM_SPAWN_SECONDS)):
+        if seconds:
+            terminalreporter.write_line(
+                f"e2e {mode}spawns: {len(seconds)}, median {statistics.median(seconds):.2f} s, "
+                f"min {min(seconds):.2f} s, max {max(seconds):.2f} s (start API until ready)"
+            )
 
 
 @pytest.fixture(scope="session")

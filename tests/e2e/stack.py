@@ -31,6 +31,7 @@ TEST_RUN_LABEL = "jupyterhub-appliance.e2e-run"
 RUN_ID = uuid.uuid4().hex[:8]
 E2E_PREFIX = "appliance-e2e-"
 SPAWN_SECONDS: list[float] = []
+SWARM_SPAWN_SECONDS: list[float] = []
 
 
 def leftover_objects(client, name_prefix: str) -> list:
@@ -43,6 +44,8 @@ def leftover_objects(client, name_prefix: str) -> list:
     found = [c for c in client.containers.list(all=True) if ours(c.labels)]
     found += [v for v in client.volumes.list() if ours(v.attrs.get("Labels"))]
     found += [n for n in client.networks.list() if ours(n.attrs.get("Labels"))]
+    if client.info()["Swarm"]["ControlAvailable"]:
+        found += [s for s in client.services.list() if ours(s.attrs["Spec"].get("Labels"))]
     return found
 
 
@@ -166,7 +169,7 @@ class Stack:
         assert not leftovers, f"{self.project} left these behind: {leftovers}"
 
 
-def record_spawn(spawn) -> None:
+def record_spawn(spawn, into: list[float] = SPAWN_SECONDS) -> None:
     """Keep a spawn's duration for the run's summary; None (no spawn happened) is skipped."""
     if spawn is not None:
-        SPAWN_SECONDS.append(spawn.seconds)
+        into.append(spawn.seconds)

@@ -9,7 +9,7 @@ from tests.e2e.stack import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL
 
 BAD_ENVIRONMENTS = {
     "unknown mode": ({"SPAWNER_MODE": "kubernetes"}, "SPAWNER_MODE"),
-    "mode not yet available": ({"SPAWNER_MODE": "swarm"}, "SPAWNER_MODE"),
+    "swarm setting in docker mode": ({"SWARM_PLACEMENT": "node.role==worker"}, "SWARM_PLACEMENT"),
     "non-numeric limit": ({"CPU_LIMIT": "lots"}, "CPU_LIMIT"),
     "malformed memory limit": ({"MEM_LIMIT": "2 gigs"}, "MEM_LIMIT"),
     "malformed URL": ({"PUBLIC_URL": "hub.example.org"}, "PUBLIC_URL"),

@@ -102,10 +102,34 @@ def test_idle_culling_off_and_metrics_token_on():
 def test_reconciler_reads_servers_only_and_removes_only_when_told():
     c = configured(APPLIANCE_INSTANCE="lab", UNKNOWN_CONTAINERS="remove", IDLE_TIMEOUT="0")
     [reconcile] = c.JupyterHub.services
-    assert reconcile["command"][-3:] == ["--instance=lab", "--unknown-containers=remove", "--every=300"]
+    assert reconcile["command"][-5:] == [
+        "--instance=lab",
+        "--unknown-containers=remove",
+        "--services=false",
+        "--every=300",
+        "--api-url=http://127.0.0.1:8081/hub/api",
+    ]
     [role] = c.JupyterHub.load_roles
     assert role == {"name": "reconcile", "scopes": ["list:users", "read:servers"], "services": ["reconcile"]}
-    assert configured().JupyterHub.services[0]["command"][-2] == "--unknown-containers=report"
+    assert configured().JupyterHub.services[0]["command"][-4] == "--unknown-containers=report"
+
+
+def test_swarm_mode_places_reserves_and_reaches_tasks_without_virtual_ips():
+    c = configured(
+        SPAWNER_MODE="swarm",
+        SWARM_PLACEMENT="node.labels.jupyter==true, node.role!=manager",
+        MEM_RESERVATION="1G",
+        CPU_RESERVATION="0.5",
+        VOLUME_DRIVER="local",
+        VOLUME_DRIVER_OPTIONS="type=nfs  o=addr=10.0.0.2,rw device=:/homes",
+    )
+    assert c.JupyterHub.spawner_class == "appliance.spawners.ApplianceSwarmSpawner"
+    assert c.SwarmSpawner.extra_placement_spec == {"constraints": ["node.labels.jupyter==true", "node.role!=manager"]}
+    assert (c.Spawner.mem_guarantee, c.Spawner.cpu_guarantee) == ("1G", 0.5)
+    assert c.SwarmSpawner.volume_driver_options == {"type": "nfs", "o": "addr=10.0.0.2,rw", "device": ":/homes"}
+    assert c.SwarmSpawner.extra_endpoint_spec == {"mode": "dnsrr"}
+    assert c.SwarmSpawner.extra_container_spec == {"cap_drop": ["ALL"]}
+    assert "--services=true" in c.JupyterHub.services[0]["command"]
 
 
 def test_image_choice_offers_the_default_first_and_nothing_else_unless_listed():
