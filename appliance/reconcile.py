@@ -1,8 +1,9 @@
 """Reconcile Docker with the hub: containers that carry this appliance's labels but serve no server the hub knows.
 
 Runs as a hub-managed service, once when the hub starts and then periodically. It asks the hub's
-REST API which servers are active (running or starting) and lists the labelled containers. Unknown
-ones are reported, and removed only with UNKNOWN_CONTAINERS=remove. Volumes are never touched.
+REST API which servers are active (running or starting) and lists the labelled containers (Swarm
+services in swarm mode). Unknown ones are reported, and removed only with UNKNOWN_CONTAINERS=remove.
+Volumes are never touched.
 Servers whose containers vanished are JupyterHub's own business: it polls them and marks them stopped.
 """
 
