@@ -153,19 +153,30 @@ def say(message: str) -> None:
 
 def backup_command(args) -> int:
     settings = loaded_or_exit()
-    path = None if args.output == "-" else Path(args.output) if args.output else default_archive_path(settings)
+    if args.output == "-":
+        return backup_to(settings, sys.stdout.buffer)
+    path = Path(args.output) if args.output else default_archive_path(settings)
+    partial = path.with_name(path.name + ".partial")
     try:
-        if path is None:
-            create_backup(settings, sys.stdout.buffer, report=say)
-            return 0
-        partial = path.with_name(path.name + ".partial")
         with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as output:
-            create_backup(settings, output, report=say)
+            if backup_to(settings, output):
+                return 1
         os.replace(partial, path)
+    except OSError as error:
+        say(f"Backup failed: {error}")
+        return 1
+    finally:
+        partial.unlink(missing_ok=True)  # only left when the backup failed: no half-written archive stays
+    say(f"Wrote {path}. It holds the hub's secrets: keep it private.")
+    return 0
+
+
+def backup_to(settings: Settings, output) -> int:
+    try:
+        create_backup(settings, output, report=say)
     except (BackupError, OSError) as error:
         say(f"Backup failed: {error}")
         return 1
-    say(f"Wrote {path}. It holds the hub's secrets: keep it private.")
     return 0
 
 

@@ -40,3 +40,10 @@ def test_run_with_an_unusable_data_dir_says_so_without_a_traceback(tmp_path):
     assert f"DATA_DIR={not_a_folder} is not a folder" in result.stderr
     assert "Traceback" not in result.stderr
     assert not_a_folder.read_text() == "a file where the data dir should be"
+
+
+def test_a_failed_backup_leaves_no_partial_archive(tmp_path):
+    result = appliance("backup", environ={"DATA_DIR": str(tmp_path), "ADMIN_PASSWORD": "a" * 40})
+    assert result.returncode == 1
+    assert "There is no database at" in result.stderr
+    assert list((tmp_path / "backups").iterdir()) == []
