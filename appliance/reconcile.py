@@ -51,17 +51,20 @@ def server_objects(client: docker.DockerClient, instance: str, services: bool) -
     return client.services.list(filters=labels) if services else client.containers.list(all=True, filters=labels)
 
 
-def labels_of(thing) -> dict:
-    return thing.attrs["Spec"].get("Labels", {}) if isinstance(thing, docker.models.services.Service) else thing.labels
+def is_service(thing) -> bool:
+    return isinstance(thing, docker.models.services.Service)
 
 
 def served_server(thing) -> tuple[str, str]:
-    labels = labels_of(thing)
+    labels = thing.attrs["Spec"].get("Labels", {}) if is_service(thing) else thing.labels
     return labels.get(LABEL_USER, ""), labels[LABEL_SERVER]
 
 
 def remove(thing) -> None:
-    thing.remove() if isinstance(thing, docker.models.services.Service) else thing.remove(force=True)
+    if is_service(thing):
+        thing.remove()
+    else:
+        thing.remove(force=True)
 
 
 def reconcile_once(

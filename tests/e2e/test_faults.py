@@ -21,8 +21,9 @@ NOTEBOOK = "faults.ipynb"
 ROUTES_RESTORED_WITHIN_SECONDS = 10
 DOCKERD_PID_FILE = Path("/run/appliance-dockerd.pid")
 
-# Kills, inside the hub container, the process whose first two arguments contain the pattern; prints its pid.
-KILL_BY_COMMAND = """
+# Inside the hub container: prints the pid of each process whose first two arguments contain the
+# pattern (argv[1]), and kills it with SIGKILL when argv[2] is "kill".
+PROCESSES_BY_COMMAND = """
 import os, signal, sys
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
@@ -30,7 +31,8 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     except OSError:
         continue
     if sys.argv[1].encode() in b" ".join(argv[:2]):
-        os.kill(int(pid), signal.SIGKILL)
+        if sys.argv[2] == "kill":
+            os.kill(int(pid), signal.SIGKILL)
         print(pid)
 """
 
@@ -68,14 +70,14 @@ def dana(stack) -> HubClient:
 
 
 def kill_in_hub(stack, pattern: str) -> int:
-    killed = stack.run_compose("exec", "-T", "hub", "python3", "-c", KILL_BY_COMMAND, pattern).split()
+    killed = stack.run_compose("exec", "-T", "hub", "python3", "-c", PROCESSES_BY_COMMAND, pattern, "kill").split()
     assert len(killed) == 1, f"expected one process matching {pattern!r}, killed {killed}"
     return int(killed[0])
 
 
 def pid_in_hub(stack, pattern: str) -> int | None:
-    script = KILL_BY_COMMAND.replace("os.kill(int(pid), signal.SIGKILL)", "pass")
-    found = stack.compose_result("exec", "-T", "hub", "python3", "-c", script, pattern).stdout.split()
+    found = stack.compose_result("exec", "-T", "hub", "python3", "-c", PROCESSES_BY_COMMAND, pattern, "find")
+    found = found.stdout.split()
     return int(found[0]) if len(found) == 1 else None
 
 
