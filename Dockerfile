@@ -2,12 +2,6 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 
-ARG APPLIANCE_VERSION=0.1.0
-LABEL org.opencontainers.image.title="jupyterhub-appliance-hub" \
-      org.opencontainers.image.description="JupyterHub configured by environment variables, spawning user containers" \
-      org.opencontainers.image.version="${APPLIANCE_VERSION}" \
-      org.opencontainers.image.licenses="BSD-3-Clause"
-
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/appliance \
     PYTHONUNBUFFERED=1 \
@@ -37,6 +31,12 @@ RUN printf '#!/bin/sh\nexec python3 -m appliance "$@"\n' >/usr/local/bin/applian
  && chmod 0755 /usr/local/bin/appliance \
  && mkdir -p /etc/jupyterhub/jupyterhub_config.d /data
 
+# The version comes last, so that a new version reuses every layer above.
+ARG APPLIANCE_VERSION=0.2.0
+LABEL org.opencontainers.image.title="jupyterhub-appliance-hub" \
+      org.opencontainers.image.description="JupyterHub configured by environment variables, spawning user containers" \
+      org.opencontainers.image.version="${APPLIANCE_VERSION}" \
+      org.opencontainers.image.licenses="BSD-3-Clause"
 VOLUME /data
 EXPOSE 8000 80 443
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \

@@ -1,3 +1,3 @@
 """JupyterHub Appliance: a containerized JupyterHub configured entirely by environment variables."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -13,7 +13,7 @@ from appliance.backup import BackupError, create_backup, default_archive_path, r
 from appliance.data_dir import DataDirError, check_data_dir
 from appliance.database import DatabaseError, sqlite_file, upgrade_if_needed
 from appliance.docker_host import running_containers_sharing, stop_restarting_self
-from appliance.docs import stale_files, write
+from appliance.docs import VERSIONED_FILES, stale_files, write
 from appliance.layout import HUB_PORT_INSIDE
 from appliance.reconcile import main as reconcile_main
 from appliance.secret_store import STORED_BY_SETTING, StoredSecretError, resolve, secret_path
@@ -216,7 +216,8 @@ def docs_command(args) -> int:
         return 0
     stale = stale_files(args.root)
     for name in stale:
-        print(f"{name} differs from appliance/settings.py; run `appliance docs --write`", file=sys.stderr)
+        source = "the version in appliance/__init__.py" if name in VERSIONED_FILES else "appliance/settings.py"
+        print(f"{name} differs from {source}; run `appliance docs --write`", file=sys.stderr)
     return 1 if stale else 0
 
 

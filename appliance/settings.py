@@ -9,6 +9,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from appliance import __version__
+from appliance.images import DEFAULT_REGISTRY, image_name
 from appliance.kinds import (
     DOCKER_NAME,
     AbsolutePath,
@@ -200,8 +201,9 @@ SETTINGS: tuple[Setting, ...] = (
         "SINGLEUSER_IMAGE",
         "Image of the user servers.",
         Text(r"[a-z0-9][a-z0-9._/:@-]*", describe="an image reference such as repo/name:tag"),
-        default=lambda env: f"jupyterhub-appliance/{image_of_mode(env)}:{__version__}",
-        default_doc=f"jupyterhub-appliance/singleuser:{__version__} (system mode: …/systemuser:{__version__})",
+        default=lambda env: image_name(image_of_mode(env), env.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY),
+        default_doc=f"IMAGE_REGISTRY/jupyterhub-appliance-singleuser:{__version__}, the hub's own version "
+        "(system mode: …-systemuser)",
         group="User servers",
     ),
     Setting(
@@ -399,6 +401,26 @@ SETTINGS: tuple[Setting, ...] = (
         "`remove` removes them. Their volumes are never removed.",
         Choice(("report", "remove")),
         default="report",
+        group="Docker",
+    ),
+    Setting(
+        "IMAGE_REGISTRY",
+        "Registry and owner that compose pulls the appliance's images from, and the default SINGLEUSER_IMAGE "
+        "comes from: IMAGE_REGISTRY/jupyterhub-appliance-hub:APPLIANCE_VERSION, and so on. Set it to your own "
+        "registry when you publish the images yourself.",
+        Text(
+            r"[a-z0-9]([a-z0-9._:-]*[a-z0-9])?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*",
+            describe="a registry and path such as ghcr.io/owner or registry.example.org:5000/jupyter",
+        ),
+        default=DEFAULT_REGISTRY,
+        group="Docker",
+    ),
+    Setting(
+        "APPLIANCE_VERSION",
+        "Version of the appliance images that compose runs. Set it to stay on a release; unset, compose runs the "
+        "version of its own compose file. The hub's default SINGLEUSER_IMAGE follows the hub's version.",
+        Text(r"\d+\.\d+\.\d+([-+.][0-9A-Za-z.-]+)?", describe="a version such as 1.2.3"),
+        default=__version__,
         group="Docker",
     ),
     Setting(

@@ -7,9 +7,14 @@ cd "$(dirname "$0")/.."
 
 BASE_IMAGE="${BASE_IMAGE:-debian:bookworm-slim}"
 VERSION="$(python3 -c 'import appliance; print(appliance.__version__)')"
-HUB_IMAGE="${HUB_IMAGE:-jupyterhub-appliance/hub:$VERSION}"
-SINGLEUSER_IMAGE="${SINGLEUSER_IMAGE:-jupyterhub-appliance/singleuser:$VERSION}"
-SYSTEMUSER_IMAGE="${SYSTEMUSER_IMAGE:-jupyterhub-appliance/systemuser:$VERSION}"
+# The names compose uses: IMAGE_REGISTRY/jupyterhub-appliance-KIND:VERSION (appliance/images.py).
+image_name() {
+  python3 -c 'import sys; from appliance.images import DEFAULT_REGISTRY, image_name
+print(image_name(sys.argv[1], sys.argv[2] or DEFAULT_REGISTRY))' "$1" "${IMAGE_REGISTRY:-}"
+}
+HUB_IMAGE="${HUB_IMAGE:-$(image_name hub)}"
+SINGLEUSER_IMAGE="${SINGLEUSER_IMAGE:-$(image_name singleuser)}"
+SYSTEMUSER_IMAGE="${SYSTEMUSER_IMAGE:-$(image_name systemuser)}"
 
 log() { printf '[images] %s\n' "$*"; }
 

@@ -1,7 +1,6 @@
 """A compose stack of the repository's own docker-compose.yml, and the labels the e2e tests sweep by."""
 
 import os
-import re
 import socket
 import subprocess
 import uuid
@@ -15,15 +14,16 @@ import requests
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 from testcontainers.compose import DockerCompose
 
+from appliance.images import DEFAULT_REGISTRY, KINDS, image_name
 from tests.e2e.hub_client import HubClient, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-VERSION = re.search(r'__version__ = "([^"]+)"', (ROOT / "appliance" / "__init__.py").read_text()).group(1)
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "debian:bookworm-slim")
-HUB_IMAGE = f"jupyterhub-appliance/hub:{VERSION}"
-SINGLEUSER_IMAGE = f"jupyterhub-appliance/singleuser:{VERSION}"
-SYSTEMUSER_IMAGE = f"jupyterhub-appliance/systemuser:{VERSION}"
+# The images `make images` built, under the names compose uses (IMAGE_REGISTRY as make was given it).
+HUB_IMAGE, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE = (
+    image_name(kind, os.environ.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY) for kind in KINDS
+)
 INSTANCE_LABEL = "jupyterhub-appliance.instance"
 USER_LABEL = "jupyterhub-appliance.user"
 PROJECT_LABEL = "com.docker.compose.project"

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from appliance import __version__
-from appliance.docs import render_env_example, render_table, stale_files
+from appliance.docs import VERSIONED_FILES, render_env_example, render_table, stale_files, write
+from appliance.images import DEFAULT_REGISTRY
 from appliance.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +35,35 @@ def test_every_setting_is_documented_in_both():
         assert f"#{setting.name}=" in example
 
 
-def test_compose_images_carry_the_appliance_version():
-    for compose_file, images in (("docker-compose.yml", 2), ("compose/systemuser.yml", 1)):
-        tags = re.findall(r"image: jupyterhub-appliance/\w+:(\S+)", (ROOT / compose_file).read_text())
-        assert tags == [__version__] * images
+def test_compose_files_name_the_published_images_with_the_package_version():
+    expected = r"image: \$\{IMAGE_REGISTRY:-(\S+)\}/jupyterhub-appliance-(\w+):\$\{APPLIANCE_VERSION:-(\S+)\}"
+    for compose_file, kinds in (
+        ("docker-compose.yml", ["hub", "singleuser"]),
+        ("compose/systemuser.yml", ["systemuser"]),
+        ("compose/swarm.yml", ["hub"]),
+    ):
+        text = (ROOT / compose_file).read_text()
+        assert len(re.findall(r"^\s*image:", text, re.MULTILINE)) == len(kinds)
+        assert re.findall(expected, text) == [(DEFAULT_REGISTRY, kind, __version__) for kind in kinds]
+
+
+def test_a_version_bump_is_caught_and_written_everywhere(tmp_path):
+    for name in VERSIONED_FILES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((ROOT / name).read_text().replace(__version__, "0.0.1"))
+    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text())
+    (tmp_path / ".env.example").write_text(render_env_example())
+    assert stale_files(tmp_path) == list(VERSIONED_FILES)
+    result = subprocess.run(
+        [sys.executable, "-m", "appliance", "docs", "--root", str(tmp_path)], capture_output=True, text=True
+    )
+    assert "Dockerfile differs from the version in appliance/__init__.py" in result.stderr
+    write(tmp_path)
+    assert stale_files(tmp_path) == []
+    assert (tmp_path / "Dockerfile").read_text() == (ROOT / "Dockerfile").read_text()
+
+
+def test_the_changelog_has_a_section_for_this_version_with_upgrading_notes():
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    section = changelog.split(f"## {__version__} ", 1)[1].split("\n## ", 1)[0]
+    assert "### Upgrading" in section

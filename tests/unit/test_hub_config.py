@@ -6,6 +6,7 @@ from jupyterhub.crypto import CryptKeeper
 from oauthenticator.github import GitHubOAuthenticator
 from traitlets.config import Config
 
+from appliance import __version__
 from appliance.hub_config import apply
 from appliance.settings import load
 
@@ -181,7 +182,7 @@ def test_github_mode_derives_the_callback_and_keeps_auth_state():
 def test_system_mode_runs_host_accounts_in_their_homes():
     c = configured(SPAWNER_MODE="system", HOME_FORMAT="/nfs/home/{username}", CREATE_HOMES="true")
     assert c.JupyterHub.spawner_class == "appliance.spawners.ApplianceSystemUserSpawner"
-    assert c.DockerSpawner.image == "jupyterhub-appliance/systemuser:0.1.0"
+    assert c.DockerSpawner.image == f"ghcr.io/jupyterhub-appliance/jupyterhub-appliance-systemuser:{__version__}"
     assert c.SystemUserSpawner.host_homedir_format_string == "/nfs/home/{username}"
     assert c.ApplianceSystemUserSpawner.create_homes is True
     assert c.ApplianceSystemUserSpawner.host_passwd_file == "/etc/passwd"
