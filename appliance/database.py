@@ -1,7 +1,8 @@
 """The hub's sqlite database: its schema revision, consistent online copies, and upgrades that back up first.
 
-An upgrade never touches the original until it has succeeded: the database is copied to
-DATA_DIR/backups, a second copy is upgraded, and only then does that copy replace the original.
+A new appliance version, or an older schema, first gets a copy of the database in DATA_DIR/backups.
+An upgrade never touches the original until it has succeeded: a second copy is upgraded, and only
+then does that copy replace the original.
 """
 
 import os
@@ -12,7 +13,10 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+from appliance import __version__
+
 BACKUPS_FOLDER = "backups"
+VERSION_FILE = "appliance-version"
 SQLITE_PREFIX = "sqlite:///"
 PAGES_PER_STEP = 1024
 
@@ -87,19 +91,36 @@ def check_known_revision(path: Path, revision: str | None, known: set[str]) -> N
 
 
 def upgrade_if_needed(data_dir: str, database_url: str, report: Callable[[str], None]) -> Path | None:
-    """Upgrade an older sqlite schema to this JupyterHub's; returns the backup made first, if any."""
+    """Back up the database when the appliance version changed or its schema is older, then upgrade it.
+
+    Returns the backup, if one was made. The version that ran last is kept in DATA_DIR/appliance-version,
+    written only once the database is ready for this version.
+    """
     path = sqlite_file(database_url)
+    previous = recorded_version(data_dir)
     if path is None or not path.exists():
+        record_version(data_dir)
         return None
     current = schema_revision(path)
     head, known = jupyterhub_revisions()
-    if current in (None, head):
-        return None
     check_known_revision(path, current, known)
-    backup = backups_dir(data_dir) / f"jupyterhub-{timestamp()}-schema-{current}.sqlite"
-    report(f"The database schema ({current}) is older than JupyterHub {jupyterhub_version()}'s ({head}).")
+    schema_is_old = current not in (None, head)
+    if previous == __version__ and not schema_is_old:
+        return None
+    backup = backups_dir(data_dir) / f"jupyterhub-{timestamp()}-schema-{current}-before-{__version__}.sqlite"
+    if previous != __version__:
+        report(f"Appliance {previous or 'before 0.2.0'} ran last on this data; this is {__version__}.")
+    if schema_is_old:
+        report(f"The database schema ({current}) is older than JupyterHub {jupyterhub_version()}'s ({head}).")
     report(f"Backing up {path} to {backup}")
     online_copy(path, backup, report)
+    if schema_is_old:
+        upgrade_copy_then_replace(path, current, head, backup, report)
+    record_version(data_dir)
+    return backup
+
+
+def upgrade_copy_then_replace(path: Path, current: str, head: str, backup: Path, report: Callable[[str], None]) -> None:
     work = path.with_name(f"{path.name}.upgrading")
     online_copy(path, work, report)
     report("Upgrading a copy of the database")
@@ -113,7 +134,23 @@ def upgrade_if_needed(data_dir: str, database_url: str, report: Callable[[str], 
         ) from None
     os.replace(work, path)
     report(f"Database upgraded to {head}; the copy from before the upgrade is {backup}")
-    return backup
+
+
+def recorded_version(data_dir: str) -> str | None:
+    """The appliance version that last started on this DATA_DIR; None before 0.2.0 or on a new one."""
+    try:
+        return (Path(data_dir) / VERSION_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def record_version(data_dir: str) -> None:
+    target = Path(data_dir) / VERSION_FILE
+    if recorded_version(data_dir) == __version__:
+        return
+    partial = target.with_name(f"{VERSION_FILE}.partial")
+    partial.write_text(f"{__version__}\n")
+    os.replace(partial, target)
 
 
 def migrate(path: Path) -> None:

@@ -8,6 +8,7 @@ import tarfile
 
 import pytest
 
+from appliance import __version__
 from tests.e2e.hub_client import HubClient, wait_until
 from tests.e2e.stack import ROOT
 
@@ -76,7 +77,7 @@ def test_an_older_jupyterhubs_database_is_backed_up_then_upgraded_keeping_users_
     assert f"The database schema ({OLD_SCHEMA}) is older than JupyterHub 6.1.1's" in logs
     assert "Database upgraded to" in logs
     backups = stack.run_compose("exec", "-T", "hub", "ls", "/data/backups").split()
-    assert any(name.endswith(f"-schema-{OLD_SCHEMA}.sqlite") for name in backups), backups
+    assert any(name.endswith(f"-schema-{OLD_SCHEMA}-before-{__version__}.sqlite") for name in backups), backups
 
     alice = as_token(stack, seeded["alice_token"], "/user")
     assert (alice["name"], alice["groups"]) == ("alice", ["lab"])

@@ -12,6 +12,7 @@ from contextlib import closing
 import pytest
 from jupyterhub import orm
 
+from appliance import __version__
 from appliance.backup import BackupError, create_backup, restore_backup
 from appliance.database import DatabaseError, jupyterhub_revisions, migrate, schema_revision, upgrade_if_needed
 from appliance.secret_store import resolve
@@ -76,6 +77,29 @@ def test_an_older_schema_is_backed_up_then_upgraded(tmp_path):
     assert oct(backup.stat().st_mode & 0o777) == "0o600"
     assert any("Backing up" in message for message in messages)
     assert upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append) is None
+
+
+def test_a_new_appliance_version_backs_up_the_database_once(tmp_path):
+    database = tmp_path / "jupyterhub.sqlite"
+    new_database(database, users=("alice",))
+    (tmp_path / "appliance-version").write_text("0.1.9\n")
+    before = contents(database)
+    messages = []
+
+    backup = upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append)
+
+    assert backup.name.endswith(f"-before-{__version__}.sqlite")
+    assert contents(backup) == before and contents(database) == before
+    assert f"Appliance 0.1.9 ran last on this data; this is {__version__}." in messages
+    assert (tmp_path / "appliance-version").read_text() == f"{__version__}\n"
+    assert upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append) is None
+    assert len(list((tmp_path / "backups").iterdir())) == 1
+
+
+def test_a_new_data_dir_records_the_version_without_a_backup(tmp_path):
+    assert upgrade_if_needed(str(tmp_path), f"sqlite:///{tmp_path}/jupyterhub.sqlite", lambda _: None) is None
+    assert (tmp_path / "appliance-version").read_text() == f"{__version__}\n"
+    assert not (tmp_path / "backups").exists()
 
 
 def test_a_failed_upgrade_leaves_the_original_untouched(tmp_path):
