@@ -9,18 +9,23 @@ import asyncio
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
 
 import docker
 import docker.errors
+import jupyterhub
+import requests
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner, SystemUserSpawner
 from tornado import web
 from traitlets import Bool, Integer, Unicode, default
 
 from appliance.host_accounts import find_account
+from appliance.images import jupyterhub_mismatch
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 
 LOG_LINES_SHOWN = 15
+ASK_JUPYTERHUB_VERSION = ["python3", "-c", "import jupyterhub; print(jupyterhub.__version__)"]
 # Below docker-py's connection pool size (10), so that every thread has a connection of its own.
 DOCKER_CALL_THREADS = 8
 
@@ -113,6 +118,7 @@ class ApplianceDockerSpawner(DockerSpawner):
         present = await self.image_present(image)
         if present and self.pull_policy != "always":
             self.report(10, f"Image {image} is on this host")
+            await self.check_jupyterhub_version(image)
             return
         if not present and self.pull_policy == "never":
             raise SpawnError(f"Image {image} is not on this host, and pulling is turned off. {BUILD_HINT}")
@@ -123,6 +129,50 @@ class ApplianceDockerSpawner(DockerSpawner):
             situation = "could not be pulled" if present else "is not on this host, and pulling it failed"
             raise SpawnError(f"Image {image} {situation}: {error.explanation}. {BUILD_HINT}") from None
         self.report(10, f"Pulled image {image}")
+        await self.check_jupyterhub_version(image)
+
+    # The JupyterHub version in each image, by image id (content-addressed, so never stale); spawns of
+    # the same image at once share one question. None: the image could not tell.
+    _jupyterhub_versions: ClassVar[dict[str, asyncio.Task]] = {}
+
+    async def check_jupyterhub_version(self, image: str) -> None:
+        """Refuse an image whose JupyterHub cannot work with the hub's; each image is asked once."""
+        image_id = (await self.docker("inspect_image", image))["Id"]
+        if image_id not in self._jupyterhub_versions:
+            self.report(11, f"Asking image {image} for its JupyterHub version")
+            self._jupyterhub_versions[image_id] = asyncio.ensure_future(self.ask_jupyterhub_version(image))
+        found = await self._jupyterhub_versions[image_id]
+        mismatch = jupyterhub_mismatch(image, found, jupyterhub.__version__)
+        if mismatch:
+            raise SpawnError(mismatch)
+        if found:
+            self.report(12, f"Image {image} has JupyterHub {found}; the hub has {jupyterhub.__version__}")
+        else:
+            self.log.warning("Could not tell which JupyterHub image %s has; starting it anyway", image)
+            self.report(12, f"Could not tell which JupyterHub image {image} has; starting it anyway")
+
+    async def ask_jupyterhub_version(self, image: str) -> str | None:
+        """Run `python3 -c 'import jupyterhub…'` in a throwaway container without network; None if that fails."""
+        container_id = None
+        try:
+            container = await self.docker(
+                "create_container",
+                image,
+                entrypoint=ASK_JUPYTERHUB_VERSION,
+                labels=self.user_labels(),
+                network_disabled=True,
+            )
+            container_id = container["Id"]
+            await self.docker("start", container_id)
+            status = (await self.docker("wait", container_id, timeout=60))["StatusCode"]
+            output = (await self.docker("logs", container_id, stdout=True, stderr=False)).decode().strip()
+        except (docker.errors.DockerException, requests.RequestException) as error:
+            self.log.warning("Asking %s for its JupyterHub version failed: %s", image, error)
+            return None
+        finally:
+            if container_id:
+                await self.docker("remove_container", container_id, force=True)
+        return output if status == 0 and output else None
 
     async def image_present(self, image: str) -> bool:
         try:
@@ -365,6 +415,7 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
         """Swarm's nodes pull for themselves; the manager only says whether it has the image."""
         if await self.image_present(image):
             self.report(10, f"Image {image} is on this manager")
+            await self.check_jupyterhub_version(image)
         else:
             self.report(10, f"Image {image} is not on this manager; the node Swarm picks must have or pull it")
 

@@ -6,7 +6,7 @@ This stack also turns on the read-only root filesystem; test_newcomer checks the
 import pytest
 import requests
 
-from tests.e2e.stack import record_spawn
+from tests.e2e.stack import SINGLEUSER_IMAGE, record_spawn
 
 ADMIN_PASSWORD = "limits-admin-password-0123456789ab"
 MEM_LIMIT_BYTES = 512 * 1024**2
@@ -40,9 +40,18 @@ def test_spawn_progress_reports_each_real_step(stack):
     spawn = client.start_server()
     record_spawn(spawn)
     messages = [event["message"] for event in spawn.events]
-    for step in ("is on this host", "Creating container jupyter-admin", "Starting container", "Waiting for the server"):
+    steps = (
+        "is on this host",
+        "has JupyterHub 6.1.1; the hub has 6.1.1",
+        "Creating container jupyter-admin",
+        "Starting container",
+        "Waiting for the server",
+    )
+    for step in steps:
         assert any(step in message for message in messages), messages
     assert messages[-1].startswith("Server ready")
+    # Two spawns of the same image: it was asked for its JupyterHub version once.
+    assert stack.logs().count(f"Asking image {SINGLEUSER_IMAGE} for its JupyterHub version") == 1
 
 
 def test_host_config_of_a_user_container_is_hardened(stack, admin):

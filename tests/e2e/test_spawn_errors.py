@@ -20,9 +20,13 @@ MISSING_IMAGE = f"appliance-e2e-missing:{RUN_ID}"
 REGISTRY_IMAGE = "jupyterhub-appliance/e2e-registry:latest"
 REGISTRY_PORT = free_port()
 PULLED_IMAGE = f"localhost:{REGISTRY_PORT}/appliance-e2e/pulled:{RUN_ID}"
+OLD_JUPYTERHUB = "5.4.6"
+OLD_JUPYTERHUB_IMAGE = f"appliance-e2e-jupyterhub5:{RUN_ID}"
 BROKEN_IMAGES = {
     EXITS_IMAGE: """CMD ["sh", "-c", "echo 'fatal: /etc/lab.conf is missing' >&2; exit 3"]""",
     SILENT_IMAGE: """CMD ["sleep", "3600"]""",
+    # A real older JupyterHub in the user image, as in an image built for an older hub.
+    OLD_JUPYTERHUB_IMAGE: f"USER root\nRUN pip install --no-deps jupyterhub=={OLD_JUPYTERHUB}\nUSER jovyan",
 }
 
 
@@ -86,7 +90,7 @@ def stack(stack_factory, broken_images, registry):
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
             "USER_PASSWORD": USER_PASSWORD,
             "ALLOWED_USERS": "bob",
-            "ALLOWED_IMAGES": f"{EXITS_IMAGE},{SILENT_IMAGE},{MISSING_IMAGE},{PULLED_IMAGE}",
+            "ALLOWED_IMAGES": f"{EXITS_IMAGE},{SILENT_IMAGE},{MISSING_IMAGE},{PULLED_IMAGE},{OLD_JUPYTERHUB_IMAGE}",
             "SERVER_START_TIMEOUT": str(SERVER_START_TIMEOUT),
         }
     )
@@ -145,6 +149,18 @@ def test_a_missing_image_that_cannot_be_pulled_says_so(stack, bob):
     assert f"Image {MISSING_IMAGE} is not on this host, and pulling it failed" in message
     assert "docker compose build" in message
     assert seconds < 30
+
+
+def test_an_image_with_another_jupyterhub_major_version_is_refused_naming_both(stack, bob, docker_client):
+    message, seconds = failed_spawn(bob, OLD_JUPYTERHUB_IMAGE)
+    assert (
+        f"Image {OLD_JUPYTERHUB_IMAGE} has JupyterHub {OLD_JUPYTERHUB}, but this hub runs JupyterHub 6.1.1" in message
+    )
+    assert "Use an image with JupyterHub 6.x" in message
+    assert seconds < 30
+    # Refused before a server container was made; the container that answered the question is gone too.
+    assert stack.user_containers("bob") == []
+    assert not docker_client.containers.list(all=True, filters={"ancestor": OLD_JUPYTERHUB_IMAGE})
 
 
 def test_an_image_outside_the_list_is_refused_through_the_api(stack, bob):
