@@ -5,6 +5,7 @@ import statistics
 import docker
 import pytest
 
+from tests.e2e.registry import REGISTRY, start_registry
 from tests.e2e.stack import (
     ARTIFACTS,
     HUB_IMAGE,
@@ -68,3 +69,13 @@ def stack_factory(docker_client, tmp_path_factory):
     yield start
     for stack in stacks:
         stack.down()
+
+
+@pytest.fixture(scope="session")
+def local_registry(docker_client):
+    """The address of a registry on loopback, such as localhost:41234, for the whole run."""
+    container = start_registry(docker_client)
+    try:
+        yield REGISTRY
+    finally:
+        container.stop()

@@ -29,17 +29,22 @@ USER_LABEL = "jupyterhub-appliance.user"
 PROJECT_LABEL = "com.docker.compose.project"
 TEST_RUN_LABEL = "jupyterhub-appliance.e2e-run"
 RUN_ID = uuid.uuid4().hex[:8]
+ANY_RUN = "*"
 E2E_PREFIX = "appliance-e2e-"
 SPAWN_SECONDS: list[float] = []
 SWARM_SPAWN_SECONDS: list[float] = []
 
 
-def leftover_objects(client, name_prefix: str) -> list:
-    """Containers, volumes and networks whose instance or compose project starts with name_prefix."""
+def leftover_objects(client, name_prefix: str, run_id: str | None = RUN_ID) -> list:
+    """Containers, volumes and networks whose instance or compose project starts with name_prefix,
+    and those labelled as made by the e2e run run_id (helpers such as a registry or a fake GitHub;
+    ANY_RUN: by any run; None: none of them)."""
 
     def ours(labels) -> bool:
         values = (labels or {}).get(INSTANCE_LABEL, ""), (labels or {}).get(PROJECT_LABEL, "")
-        return any(value.startswith(name_prefix) for value in values) or (labels or {}).get(TEST_RUN_LABEL) == RUN_ID
+        made_by = (labels or {}).get(TEST_RUN_LABEL)
+        made_by_run = made_by is not None and run_id in (made_by, ANY_RUN)
+        return any(value.startswith(name_prefix) for value in values) or made_by_run
 
     found = [c for c in client.containers.list(all=True) if ours(c.labels)]
     found += [v for v in client.volumes.list() if ours(v.attrs.get("Labels"))]
@@ -49,14 +54,14 @@ def leftover_objects(client, name_prefix: str) -> list:
     return found
 
 
-def leftovers_of(client, name_prefix: str) -> list[str]:
-    return [f"{type(thing).__name__.lower()} {thing.name}" for thing in leftover_objects(client, name_prefix)]
+def leftovers_of(client, name_prefix: str, run_id: str | None = RUN_ID) -> list[str]:
+    return [f"{type(thing).__name__.lower()} {thing.name}" for thing in leftover_objects(client, name_prefix, run_id)]
 
 
 def sweep_earlier_runs(client) -> list[str]:
     """Remove what an interrupted earlier e2e run left behind: only objects labelled as e2e stacks."""
     swept = []
-    for thing in leftover_objects(client, E2E_PREFIX):
+    for thing in leftover_objects(client, E2E_PREFIX, run_id=ANY_RUN):
         thing.remove(**({} if type(thing).__name__ == "Network" else {"force": True}))
         swept.append(f"{type(thing).__name__.lower()} {thing.name}")
     return swept
@@ -69,7 +74,7 @@ def free_port() -> int:
 
 
 class Stack:
-    """One compose project of the repository's own docker-compose.yml (plus overlays), with env overrides.
+    """One compose project of a docker-compose.yml (plus overlays), with env overrides; by default this repository's.
 
     `url` and `ca_file` say how tests reach the hub when an overlay changes that (HTTPS);
     `before_start` runs once the project's network and containers exist, before anything starts.
@@ -84,6 +89,7 @@ class Stack:
         url: str = "",
         ca_file: str | None = None,
         before_start: Callable[["Stack"], None] | None = None,
+        root: Path = ROOT,
     ):
         self.client = client
         self.project = f"{E2E_PREFIX}{RUN_ID}-{uuid.uuid4().hex[:4]}"
@@ -98,8 +104,14 @@ class Stack:
             "APPLIANCE_ENV_FILE": str(env_file),
         }
         env_file.write_text("".join(f"{key}={value}\n" for key, value in {**compose_env, **env}.items()))
+        self.overlays = overlays
+        self.switch_root(root)
+
+    def switch_root(self, root: Path) -> None:
+        """Use the compose files of another source tree (another release) for this same project."""
+        self.root = root
         self.compose = DockerCompose(
-            ROOT, compose_file_name=["docker-compose.yml", *overlays], env_file=str(env_file), wait=False
+            root, compose_file_name=["docker-compose.yml", *self.overlays], env_file=str(self.env_file), wait=False
         )
 
     def change_env(self, **values: str) -> None:
@@ -120,7 +132,7 @@ class Stack:
         """Run `docker compose …`; output is text, or bytes when binary_input is given (even empty)."""
         command = [*self.compose.compose_command_property, *args]
         text = binary_input is None
-        return subprocess.run(command, cwd=ROOT, capture_output=True, text=text, input=binary_input, check=False)
+        return subprocess.run(command, cwd=self.root, capture_output=True, text=text, input=binary_input, check=False)
 
     def run_compose(self, *args: str) -> str:
         result = self.compose_result(*args)
@@ -145,8 +157,13 @@ class Stack:
 
         wait_until(answers, f"the hub of {self.project} to answer /hub/health", seconds=120)
 
+    def read_in_hub(self, path: str, first_bytes: int | None = None) -> str:
+        """A text file in the hub container, stripped; or only its first bytes."""
+        command = ["head", "-c", str(first_bytes)] if first_bytes else ["cat"]
+        return self.run_compose("exec", "-T", "hub", *command, path).strip()
+
     def read_secret(self, name: str) -> str:
-        return self.run_compose("exec", "-T", "hub", "cat", f"/data/secrets/{name}").strip()
+        return self.read_in_hub(f"/data/secrets/{name}")
 
     def user_containers(self, username: str | None = None):
         labels = [f"{INSTANCE_LABEL}={self.project}"] + ([f"{USER_LABEL}={username}"] if username else [])
@@ -165,7 +182,7 @@ class Stack:
         self.compose.stop(down=True)
         for volume in self.user_volumes():
             volume.remove(force=True)
-        leftovers = leftovers_of(self.client, self.project)
+        leftovers = leftovers_of(self.client, self.project, run_id=None)
         assert not leftovers, f"{self.project} left these behind: {leftovers}"
 
 

@@ -6,10 +6,10 @@ import time
 
 import pytest
 import requests
-from testcontainers.core.container import DockerContainer
 
 from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import BASE_IMAGE, HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, free_port, record_spawn
+from tests.e2e.registry import REGISTRY, push
+from tests.e2e.stack import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
 
 ADMIN_PASSWORD = "spawn-errors-admin-password-012345"
 USER_PASSWORD = "students-password"
@@ -17,9 +17,7 @@ SERVER_START_TIMEOUT = 8
 EXITS_IMAGE = f"appliance-e2e-exits:{RUN_ID}"
 SILENT_IMAGE = f"appliance-e2e-silent:{RUN_ID}"
 MISSING_IMAGE = f"appliance-e2e-missing:{RUN_ID}"
-REGISTRY_IMAGE = "jupyterhub-appliance/e2e-registry:latest"
-REGISTRY_PORT = free_port()
-PULLED_IMAGE = f"localhost:{REGISTRY_PORT}/appliance-e2e/pulled:{RUN_ID}"
+PULLED_IMAGE = f"{REGISTRY}/appliance-e2e/pulled:{RUN_ID}"
 OLD_JUPYTERHUB = "5.4.6"
 OLD_JUPYTERHUB_IMAGE = f"appliance-e2e-jupyterhub5:{RUN_ID}"
 BROKEN_IMAGES = {
@@ -41,46 +39,18 @@ def broken_images(docker_client):
 
 
 @pytest.fixture(scope="module")
-def registry(docker_client):
-    """A real registry (Debian's docker-registry) on loopback, holding an image this host does not have."""
-    config = (
-        'version: 0.1\\nstorage:\\n  filesystem:\\n    rootdirectory: /var/lib/registry\\nhttp:\\n  addr: ":5000"\\n'
-    )
-    dockerfile = (
-        f"FROM {BASE_IMAGE}\n"
-        "RUN apt-get update && apt-get install -y --no-install-recommends docker-registry "
-        "&& rm -rf /var/lib/apt/lists/*\n"
-        # Debian's own config asks for passwords; this test registry is anonymous, on loopback only.
-        f"RUN printf '{config}' > /etc/docker/registry/e2e.yml\n"
-    )
-    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=REGISTRY_IMAGE, rm=True)
-    container = (
-        DockerContainer(REGISTRY_IMAGE)
-        .with_kwargs(labels={TEST_RUN_LABEL: RUN_ID}, entrypoint=["docker-registry", "serve"])
-        .with_command("/etc/docker/registry/e2e.yml")
-    )
-    container.ports["5000/tcp"] = ("127.0.0.1", REGISTRY_PORT)
-    container.start()
+def registry(docker_client, local_registry):
+    """The local registry, holding an image this host does not have."""
+    # An image with a layer of its own, so that pulling it transfers data.
+    layer = f"FROM {SINGLEUSER_IMAGE}\nRUN head -c 16000000 /dev/urandom > /tmp/pulled-layer\n"
+    docker_client.images.build(fileobj=io.BytesIO(layer.encode()), tag=PULLED_IMAGE, rm=True)
     try:
-        wait_until(registry_answers, "the registry to answer", seconds=30)
-        # An image with a layer of its own, so that pulling it transfers data.
-        layer = f"FROM {SINGLEUSER_IMAGE}\nRUN head -c 16000000 /dev/urandom > /tmp/pulled-layer\n"
-        docker_client.images.build(fileobj=io.BytesIO(layer.encode()), tag=PULLED_IMAGE, rm=True)
-        for line in docker_client.images.push(PULLED_IMAGE, stream=True, decode=True):
-            assert "error" not in line, line
+        push(docker_client, PULLED_IMAGE)
         docker_client.images.remove(PULLED_IMAGE)
         yield
     finally:
         if PULLED_IMAGE in {tag for image in docker_client.images.list() for tag in image.tags}:
             docker_client.images.remove(PULLED_IMAGE, force=True)
-        container.stop()
-
-
-def registry_answers() -> bool:
-    try:
-        return requests.get(f"http://127.0.0.1:{REGISTRY_PORT}/v2/", timeout=2).ok
-    except requests.ConnectionError:
-        return False
 
 
 @pytest.fixture(scope="module")

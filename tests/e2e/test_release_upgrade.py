@@ -1,0 +1,160 @@
+"""The upgrade from the previous release, as an admin does it: new compose file, `docker compose pull`, `up -d`.
+
+Release N is built from its own commit with its own build script. The images of this version
+come from a real registry on loopback (IMAGE_REGISTRY points there), so the pull is real too.
+"""
+
+import io
+import subprocess
+import tarfile
+from dataclasses import dataclass
+
+import pytest
+
+from appliance import __version__
+from appliance.images import image_name
+from tests.e2e.hub_client import HubClient
+from tests.e2e.registry import push
+from tests.e2e.stack import HUB_IMAGE, ROOT, SINGLEUSER_IMAGE, Stack
+
+PREVIOUS_VERSION = "0.1.0"
+# The commit of release 0.1.0 (CHANGELOG.md); its images were named jupyterhub-appliance/KIND:0.1.0.
+PREVIOUS_COMMIT = "30a1ad40b1e1e23fc2563f63bd0df8ffb4c1d501"
+PREVIOUS_HUB_IMAGE = f"jupyterhub-appliance/hub:{PREVIOUS_VERSION}"
+PREVIOUS_SINGLEUSER_IMAGE = f"jupyterhub-appliance/singleuser:{PREVIOUS_VERSION}"
+ADMIN_PASSWORD = "upgrade-admin-password-0123456789ab"
+USER_PASSWORD = "upgrade-users-password"
+NOTES = "written under release 0.1.0\n"
+
+
+@pytest.fixture(scope="module")
+def previous_release(tmp_path_factory):
+    """The source tree of the previous release, and its images built by its own scripts/build-images.sh."""
+    tree = tmp_path_factory.mktemp(f"release-{PREVIOUS_VERSION}")
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", PREVIOUS_COMMIT], capture_output=True, check=False)
+    assert archive.returncode == 0, (
+        f"release {PREVIOUS_VERSION} is commit {PREVIOUS_COMMIT}, which this clone lacks (a shallow clone?): "
+        f"{archive.stderr.decode()}"
+    )
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as source:
+        source.extractall(tree, filter="data")
+    build = subprocess.run(["bash", "scripts/build-images.sh"], cwd=tree, capture_output=True, text=True, check=False)
+    assert build.returncode == 0, f"building release {PREVIOUS_VERSION} failed:\n{build.stdout}\n{build.stderr}"
+    return tree
+
+
+@pytest.fixture(scope="module")
+def published(docker_client, local_registry):
+    """This version's images, pushed to the loopback registry as a release would publish them; then the
+    local copies under the registry's names are removed, so that `docker compose pull` has to fetch them."""
+    registry = f"{local_registry}/appliance-e2e"
+    names = {kind: image_name(kind, registry) for kind in ("hub", "singleuser")}
+    for kind, local in (("hub", HUB_IMAGE), ("singleuser", SINGLEUSER_IMAGE)):
+        docker_client.images.get(local).tag(names[kind])
+        push(docker_client, names[kind])
+        docker_client.images.remove(names[kind])
+    yield registry
+    for name in names.values():
+        if docker_client.images.list(name=name):
+            docker_client.images.remove(name)
+
+
+@dataclass
+class Before:
+    """What release N left: the users' browser sessions, a running server and its file."""
+
+    admin: HubClient
+    alice: HubClient
+    server_container_id: str
+
+
+@dataclass
+class Upgrade:
+    stack: Stack
+    before: Before
+    registry: str
+    pull_output: str
+
+
+@pytest.fixture(scope="module")
+def upgrade(stack_factory, previous_release, published, docker_client) -> Upgrade:
+    env = {"ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_PASSWORD": USER_PASSWORD, "ALLOWED_USERS": "alice"}
+    stack = stack_factory(env, root=previous_release)
+    hub_image = stack.hub_container().image
+    assert hub_image.tags == [PREVIOUS_HUB_IMAGE]
+    assert hub_image.labels["org.opencontainers.image.version"] == PREVIOUS_VERSION
+    before = use_release_n(stack)
+    assert docker_client.containers.get(before.server_container_id).image.tags == [PREVIOUS_SINGLEUSER_IMAGE]
+
+    # The admin's steps: take the new compose file, point it at the registry, pull, up -d.
+    stack.switch_root(ROOT)
+    stack.change_env(IMAGE_REGISTRY=published)
+    pull = stack.compose_result("pull")
+    assert pull.returncode == 0, pull.stderr
+    stack.run_compose("up", "-d")
+    stack.wait_healthy()
+    return Upgrade(stack, before, published, pull.stdout + pull.stderr)
+
+
+def use_release_n(stack: Stack) -> Before:
+    admin = stack.client_for().login("admin", ADMIN_PASSWORD)
+    alice = stack.client_for().login("alice", USER_PASSWORD)
+    alice.ensure_running()
+    alice.put_file("notes.txt", NOTES)
+    [container] = stack.user_containers("alice")
+    return Before(admin, alice, container.id)
+
+
+def test_the_new_images_were_pulled_from_the_registry_and_run_the_hub(upgrade, docker_client):
+    hub_image = image_name("hub", upgrade.registry)
+    assert hub_image in upgrade.stack.hub_container().image.tags
+    assert docker_client.images.get(hub_image).labels["org.opencontainers.image.version"] == __version__
+    singleuser_image = image_name("singleuser", upgrade.registry)
+    assert docker_client.images.get(singleuser_image).id == docker_client.images.get(SINGLEUSER_IMAGE).id
+    pulled = upgrade.pull_output.lower()
+    assert "pulled" in pulled or "already exists" in pulled, upgrade.pull_output
+
+
+def test_the_database_was_backed_up_before_the_new_version_started(upgrade):
+    stack = upgrade.stack
+    logs = stack.logs()
+    assert f"Appliance before 0.2.0 ran last on this data; this is {__version__}." in logs
+    backups = stack.run_compose("exec", "-T", "hub", "ls", "/data/backups").split()
+    [backup] = [name for name in backups if name.endswith(f"-before-{__version__}.sqlite")]
+    assert stack.read_in_hub(f"/data/backups/{backup}", first_bytes=15) == "SQLite format 3"
+    assert stack.read_in_hub("/data/appliance-version") == __version__
+    schema = stack.run_compose("exec", "-T", "hub", "python3", "-c", CURRENT_SCHEMA_IS_HEAD).strip()
+    assert schema == "at head", schema
+
+
+CURRENT_SCHEMA_IS_HEAD = """
+from appliance.database import jupyterhub_revisions, schema_revision
+from pathlib import Path
+print("at head" if schema_revision(Path("/data/jupyterhub.sqlite")) == jupyterhub_revisions()[0] else "behind")
+"""
+
+
+def test_users_stay_logged_in(upgrade):
+    assert upgrade.before.alice.whoami() == "alice"
+    assert upgrade.before.admin.whoami() == "admin"
+
+
+def test_the_running_server_and_its_files_came_through(upgrade, docker_client):
+    alice = upgrade.before.alice
+    [container] = upgrade.stack.user_containers("alice")
+    assert container.id == upgrade.before.server_container_id
+    assert alice.read_file("notes.txt") == NOTES
+
+
+def test_the_next_spawn_uses_the_new_user_image_with_the_same_files(upgrade, docker_client):
+    alice = upgrade.before.alice
+    alice.stop_server()
+    spawn = alice.start_server()
+    messages = [event["message"] for event in spawn.events]
+    new_image = image_name("singleuser", upgrade.registry)
+    assert f"Image {new_image} is on this host" in messages
+    [container] = upgrade.stack.user_containers("alice")
+    assert new_image in container.image.tags
+    assert container.image.labels["org.opencontainers.image.version"] == __version__
+    alice.open_lab()
+    assert alice.read_file("notes.txt") == NOTES
