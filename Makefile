@@ -28,9 +28,12 @@ $(OLD_HUB)/.installed:
 images: engine
 	scripts/build-images.sh
 
+# Python (ruff), the Dockerfiles (hadolint), the workflows (actionlint), and the generated docs and versions.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile singleuser/Dockerfile
+	scripts/lint-workflows.sh
 	$(PY) -m appliance docs
 
 test-unit: $(VENV)/.installed

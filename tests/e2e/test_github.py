@@ -1,5 +1,7 @@
 """GitHub login against a fake GitHub that speaks the real protocol: who gets in, who does not, and why."""
 
+import os
+
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
@@ -19,7 +21,8 @@ USERS = {
     "eve": {"id": 6, "orgs": ["elsewhere"], "teams": ["school:chemistry"]},
 }
 NETWORK = "jupyterhub-appliance"
-CHROMIUM = "/usr/bin/chromium"
+# The same browser scripts/ensure-browser.sh checks for.
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 LAB_SECONDS = 180
 
 
