@@ -14,6 +14,7 @@ import sqlalchemy
 from appliance import data_dir as data_dir_checks
 from appliance.database import jupyterhub_revisions, sqlite_file
 from appliance.docker_host import own_container
+from appliance.images import ASK_JUPYTERHUB_VERSION, jupyterhub_mismatch
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
 from appliance.secret_store import SECRETS_FOLDER, STORED_BY_SETTING, STORED_SECRETS, secret_path
@@ -104,21 +105,36 @@ def check_hub_api_from_user_network(settings: Settings) -> Outcome:
 
 
 def check_images(settings: Settings) -> Outcome:
+    """Each user image is here or pullable, and those here have a JupyterHub that works with the hub's."""
     client = docker_client()
     images = dict.fromkeys([settings["SINGLEUSER_IMAGE"], *(settings["ALLOWED_IMAGES"] or ())])
-    missing = []
+    missing, found = [], {}
     for image in images:
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:
             if not pullable(client, image):
                 missing.append(image)
+            continue
+        found[image] = jupyterhub_in(client, image)
     if missing:
         return failed(
             f"not on this host and not pullable: {', '.join(missing)}",
             "build or pull them on the Docker host (the appliance's own user image: `docker compose build`)",
         )
-    return passed(f"present or pullable: {', '.join(images)}")
+    mismatches = [jupyterhub_mismatch(image, version, jupyterhub.__version__) for image, version in found.items()]
+    if any(mismatches):
+        return failed(" ".join(filter(None, mismatches)), "use user images with the hub's JupyterHub major version")
+    described = [f"{image} (JupyterHub {found[image] or 'unknown'})" if image in found else image for image in images]
+    return passed(f"present or pullable: {', '.join(described)}")
+
+
+def jupyterhub_in(client: docker.DockerClient, image: str) -> str | None:
+    try:
+        output = client.containers.run(image, entrypoint=ASK_JUPYTERHUB_VERSION, network_disabled=True, remove=True)
+    except docker.errors.DockerException:
+        return None
+    return output.decode().strip() or None
 
 
 def pullable(client: docker.DockerClient, image: str) -> bool:

@@ -21,11 +21,10 @@ from tornado import web
 from traitlets import Bool, Integer, Unicode, default
 
 from appliance.host_accounts import find_account
-from appliance.images import jupyterhub_mismatch
+from appliance.images import ASK_JUPYTERHUB_VERSION, jupyterhub_mismatch
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 
 LOG_LINES_SHOWN = 15
-ASK_JUPYTERHUB_VERSION = ["python3", "-c", "import jupyterhub; print(jupyterhub.__version__)"]
 # Below docker-py's connection pool size (10), so that every thread has a connection of its own.
 DOCKER_CALL_THREADS = 8
 
