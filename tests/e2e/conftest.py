@@ -48,7 +48,7 @@ def docker_client():
     for thing in sweep_earlier_runs(client):
         print(f"removed {thing}, left by an earlier, interrupted e2e run")
     yield client
-    leftovers = leftovers_of(client, f"appliance-e2e-{RUN_ID}")
+    leftovers = leftovers_of(client, f"appliance-e2e-{RUN_ID}", run_id=RUN_ID)
     client.close()
     assert not leftovers, f"the e2e run left these behind: {leftovers}"
 

@@ -35,7 +35,7 @@ SPAWN_SECONDS: list[float] = []
 SWARM_SPAWN_SECONDS: list[float] = []
 
 
-def leftover_objects(client, name_prefix: str, run_id: str | None = RUN_ID) -> list:
+def leftover_objects(client, name_prefix: str, run_id: str | None = None) -> list:
     """Containers, volumes and networks whose instance or compose project starts with name_prefix,
     and those labelled as made by the e2e run run_id (helpers such as a registry or a fake GitHub;
     ANY_RUN: by any run; None: none of them)."""
@@ -54,7 +54,7 @@ def leftover_objects(client, name_prefix: str, run_id: str | None = RUN_ID) -> l
     return found
 
 
-def leftovers_of(client, name_prefix: str, run_id: str | None = RUN_ID) -> list[str]:
+def leftovers_of(client, name_prefix: str, run_id: str | None = None) -> list[str]:
     return [f"{type(thing).__name__.lower()} {thing.name}" for thing in leftover_objects(client, name_prefix, run_id)]
 
 
@@ -182,7 +182,7 @@ class Stack:
         self.compose.stop(down=True)
         for volume in self.user_volumes():
             volume.remove(force=True)
-        leftovers = leftovers_of(self.client, self.project, run_id=None)
+        leftovers = leftovers_of(self.client, self.project)
         assert not leftovers, f"{self.project} left these behind: {leftovers}"
 
 
