@@ -53,22 +53,31 @@ def docker_client():
     assert not leftovers, f"the e2e run left these behind: {leftovers}"
 
 
-@pytest.fixture(scope="module")
-def stack_factory(docker_client, tmp_path_factory):
-    """Start stacks one at a time (they share the fixed network name); tear each down at module end."""
-    stacks = []
+class StackFactory:
+    """Starts stacks one at a time (they share the fixed network name); `down_all` removes them."""
 
-    def start(env: dict[str, str] | None = None, healthy: bool = True, **options) -> Stack:
-        for stack in stacks:
-            stack.down()
-        stacks.clear()
-        stack = Stack(docker_client, tmp_path_factory.mktemp("stack"), env or {}, **options)
-        stacks.append(stack)
+    def __init__(self, client, tmp_path_factory):
+        self.client, self.tmp_path_factory = client, tmp_path_factory
+        self.stacks: list[Stack] = []
+
+    def __call__(self, env: dict[str, str] | None = None, healthy: bool = True, **options) -> Stack:
+        self.down_all()
+        stack = Stack(self.client, self.tmp_path_factory.mktemp("stack"), env or {}, **options)
+        self.stacks.append(stack)
         return stack.up(healthy)
 
-    yield start
-    for stack in stacks:
-        stack.down()
+    def down_all(self) -> None:
+        for stack in self.stacks:
+            stack.down()
+        self.stacks.clear()
+
+
+@pytest.fixture(scope="module")
+def stack_factory(docker_client, tmp_path_factory):
+    """Stacks of one test module; torn down at the module's end."""
+    factory = StackFactory(docker_client, tmp_path_factory)
+    yield factory
+    factory.down_all()
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from appliance import __version__
 from appliance.images import image_name
 from tests.e2e.hub_client import HubClient
 from tests.e2e.registry import push
-from tests.e2e.stack import HUB_IMAGE, ROOT, SINGLEUSER_IMAGE, Stack
+from tests.e2e.stack import E2E_PREFIX, HUB_IMAGE, ROOT, RUN_ID, SINGLEUSER_IMAGE, Stack
 
 PREVIOUS_VERSION = "0.1.0"
 # The commit of release 0.1.0 (CHANGELOG.md); its images were named jupyterhub-appliance/KIND:0.1.0.
@@ -158,3 +158,19 @@ def test_the_next_spawn_uses_the_new_user_image_with_the_same_files(upgrade, doc
     assert container.image.labels["org.opencontainers.image.version"] == __version__
     alice.open_lab()
     assert alice.read_file("notes.txt") == NOTES
+
+
+def test_compose_up_builds_the_images_from_source_when_they_cannot_be_pulled(stack_factory, docker_client):
+    registry = f"{E2E_PREFIX}{RUN_ID}.invalid/nowhere"  # a registry that does not exist
+    built = [image_name(kind, registry) for kind in ("hub", "singleuser")]
+    try:
+        stack = stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD, "IMAGE_REGISTRY": registry})
+        assert built[0] in stack.hub_container().image.tags
+        for name in built:
+            assert docker_client.images.get(name).labels["org.opencontainers.image.version"] == __version__
+        assert stack.client_for().login("admin", ADMIN_PASSWORD).whoami() == "admin"
+    finally:
+        stack_factory.down_all()
+        for name in built:
+            if docker_client.images.list(name=name):
+                docker_client.images.remove(name)
