@@ -116,7 +116,7 @@ def check_images(settings: Settings) -> Outcome:
             if not pullable(client, image):
                 missing.append(image)
             continue
-        found[image] = jupyterhub_in(client, image)
+        found[image] = jupyterhub_in(client, image, settings["APPLIANCE_INSTANCE"])
     if missing:
         return failed(
             f"not on this host and not pullable: {', '.join(missing)}",
@@ -129,9 +129,16 @@ def check_images(settings: Settings) -> Outcome:
     return passed(f"present or pullable: {', '.join(described)}")
 
 
-def jupyterhub_in(client: docker.DockerClient, image: str) -> str | None:
+def jupyterhub_in(client: docker.DockerClient, image: str, instance: str) -> str | None:
+    """The JupyterHub version in the image, asked in a throwaway container without network; None if it cannot say."""
     try:
-        output = client.containers.run(image, entrypoint=ASK_JUPYTERHUB_VERSION, network_disabled=True, remove=True)
+        output = client.containers.run(
+            image,
+            entrypoint=ASK_JUPYTERHUB_VERSION,
+            network_disabled=True,
+            labels={LABEL_INSTANCE: instance},
+            remove=True,
+        )
     except docker.errors.DockerException:
         return None
     return output.decode().strip() or None

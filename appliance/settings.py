@@ -417,9 +417,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "APPLIANCE_VERSION",
-        "Version of the appliance images that compose runs. Set it to stay on a release; unset, compose runs the "
-        "version of its own compose file. The hub's default SINGLEUSER_IMAGE follows the hub's version.",
-        Text(r"\d+\.\d+\.\d+([-+.][0-9A-Za-z.-]+)?", describe="a version such as 1.2.3"),
+        "Version of the appliance images that compose runs. Set it to stay on a release (X.Y follows its newest "
+        "patch release); unset, compose runs the version of its own compose file. The hub's default "
+        "SINGLEUSER_IMAGE follows the hub's own version.",
+        Text(
+            r"latest|\d+\.\d+(\.\d+([-.][0-9A-Za-z.-]+)?)?",
+            describe="a published tag: a version such as 1.2.3, a minor version such as 1.2, or latest",
+        ),
         default=__version__,
         group="Docker",
     ),

@@ -2,6 +2,7 @@
 
 import pytest
 
+from appliance import __version__
 from appliance.settings import SETTINGS, SettingsError, load
 
 GOOD_ADMIN_PASSWORD = "a" * 32
@@ -93,7 +94,19 @@ BAD_ENVIRONMENTS = [
         "must differ from ADMIN_PASSWORD",
     ),
     ({"JPY_COOKIE_SECRET": "not-hex"}, "JPY_COOKIE_SECRET", "64 hex digits"),
+    ({"APPLIANCE_VERSION": "v0.2.0"}, "APPLIANCE_VERSION", "a version such as 1.2.3"),
+    ({"IMAGE_REGISTRY": "https://ghcr.io/owner"}, "IMAGE_REGISTRY", "ghcr.io/owner"),
 ]
+
+
+def test_the_image_registry_and_pinned_versions_are_the_published_tags():
+    assert load({})["APPLIANCE_VERSION"] == __version__
+    for tag in ("0.2.0", "0.2", "latest", "1.0.0-rc1"):
+        assert load({"APPLIANCE_VERSION": tag})["APPLIANCE_VERSION"] == tag
+    registry = "registry.example.org:5000/lab"
+    assert load({"IMAGE_REGISTRY": registry})["SINGLEUSER_IMAGE"] == (
+        f"{registry}/jupyterhub-appliance-singleuser:{__version__}"
+    )
 
 
 @pytest.mark.parametrize(("environ", "name", "fragment"), BAD_ENVIRONMENTS, ids=[b[1] for b in BAD_ENVIRONMENTS])
