@@ -7,6 +7,7 @@ come from a real registry on loopback (IMAGE_REGISTRY points there), so the pull
 import io
 import subprocess
 import tarfile
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -15,7 +16,7 @@ from appliance import __version__
 from appliance.images import image_name
 from tests.e2e.hub_client import HubClient
 from tests.e2e.registry import push
-from tests.e2e.stack import E2E_PREFIX, HUB_IMAGE, ROOT, RUN_ID, SINGLEUSER_IMAGE, Stack
+from tests.e2e.stack import ARTIFACTS, E2E_PREFIX, HUB_IMAGE, ROOT, RUN_ID, SINGLEUSER_IMAGE, Stack
 
 PREVIOUS_VERSION = "0.1.0"
 # The commit of release 0.1.0 (CHANGELOG.md); its images were named jupyterhub-appliance/KIND:0.1.0.
@@ -89,10 +90,19 @@ def upgrade(stack_factory, previous_release, published, docker_client) -> Upgrad
     # The admin's steps: take the new compose file, point it at the registry, pull, up -d.
     stack.switch_root(ROOT)
     stack.change_env(IMAGE_REGISTRY=published)
+    started = time.monotonic()
     pull = stack.compose_result("pull")
     assert pull.returncode == 0, pull.stderr
+    pulled = time.monotonic()
     stack.run_compose("up", "-d")
     stack.wait_healthy()
+    answered = time.monotonic()
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "release-upgrade.md").write_text(
+        f"# Upgrade {PREVIOUS_VERSION} -> {__version__}\n\n"
+        f"- `docker compose pull` from {published}: {pulled - started:.1f} s\n"
+        f"- `docker compose up -d` until /hub/health answers: {answered - pulled:.1f} s\n"
+    )
     return Upgrade(stack, before, published, pull.stdout + pull.stderr)
 
 
