@@ -17,6 +17,8 @@ from appliance import __version__
 
 BACKUPS_FOLDER = "backups"
 VERSION_FILE = "appliance-version"
+# The first version that records itself in VERSION_FILE; a database without that file is older.
+RECORDED_SINCE = "0.2.0"
 SQLITE_PREFIX = "sqlite:///"
 PAGES_PER_STEP = 1024
 
@@ -109,7 +111,7 @@ def upgrade_if_needed(data_dir: str, database_url: str, report: Callable[[str], 
         return None
     backup = backups_dir(data_dir) / f"jupyterhub-{timestamp()}-schema-{current}-before-{__version__}.sqlite"
     if previous != __version__:
-        report(f"Appliance {previous or 'before 0.2.0'} ran last on this data; this is {__version__}.")
+        report(f"Appliance {previous or f'before {RECORDED_SINCE}'} ran last on this data; this is {__version__}.")
     if schema_is_old:
         report(f"The database schema ({current}) is older than JupyterHub {jupyterhub_version()}'s ({head}).")
     report(f"Backing up {path} to {backup}")
@@ -137,7 +139,7 @@ def upgrade_copy_then_replace(path: Path, current: str, head: str, backup: Path,
 
 
 def recorded_version(data_dir: str) -> str | None:
-    """The appliance version that last started on this DATA_DIR; None before 0.2.0 or on a new one."""
+    """The appliance version that last started on this DATA_DIR; None before RECORDED_SINCE or on a new one."""
     try:
         return (Path(data_dir) / VERSION_FILE).read_text().strip() or None
     except FileNotFoundError:
