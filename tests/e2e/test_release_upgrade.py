@@ -32,9 +32,10 @@ NOTES = "written under release 0.1.0\n"
 def previous_release(tmp_path_factory):
     """The source tree of the previous release, and its images built by its own scripts/build-images.sh."""
     tree = tmp_path_factory.mktemp(f"release-{PREVIOUS_VERSION}")
+    fetch_if_missing(PREVIOUS_COMMIT)
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", PREVIOUS_COMMIT], capture_output=True, check=False)
     assert archive.returncode == 0, (
-        f"release {PREVIOUS_VERSION} is commit {PREVIOUS_COMMIT}, which this clone lacks (a shallow clone?): "
+        f"release {PREVIOUS_VERSION} is commit {PREVIOUS_COMMIT}, which this clone lacks and could not fetch: "
         f"{archive.stderr.decode()}"
     )
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as source:
@@ -42,6 +43,13 @@ def previous_release(tmp_path_factory):
     build = subprocess.run(["bash", "scripts/build-images.sh"], cwd=tree, capture_output=True, text=True, check=False)
     assert build.returncode == 0, f"building release {PREVIOUS_VERSION} failed:\n{build.stdout}\n{build.stderr}"
     return tree
+
+
+def fetch_if_missing(commit: str) -> None:
+    """A shallow clone lacks older commits; fetch just that one from origin."""
+    git = ["git", "-C", str(ROOT)]
+    if subprocess.run([*git, "cat-file", "-e", f"{commit}^{{commit}}"], capture_output=True).returncode != 0:
+        subprocess.run([*git, "fetch", "--quiet", "--depth", "1", "origin", commit], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
