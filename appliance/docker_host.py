@@ -1,9 +1,17 @@
-"""What the appliance asks of Docker about itself: its own container and that container's settings."""
+"""What the appliance asks of Docker: about itself (its own container and that container's settings),
+and which JupyterHub a user image has."""
 
+import contextlib
+import logging
 import socket
 
 import docker
 import requests
+
+# Asks a user image which JupyterHub it has; run as the entrypoint of a throwaway container.
+ASK_JUPYTERHUB_VERSION = ["python3", "-c", "import jupyterhub; print(jupyterhub.__version__)"]
+ASK_SECONDS = 60
+log = logging.getLogger(__name__)
 
 
 def own_container(client: docker.DockerClient):
@@ -48,3 +56,25 @@ def running_containers_sharing(client: docker.DockerClient, path: str) -> list[s
 
 def mount_key(mount: dict) -> str:
     return mount.get("Name") or mount["Source"]
+
+
+def jupyterhub_version_in(client: docker.DockerClient, image: str, labels: dict[str, str]) -> str | None:
+    """The JupyterHub version in a user image, asked in a labelled throwaway container without network.
+
+    None when the image cannot say (no python3, no jupyterhub, no answer within ASK_SECONDS).
+    """
+    container = None
+    try:
+        container = client.containers.run(
+            image, entrypoint=ASK_JUPYTERHUB_VERSION, network_disabled=True, labels=labels, detach=True
+        )
+        status = container.wait(timeout=ASK_SECONDS)["StatusCode"]
+        output = container.logs(stdout=True, stderr=False).decode().strip()
+    except (docker.errors.DockerException, requests.RequestException) as error:
+        log.warning("Asking %s for its JupyterHub version failed: %s", image, error)
+        return None
+    finally:
+        if container is not None:
+            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+                container.remove(force=True)
+    return output if status == 0 and output else None

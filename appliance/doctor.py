@@ -13,8 +13,8 @@ import sqlalchemy
 
 from appliance import data_dir as data_dir_checks
 from appliance.database import jupyterhub_revisions, sqlite_file
-from appliance.docker_host import own_container
-from appliance.images import ASK_JUPYTERHUB_VERSION, jupyterhub_mismatch
+from appliance.docker_host import jupyterhub_version_in, own_container
+from appliance.images import jupyterhub_mismatch
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
 from appliance.secret_store import SECRETS_FOLDER, STORED_BY_SETTING, STORED_SECRETS, secret_path
@@ -116,7 +116,7 @@ def check_images(settings: Settings) -> Outcome:
             if not pullable(client, image):
                 missing.append(image)
             continue
-        found[image] = jupyterhub_in(client, image, settings["APPLIANCE_INSTANCE"])
+        found[image] = jupyterhub_version_in(client, image, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]})
     if missing:
         return failed(
             f"not on this host and not pullable: {', '.join(missing)}",
@@ -127,21 +127,6 @@ def check_images(settings: Settings) -> Outcome:
         return failed(" ".join(filter(None, mismatches)), "use user images with the hub's JupyterHub major version")
     described = [f"{image} (JupyterHub {found[image] or 'unknown'})" if image in found else image for image in images]
     return passed(f"present or pullable: {', '.join(described)}")
-
-
-def jupyterhub_in(client: docker.DockerClient, image: str, instance: str) -> str | None:
-    """The JupyterHub version in the image, asked in a throwaway container without network; None if it cannot say."""
-    try:
-        output = client.containers.run(
-            image,
-            entrypoint=ASK_JUPYTERHUB_VERSION,
-            network_disabled=True,
-            labels={LABEL_INSTANCE: instance},
-            remove=True,
-        )
-    except docker.errors.DockerException:
-        return None
-    return output.decode().strip() or None
 
 
 def pullable(client: docker.DockerClient, image: str) -> bool:

@@ -11,8 +11,6 @@ from appliance import __version__
 
 DEFAULT_REGISTRY = "ghcr.io/jupyterhub-appliance"
 KINDS = ("hub", "singleuser", "systemuser")
-# Asks a user image which JupyterHub it has; run as the entrypoint of a throwaway container.
-ASK_JUPYTERHUB_VERSION = ["python3", "-c", "import jupyterhub; print(jupyterhub.__version__)"]
 
 
 def image_name(kind: str, registry: str = DEFAULT_REGISTRY, version: str = __version__) -> str:

@@ -14,14 +14,14 @@ from typing import ClassVar
 import docker
 import docker.errors
 import jupyterhub
-import requests
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SwarmSpawner, SystemUserSpawner
 from tornado import web
 from traitlets import Bool, Integer, Unicode, default
 
+from appliance.docker_host import jupyterhub_version_in
 from appliance.host_accounts import find_account
-from appliance.images import ASK_JUPYTERHUB_VERSION, jupyterhub_mismatch
+from appliance.images import jupyterhub_mismatch
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 
 LOG_LINES_SHOWN = 15
@@ -114,10 +114,10 @@ class ApplianceDockerSpawner(DockerSpawner):
         """Pull as dockerspawner's pull_policy says, reporting Docker's progress and failing with the reason."""
         if self.pull_policy == "skip":
             return
-        present = await self.image_present(image)
+        present = await self.image_id(image)
         if present and self.pull_policy != "always":
             self.report(10, f"Image {image} is on this host")
-            await self.check_jupyterhub_version(image)
+            await self.check_jupyterhub_version(image, present)
             return
         if not present and self.pull_policy == "never":
             raise SpawnError(f"Image {image} is not on this host, and pulling is turned off. {BUILD_HINT}")
@@ -128,18 +128,19 @@ class ApplianceDockerSpawner(DockerSpawner):
             situation = "could not be pulled" if present else "is not on this host, and pulling it failed"
             raise SpawnError(f"Image {image} {situation}: {error.explanation}. {BUILD_HINT}") from None
         self.report(10, f"Pulled image {image}")
-        await self.check_jupyterhub_version(image)
+        await self.check_jupyterhub_version(image, await self.image_id(image))
 
     # The JupyterHub version in each image, by image id (content-addressed, so never stale); spawns of
     # the same image at once share one question. None: the image could not tell.
     _jupyterhub_versions: ClassVar[dict[str, asyncio.Task]] = {}
 
-    async def check_jupyterhub_version(self, image: str) -> None:
+    async def check_jupyterhub_version(self, image: str, image_id: str) -> None:
         """Refuse an image whose JupyterHub cannot work with the hub's; each image is asked once."""
-        image_id = (await self.docker("inspect_image", image))["Id"]
         if image_id not in self._jupyterhub_versions:
             self.report(11, f"Asking image {image} for its JupyterHub version")
-            self._jupyterhub_versions[image_id] = asyncio.ensure_future(self.ask_jupyterhub_version(image))
+            self._jupyterhub_versions[image_id] = asyncio.ensure_future(
+                asyncio.to_thread(jupyterhub_version_in, docker.from_env(), image, self.user_labels())
+            )
         found = await self._jupyterhub_versions[image_id]
         mismatch = jupyterhub_mismatch(image, found, jupyterhub.__version__)
         if mismatch:
@@ -150,35 +151,12 @@ class ApplianceDockerSpawner(DockerSpawner):
             self.log.warning("Could not tell which JupyterHub image %s has; starting it anyway", image)
             self.report(12, f"Could not tell which JupyterHub image {image} has; starting it anyway")
 
-    async def ask_jupyterhub_version(self, image: str) -> str | None:
-        """Run `python3 -c 'import jupyterhub…'` in a throwaway container without network; None if that fails."""
-        container_id = None
+    async def image_id(self, image: str) -> str | None:
+        """The image's id on this host; None when the host does not have it."""
         try:
-            container = await self.docker(
-                "create_container",
-                image,
-                entrypoint=ASK_JUPYTERHUB_VERSION,
-                labels=self.user_labels(),
-                network_disabled=True,
-            )
-            container_id = container["Id"]
-            await self.docker("start", container_id)
-            status = (await self.docker("wait", container_id, timeout=60))["StatusCode"]
-            output = (await self.docker("logs", container_id, stdout=True, stderr=False)).decode().strip()
-        except (docker.errors.DockerException, requests.RequestException) as error:
-            self.log.warning("Asking %s for its JupyterHub version failed: %s", image, error)
-            return None
-        finally:
-            if container_id:
-                await self.docker("remove_container", container_id, force=True)
-        return output if status == 0 and output else None
-
-    async def image_present(self, image: str) -> bool:
-        try:
-            await self.docker("inspect_image", image)
+            return (await self.docker("inspect_image", image))["Id"]
         except docker.errors.ImageNotFound:
-            return False
-        return True
+            return None
 
     def pull_with_progress(self, image: str) -> None:
         repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
@@ -412,15 +390,16 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
 
     async def pull_image(self, image):
         """Swarm's nodes pull for themselves; the manager only says whether it has the image."""
-        if await self.image_present(image):
+        image_id = await self.image_id(image)
+        if image_id:
             self.report(10, f"Image {image} is on this manager")
-            await self.check_jupyterhub_version(image)
+            await self.check_jupyterhub_version(image, image_id)
         else:
             self.report(10, f"Image {image} is not on this manager; the node Swarm picks must have or pull it")
 
     async def get_command(self):
         """The image's own command when the manager has the image to read it from, else JupyterHub's default."""
-        if self.cmd or await self.image_present(self.image):
+        if self.cmd or await self.image_id(self.image):
             return await super().get_command()
         return ["jupyterhub-singleuser", *self.get_args()]
 
