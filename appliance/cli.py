@@ -6,16 +6,14 @@ import socket
 import sys
 from pathlib import Path
 
-import docker
+import docker.errors
 
-from appliance import __version__
+from appliance import __version__, docker_host, reconcile
 from appliance.backup import BackupError, create_backup, default_archive_path, restore_backup
 from appliance.data_dir import DataDirError, check_data_dir
 from appliance.database import DatabaseError, sqlite_file, upgrade_if_needed
-from appliance.docker_host import running_containers_sharing, stop_restarting_self
 from appliance.docs import VERSIONED_FILES, stale_files, write
 from appliance.layout import HUB_PORT_INSIDE
-from appliance.reconcile import main as reconcile_main
 from appliance.secret_store import STORED_BY_SETTING, StoredSecretError, resolve, secret_path
 from appliance.settings import BY_NAME, SETTINGS, Settings, SettingsError, load
 from appliance.tls import https_enabled, write_caddyfile
@@ -38,12 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     backup.add_argument("--output", help="archive path, or - for stdout; default: a new file in DATA_DIR/backups")
     restore = commands.add_parser("restore", help="put a backup's database and secrets back, with the hub stopped")
     restore.add_argument("archive", help="archive path, or - for stdin")
-    reconcile = commands.add_parser("reconcile", help="(run by the hub) check Docker's containers against the hub")
-    reconcile.add_argument("--instance", required=True)
-    reconcile.add_argument("--unknown-containers", choices=("report", "remove"), default="report")
-    reconcile.add_argument("--every", type=int, default=300, help="seconds between checks")
-    reconcile.add_argument("--services", choices=("true", "false"), default="false", help="Swarm services")
-    reconcile.add_argument("--api-url", required=True, help="the hub's REST API, as this process reaches it")
+    reconcile.add_arguments(
+        commands.add_parser("reconcile", help="(run by the hub) check Docker's containers against the hub")
+    )
     args = parser.parse_args(argv)
     commands_by_name = {
         "run": run,
@@ -52,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         "docs": docs_command,
         "backup": backup_command,
         "restore": restore_command,
-        "reconcile": reconcile_command,
+        "reconcile": reconcile.run,
     }
     return commands_by_name[args.command](args)
 
@@ -68,7 +63,7 @@ def loaded_or_exit() -> Settings:
 def exit_without_restart_loop(message: str) -> None:
     """Print why the hub cannot start and exit; Docker is told not to restart it into the same error."""
     print(message, file=sys.stderr)
-    if stop_restarting_self():
+    if docker_host.stop_restarting_self():
         print(
             "This container will not restart by itself: fix the cause, then `docker compose up -d --force-recreate hub`"
             " (which also restores its restart policy).",
@@ -184,7 +179,7 @@ def restore_command(args) -> int:
     settings = loaded_or_exit()
     running = ["this container"] if hub_answers_here() else []
     try:
-        running += running_containers_sharing(docker.from_env(timeout=10), settings["DATA_DIR"])
+        running += docker_host.running_containers_sharing(docker_host.client(), settings["DATA_DIR"])
     except docker.errors.DockerException as error:
         say(f"Cannot ask Docker whether another hub uses this data ({error}); make sure none runs.")
     try:
@@ -203,11 +198,6 @@ def hub_answers_here() -> bool:
     except OSError:
         return False
     return True
-
-
-def reconcile_command(args) -> int:
-    remove_unknown, services = args.unknown_containers == "remove", args.services == "true"
-    return reconcile_main(args.instance, remove_unknown, args.every, services, args.api_url)
 
 
 def docs_command(args) -> int:

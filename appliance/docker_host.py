@@ -1,8 +1,13 @@
-"""What the appliance asks of Docker: about itself (its own container and that container's settings),
-and which JupyterHub a user image has."""
+"""The one way into Docker: `client()`, and what the appliance asks of Docker through it.
+
+Every Docker client of the appliance (spawners, reconcile, doctor, cli) comes from `client()`, so
+that timeouts live here and a filtering proxy in front of the engine needs only DOCKER_HOST.
+It also answers questions about the hub's own container and about which JupyterHub a user image has.
+"""
 
 import contextlib
 import logging
+import os
 import socket
 
 import docker
@@ -11,13 +16,27 @@ import requests
 # Asks a user image which JupyterHub it has; run as the entrypoint of a throwaway container.
 ASK_JUPYTERHUB_VERSION = ["python3", "-c", "import jupyterhub; print(jupyterhub.__version__)"]
 ASK_SECONDS = 60
+# How long one Docker API call may take before it fails: long enough for a busy engine's create or inspect.
+CALL_SECONDS = 60
+# On the path of a hub that cannot start, where a hung engine must not keep the error from the log.
+ERROR_PATH_SECONDS = 5
 log = logging.getLogger(__name__)
 
 
-def own_container(client: docker.DockerClient):
+def address() -> str:
+    """Where `client()` connects: DOCKER_HOST, as Docker's own clients read it, or the default socket."""
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def client(timeout: int = CALL_SECONDS) -> docker.DockerClient:
+    """A client of the engine at DOCKER_HOST (default: the mounted socket), API version negotiated."""
+    return docker.DockerClient.from_env(timeout=timeout)
+
+
+def own_container(engine: docker.DockerClient):
     """The container this process runs in, found by its hostname (Docker's default: the short ID)."""
     try:
-        return client.containers.get(socket.gethostname())
+        return engine.containers.get(socket.gethostname())
     except docker.errors.NotFound:
         return None
 
@@ -29,8 +48,7 @@ def stop_restarting_self() -> bool:
     `docker compose up -d --force-recreate hub` after the fix recreates it with the compose file's policy.
     """
     try:
-        client = docker.from_env(timeout=5)
-        container = own_container(client)
+        container = own_container(client(ERROR_PATH_SECONDS))
         if container is None or container.attrs["HostConfig"]["RestartPolicy"]["Name"] in ("", "no"):
             return False
         container.update(restart_policy={"Name": "no"})
@@ -39,9 +57,9 @@ def stop_restarting_self() -> bool:
         return False
 
 
-def running_containers_sharing(client: docker.DockerClient, path: str) -> list[str]:
+def running_containers_sharing(engine: docker.DockerClient, path: str) -> list[str]:
     """Other running containers that mount the same volume or folder as this container has at path."""
-    me = own_container(client)
+    me = own_container(engine)
     if me is None:
         return []
     ours = [mount_key(m) for m in me.attrs["Mounts"] if m["Destination"] == path.rstrip("/")]
@@ -49,7 +67,7 @@ def running_containers_sharing(client: docker.DockerClient, path: str) -> list[s
         return []
     return [
         other.name
-        for other in client.containers.list()
+        for other in engine.containers.list()
         if other.id != me.id and any(mount_key(m) == ours[0] for m in other.attrs["Mounts"])
     ]
 
@@ -58,14 +76,14 @@ def mount_key(mount: dict) -> str:
     return mount.get("Name") or mount["Source"]
 
 
-def jupyterhub_version_in(client: docker.DockerClient, image: str, labels: dict[str, str]) -> str | None:
+def jupyterhub_version_in(engine: docker.DockerClient, image: str, labels: dict[str, str]) -> str | None:
     """The JupyterHub version in a user image, asked in a labelled throwaway container without network.
 
     None when the image cannot say (no python3, no jupyterhub, no answer within ASK_SECONDS).
     """
     container = None
     try:
-        container = client.containers.run(
+        container = engine.containers.run(
             image, entrypoint=ASK_JUPYTERHUB_VERSION, network_disabled=True, labels=labels, detach=True
         )
         status = container.wait(timeout=ASK_SECONDS)["StatusCode"]

@@ -1,6 +1,5 @@
 """`appliance doctor`: checks the running appliance end to end and says how to fix what fails."""
 
-import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +11,8 @@ import jupyterhub
 import sqlalchemy
 
 from appliance import data_dir as data_dir_checks
+from appliance import docker_host
 from appliance.database import jupyterhub_revisions, sqlite_file
-from appliance.docker_host import jupyterhub_version_in, own_container
 from appliance.images import jupyterhub_mismatch
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
@@ -45,14 +44,10 @@ class Check:
     needs: tuple[str, ...] = ()
 
 
-def docker_client() -> docker.DockerClient:
-    return docker.from_env(timeout=30)
-
-
 def check_docker_socket(settings: Settings) -> Outcome:
-    address = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    address = docker_host.address()
     try:
-        version = docker_client().version()["Version"]
+        version = docker_host.client().version()["Version"]
     except docker.errors.DockerException as error:
         if "Permission denied" in str(error):
             return failed(f"{address}: permission denied", "run the hub as root, or in the socket's group")
@@ -64,12 +59,12 @@ def check_docker_socket(settings: Settings) -> Outcome:
 
 def check_network(settings: Settings) -> Outcome:
     name = settings["DOCKER_NETWORK"]
-    client = docker_client()
+    client = docker_host.client()
     try:
         client.networks.get(name)
     except docker.errors.NotFound:
         return failed(f"network {name} does not exist", "`docker compose up -d` creates it")
-    hub = own_container(client)
+    hub = docker_host.own_container(client)
     if hub is None:
         return failed("cannot find the hub's own container", "run the doctor inside the hub container")
     if name not in hub.attrs["NetworkSettings"]["Networks"]:
@@ -85,7 +80,7 @@ def check_hub_api_from_user_network(settings: Settings) -> Outcome:
     url = f"http://{HUB_SERVICE_NAME}:{HUB_PORT_INSIDE}/hub/api"
     probe = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).status)"
     try:
-        output = docker_client().containers.run(
+        output = docker_host.client().containers.run(
             settings["SINGLEUSER_IMAGE"],
             entrypoint=["python3", "-c", probe],
             network=settings["DOCKER_NETWORK"],
@@ -106,7 +101,7 @@ def check_hub_api_from_user_network(settings: Settings) -> Outcome:
 
 def check_images(settings: Settings) -> Outcome:
     """Each user image is here or pullable, and those here have a JupyterHub that works with the hub's."""
-    client = docker_client()
+    client = docker_host.client()
     images = dict.fromkeys([settings["SINGLEUSER_IMAGE"], *(settings["ALLOWED_IMAGES"] or ())])
     missing, found = [], {}
     for image in images:
@@ -116,7 +111,9 @@ def check_images(settings: Settings) -> Outcome:
             if not pullable(client, image):
                 missing.append(image)
             continue
-        found[image] = jupyterhub_version_in(client, image, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]})
+        found[image] = docker_host.jupyterhub_version_in(
+            client, image, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}
+        )
     if missing:
         return failed(
             f"not on this host and not pullable: {', '.join(missing)}",

@@ -7,13 +7,13 @@ import sys
 
 from traitlets.config import Config
 
+from appliance import reconcile
 from appliance.auth import configure_auth
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, NOTEBOOK_DIR, PROXY_API_URL, PUBLIC_PORT_INSIDE
 from appliance.settings import Settings
 
 # Image pulls happen inside start(); the server's own answer has its deadline, SERVER_START_TIMEOUT.
 START_TIMEOUT_SECONDS = 900
-RECONCILE_EVERY_SECONDS = 300
 
 
 def apply(settings: Settings, c: Config) -> None:
@@ -24,7 +24,7 @@ def apply(settings: Settings, c: Config) -> None:
     configure_storage(settings, c)
     configure_network(settings, c)
     configure_limits(settings, c)
-    configure_swarm(settings, c)
+    configure_culling(settings, c)
     configure_services(settings, c)
 
 
@@ -73,6 +73,8 @@ def configure_spawner(settings: Settings, c: Config) -> None:
     c.Spawner.start_timeout = START_TIMEOUT_SECONDS
     c.JupyterHub.allow_named_servers = settings["NAMED_SERVERS"] > 0
     c.JupyterHub.named_server_limit_per_user = settings["NAMED_SERVERS"]
+    if settings["SPAWNER_MODE"] == "swarm":
+        c.SwarmSpawner.extra_placement_spec = {"constraints": list(settings["SWARM_PLACEMENT"] or [])}
 
 
 def allowed_images(settings: Settings) -> list[str]:
@@ -83,8 +85,9 @@ def allowed_images(settings: Settings) -> list[str]:
 
 
 def configure_storage(settings: Settings, c: Config) -> None:
-    """Docker mode: each server's work lives in a named volume that outlives its containers, one per
-    named server. System mode: the user's own home on the host."""
+    """Docker and swarm mode: each server's work lives in a named volume that outlives its containers,
+    one per named server (in swarm mode through VOLUME_DRIVER when set). System mode: the user's own
+    home on the host."""
     if settings["SPAWNER_MODE"] == "system":
         c.SystemUserSpawner.host_homedir_format_string = settings["HOME_FORMAT"]
         c.ApplianceSystemUserSpawner.create_homes = settings["CREATE_HOMES"]
@@ -93,6 +96,11 @@ def configure_storage(settings: Settings, c: Config) -> None:
         return
     c.DockerSpawner.notebook_dir = NOTEBOOK_DIR
     c.DockerSpawner.volumes = {user_volume_template(settings): NOTEBOOK_DIR}
+    if settings["SPAWNER_MODE"] == "swarm":
+        c.SwarmSpawner.volume_driver = settings["VOLUME_DRIVER"] or ""
+        c.SwarmSpawner.volume_driver_options = dict(
+            option.split("=", 1) for option in settings["VOLUME_DRIVER_OPTIONS"] or ()
+        )
 
 
 def user_volume_template(settings: Settings) -> str:
@@ -111,21 +119,6 @@ def configure_network(settings: Settings, c: Config) -> None:
     if settings["SPAWNER_MODE"] == "swarm":
         # dnsrr: a server's name resolves to its task, with no virtual IP (which needs IPVS).
         c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
-
-
-def configure_swarm(settings: Settings, c: Config) -> None:
-    """Swarm mode: placement, reservations, volume driver, and the hardening a service spec can carry."""
-    if settings["SPAWNER_MODE"] != "swarm":
-        return
-    c.SwarmSpawner.extra_placement_spec = {"constraints": list(settings["SWARM_PLACEMENT"] or [])}
-    c.Spawner.mem_guarantee = settings["MEM_RESERVATION"]
-    c.Spawner.cpu_guarantee = settings["CPU_RESERVATION"]
-    c.SwarmSpawner.volume_driver = settings["VOLUME_DRIVER"] or ""
-    c.SwarmSpawner.volume_driver_options = dict(
-        option.split("=", 1) for option in settings["VOLUME_DRIVER_OPTIONS"] or ()
-    )
-    # Swarm's service spec (API 1.41) has no pids limit and no no-new-privileges; capabilities it can drop.
-    c.SwarmSpawner.extra_container_spec = {"cap_drop": ["ALL"]}
 
 
 def configure_limits(settings: Settings, c: Config) -> None:
@@ -148,62 +141,69 @@ def configure_limits(settings: Settings, c: Config) -> None:
             # System mode's home is the user's own, mounted from the host.
             host_config["tmpfs"]["/home/jovyan"] = "rw,nosuid,nodev,uid=1000,gid=1000,mode=0755"
     c.DockerSpawner.extra_host_config = host_config
+    if settings["SPAWNER_MODE"] == "swarm":
+        # Swarm places a server only on a node with this much free.
+        c.Spawner.mem_guarantee = settings["MEM_RESERVATION"]
+        c.Spawner.cpu_guarantee = settings["CPU_RESERVATION"]
+        # Swarm's service spec (API 1.41) has no pids limit and no no-new-privileges; capabilities it can drop.
+        c.SwarmSpawner.extra_container_spec = {"cap_drop": ["ALL"]}
+
+
+def configure_culling(settings: Settings, c: Config) -> None:
+    """Servers idle for IDLE_TIMEOUT are stopped by the culler service (see configure_services); activity
+    must reach the hub well within the timeout, or busy servers would look idle."""
+    if not settings["IDLE_TIMEOUT"]:
+        return
+    activity_interval = activity_interval_for(settings["IDLE_TIMEOUT"])
+    c.JupyterHub.last_activity_interval = activity_interval
+    c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval)}
 
 
 def configure_services(settings: Settings, c: Config) -> None:
     """Hub-managed services, each with the narrowest role it needs."""
-    services = [reconcile_service(settings)]
-    roles = [{"name": "reconcile", "scopes": ["list:users", "read:servers"], "services": ["reconcile"]}]
-    if settings["IDLE_TIMEOUT"]:
-        services.append(idle_culler_service(settings["IDLE_TIMEOUT"]))
-        roles.append(
-            {
-                "name": "idle-culler",
-                "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-                "services": ["idle-culler"],
-            }
-        )
-        # Activity must reach the hub well within the timeout, or busy servers would look idle.
-        activity_interval = activity_interval_for(settings["IDLE_TIMEOUT"])
-        c.JupyterHub.last_activity_interval = activity_interval
-        c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval)}
-    if settings["METRICS_TOKEN"]:
-        services.append({"name": "metrics", "api_token": settings["METRICS_TOKEN"]})
-        roles.append({"name": "metrics", "scopes": ["read:metrics"], "services": ["metrics"]})
-    c.JupyterHub.services = services
-    c.JupyterHub.load_roles = roles
+    wanted = [reconcile_service(settings), idle_culler_service(settings), metrics_service(settings)]
+    services_and_roles = [pair for pair in wanted if pair]
+    c.JupyterHub.services = [service for service, _ in services_and_roles]
+    c.JupyterHub.load_roles = [role for _, role in services_and_roles]
 
 
-def reconcile_service(settings: Settings) -> dict:
+ServiceAndRole = tuple[dict, dict] | None
+
+
+def reconcile_service(settings: Settings) -> ServiceAndRole:
     """Checks Docker against the hub at start and then periodically (see appliance.reconcile)."""
-    return {
-        "name": "reconcile",
-        "command": [
-            sys.executable,
-            "-m",
-            "appliance",
-            "reconcile",
-            f"--instance={settings['APPLIANCE_INSTANCE']}",
-            f"--unknown-containers={settings['UNKNOWN_CONTAINERS']}",
-            f"--services={str(settings['SPAWNER_MODE'] == 'swarm').lower()}",
-            f"--every={RECONCILE_EVERY_SECONDS}",
-            # Loopback: it runs beside the hub, and in Swarm the hub's name resolves only once it is healthy.
-            f"--api-url=http://127.0.0.1:{HUB_PORT_INSIDE}/hub/api",
-        ],
-    }
+    return (
+        {"name": "reconcile", "command": reconcile.command(settings)},
+        {"name": "reconcile", "scopes": ["list:users", "read:servers"], "services": ["reconcile"]},
+    )
 
 
-def idle_culler_service(timeout: int) -> dict:
-    return {
-        "name": "idle-culler",
-        "command": [
-            sys.executable,
-            "-m",
-            "jupyterhub_idle_culler",
-            f"--timeout={timeout}",
-            f"--cull-every={activity_interval_for(timeout)}",
-        ],
-    }
+def idle_culler_service(settings: Settings) -> ServiceAndRole:
+    timeout = settings["IDLE_TIMEOUT"]
+    if not timeout:
+        return None
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterhub_idle_culler",
+        f"--timeout={timeout}",
+        f"--cull-every={activity_interval_for(timeout)}",
+    ]
+    scopes = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+    return (
+        {"name": "idle-culler", "command": command},
+        {"name": "idle-culler", "scopes": scopes, "services": ["idle-culler"]},
+    )
+
+
+def metrics_service(settings: Settings) -> ServiceAndRole:
+    """Prometheus scrapes /hub/metrics with METRICS_TOKEN."""
+    if not settings["METRICS_TOKEN"]:
+        return None
+    return (
+        {"name": "metrics", "api_token": settings["METRICS_TOKEN"]},
+        {"name": "metrics", "scopes": ["read:metrics"], "services": ["metrics"]},
+    )
 
 
 def activity_interval_for(timeout: int) -> int:

@@ -5,8 +5,11 @@ REST API which servers are active (running or starting) and lists the labelled c
 services in swarm mode). Unknown ones are reported, and removed only with UNKNOWN_CONTAINERS=remove.
 Volumes are never touched.
 Servers whose containers vanished are JupyterHub's own business: it polls them and marks them stopped.
+This module also owns the service's command line: the hub config builds it with `command()`, and
+`appliance reconcile` parses it with `add_arguments()`, both from the settings' own declarations.
 """
 
+import argparse
 import os
 import sys
 import time
@@ -15,10 +18,47 @@ import docker
 import docker.models.services
 import requests
 
+from appliance import docker_host
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
+from appliance.layout import HUB_PORT_INSIDE
+from appliance.settings import BY_NAME, Settings
 
 PAGE_SIZE = 200
 RETRY_SECONDS = 10
+EVERY_SECONDS = 300
+UNKNOWN_CONTAINERS = BY_NAME["UNKNOWN_CONTAINERS"]
+SPAWNER_MODE = BY_NAME["SPAWNER_MODE"]
+
+
+def command(settings: Settings) -> list[str]:
+    """The service's command: check at hub start, then every EVERY_SECONDS."""
+    return [
+        sys.executable,
+        "-m",
+        "appliance",
+        "reconcile",
+        f"--instance={settings['APPLIANCE_INSTANCE']}",
+        f"--unknown-containers={settings['UNKNOWN_CONTAINERS']}",
+        f"--spawner-mode={settings['SPAWNER_MODE']}",
+        f"--every={EVERY_SECONDS}",
+        # Loopback: it runs beside the hub, and in Swarm the hub's name resolves only once it is healthy.
+        f"--api-url=http://127.0.0.1:{HUB_PORT_INSIDE}/hub/api",
+    ]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--instance", required=True, help="APPLIANCE_INSTANCE: whose labelled containers to check")
+    parser.add_argument(
+        "--unknown-containers", choices=UNKNOWN_CONTAINERS.kind.values, default=UNKNOWN_CONTAINERS.literal_default
+    )
+    parser.add_argument("--spawner-mode", choices=SPAWNER_MODE.kind.values, default=SPAWNER_MODE.literal_default)
+    parser.add_argument("--every", type=int, default=EVERY_SECONDS, help="seconds between checks")
+    parser.add_argument("--api-url", required=True, help="the hub's REST API, as this process reaches it")
+
+
+def run(args: argparse.Namespace) -> int:
+    services = args.spawner_mode == "swarm"
+    return main(args.instance, args.unknown_containers == "remove", args.every, services, args.api_url)
 
 
 def log(message: str) -> None:
@@ -93,7 +133,7 @@ def reconcile_once(
 def main(instance: str, remove_unknown: bool, every: int, services: bool, api_url: str) -> int:
     """Reconcile now and every `every` seconds; after a failure (the hub still starting, say) again in 10 s."""
     token = os.environ["JUPYTERHUB_API_TOKEN"]
-    client = docker.from_env()
+    client = docker_host.client()
     while True:
         try:
             reconcile_once(client, instance, remove_unknown, api_url, token, services)

@@ -29,6 +29,8 @@ from appliance.kinds import (
 
 Settings = Mapping[str, object]
 RawEnv = Mapping[str, str]
+# A default derived from other settings: computed from their parsed values, after every plain value.
+Derived = Callable[[Settings], str]
 
 
 @dataclass(frozen=True)
@@ -36,18 +38,19 @@ class Setting:
     name: str
     help: str
     kind: Kind
-    default: str | Callable[[RawEnv], str] = ""
+    default: str | Derived = ""
     default_doc: str = ""
     secret: bool = False
     group: str = "Hub"
 
-    def default_for(self, env: RawEnv) -> str:
-        return self.default(env) if callable(self.default) else self.default
+    @property
+    def derived(self) -> bool:
+        return callable(self.default)
 
     @property
     def literal_default(self) -> str:
         """The default as a value one could write into .env; empty when it is derived or generated."""
-        return self.default if isinstance(self.default, str) else ""
+        return "" if self.derived else self.default
 
     @property
     def documented_default(self) -> str:
@@ -57,28 +60,41 @@ class Setting:
 DOMAIN_NAME = r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}"
 GITHUB_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 GITHUB_TEAM = rf"{GITHUB_NAME}:[A-Za-z0-9._-]+"
+STANDARD_HTTPS_PORT = 443
+
+# Derived defaults, from the parsed values of other settings (None where unset or invalid); one that
+# reads another derived default is declared after it.
 
 
-def auth_mode_of(env: RawEnv) -> str:
-    """The login mode an environment asks for, before any checking."""
-    return env.get("AUTH_MODE") or ("github" if env.get("GITHUB_CLIENT_ID") else "password")
+def auth_mode_of(values: Settings) -> str:
+    return "github" if values["GITHUB_CLIENT_ID"] else "password"
 
 
-def public_url_of(env: RawEnv) -> str:
-    """PUBLIC_URL as set, else derived from DOMAIN when HTTPS is on."""
-    if env.get("PUBLIC_URL") or not env.get("DOMAIN"):
-        return env.get("PUBLIC_URL", "")
-    port = env.get("HTTPS_PORT") or "443"
-    return f"https://{env['DOMAIN']}" + ("" if port == "443" else f":{port}")
+def admin_users_of(values: Settings) -> str:
+    return "admin" if values["AUTH_MODE"] == "password" else ""
 
 
-def image_of_mode(env: RawEnv) -> str:
-    return "systemuser" if env.get("SPAWNER_MODE") == "system" else "singleuser"
+def public_url_of(values: Settings) -> str:
+    """https://DOMAIN[:HTTPS_PORT] when HTTPS is on."""
+    if not values["DOMAIN"]:
+        return ""
+    port = values["HTTPS_PORT"] or STANDARD_HTTPS_PORT
+    return f"https://{values['DOMAIN']}" + ("" if port == STANDARD_HTTPS_PORT else f":{port}")
 
 
-def callback_of(env: RawEnv) -> str:
-    public_url = public_url_of(env)
+def callback_of(values: Settings) -> str:
+    public_url = values["PUBLIC_URL"]
     return f"{public_url.rstrip('/')}/hub/oauth_callback" if public_url else ""
+
+
+def singleuser_image_of(values: Settings) -> str:
+    kind = "systemuser" if values["SPAWNER_MODE"] == "system" else "singleuser"
+    return image_name(kind, values["IMAGE_REGISTRY"] or DEFAULT_REGISTRY)
+
+
+def database_url_of(values: Settings) -> str:
+    data_dir = values["DATA_DIR"]
+    return f"sqlite:///{data_dir.rstrip('/')}/jupyterhub.sqlite" if data_dir else ""
 
 
 HEX_32_BYTES = Text(r"[0-9a-fA-F]{64}", describe="64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`")
@@ -107,7 +123,7 @@ SETTINGS: tuple[Setting, ...] = (
         "AUTH_MODE",
         "How people log in: shared passwords (password) or GitHub OAuth (github).",
         Choice(("password", "github")),
-        default=lambda env: auth_mode_of(env),
+        default=auth_mode_of,
         default_doc="github when GITHUB_CLIENT_ID is set, else password",
         group="Login",
     ),
@@ -115,7 +131,7 @@ SETTINGS: tuple[Setting, ...] = (
         "ADMIN_USERS",
         "Users who are hub admins (in github mode, GitHub user names; no default there).",
         NameList("comma-separated user names"),
-        default=lambda env: "admin" if auth_mode_of(env) == "password" else "",
+        default=admin_users_of,
         default_doc="admin in password mode, unset in github mode",
         group="Login",
     ),
@@ -201,7 +217,7 @@ SETTINGS: tuple[Setting, ...] = (
         "SINGLEUSER_IMAGE",
         "Image of the user servers.",
         Text(r"[a-z0-9][a-z0-9._/:@-]*", describe="an image reference such as repo/name:tag"),
-        default=lambda env: image_name(image_of_mode(env), env.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY),
+        default=singleuser_image_of,
         default_doc=f"IMAGE_REGISTRY/jupyterhub-appliance-singleuser:{__version__}, the hub's own version "
         "(system mode: …-systemuser)",
         group="User servers",
@@ -338,7 +354,7 @@ SETTINGS: tuple[Setting, ...] = (
         "HTTPS_PORT",
         "Port on the host where the HTTPS overlay (compose/https.yml) publishes HTTPS.",
         Integer(1, 65535),
-        default="443",
+        default=str(STANDARD_HTTPS_PORT),
         group="HTTPS",
     ),
     Setting(
@@ -445,7 +461,7 @@ SETTINGS: tuple[Setting, ...] = (
         "DATABASE_URL",
         "The hub's database, as an SQLAlchemy URL.",
         Url(("sqlite", "postgresql", "mysql"), describe="an SQLAlchemy URL: sqlite:///…, postgresql://… or mysql://…"),
-        default=lambda env: f"sqlite:///{(env.get('DATA_DIR') or '/data').rstrip('/')}/jupyterhub.sqlite",
+        default=database_url_of,
         default_doc="sqlite:///DATA_DIR/jupyterhub.sqlite",
         group="Storage",
     ),
@@ -516,26 +532,37 @@ def shown(setting: Setting, raw: str) -> str:
 
 
 def load(environ: RawEnv) -> Settings:
-    """Parse and check every setting; raise SettingsError listing every problem."""
-    values: dict[str, object] = {}
+    """Parse and check every setting; raise SettingsError listing every problem.
+
+    Values set in the environment and literal defaults are parsed first; derived defaults are then
+    computed from those parsed values, in declaration order, as traitlets' @default does.
+    """
+    values: dict[str, object] = dict.fromkeys(BY_NAME)
     problems: list[Problem] = []
     for setting in SETTINGS:
-        explicit = environ.get(setting.name, "")
-        raw = explicit or setting.default_for(environ)
-        values[setting.name] = None
-        if not raw:
-            continue
+        raw = environ.get(setting.name, "") or setting.literal_default
         try:
-            values[setting.name] = setting.kind(raw)
+            values[setting.name] = setting.kind(raw) if raw else None
         except Invalid as error:
-            # A default derived from another bad setting is not a problem of its own.
-            if explicit:
-                problems.append(Problem(setting.name, shown(setting, raw), str(error), setting.help))
+            problems.append(Problem(setting.name, shown(setting, raw), str(error), setting.help))
+    for setting in SETTINGS:
+        if setting.derived and values[setting.name] is None and not environ.get(setting.name):
+            values[setting.name] = derived_value(setting, values)
     failed = {problem.name for problem in problems}
     problems += [problem for problem in cross_checks(values) if problem.name not in failed]
     if problems:
         raise SettingsError(problems)
     return MappingProxyType(values)
+
+
+def derived_value(setting: Setting, values: Settings) -> object:
+    """The derived default, parsed; None when it derives nothing, or nothing valid from another bad setting
+    (whose own problem is reported)."""
+    raw = setting.default(values)
+    try:
+        return setting.kind(raw) if raw else None
+    except Invalid:
+        return None
 
 
 def cross_checks(values: Mapping[str, object]) -> list[Problem]:

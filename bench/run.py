@@ -28,7 +28,8 @@ from pathlib import Path
 import docker
 import requests
 
-from tests.e2e.hub_client import HubClient, wait_until
+from appliance import docker_host
+from tests.e2e.hub_client import HubClient, events_until_ready, wait_until
 from tests.e2e.stack import HUB_IMAGE, ROOT, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE, Stack, free_port
 
 RESULTS = ROOT / "bench" / "results"
@@ -162,14 +163,8 @@ class HubApi:
         if response.status_code not in (201, 202):
             raise RuntimeError(f"start of {user}: HTTP {response.status_code} {response.text[:200]}")
         with self.call("GET", f"/users/{user}/server/progress", stream=True) as stream:
-            for line in stream.iter_lines(decode_unicode=True):
-                if line and line.startswith("data:"):
-                    event = json.loads(line[5:])
-                    if event.get("failed"):
-                        raise RuntimeError(f"spawn of {user} failed: {event.get('message')}")
-                    if event.get("ready"):
-                        return time.monotonic() - started
-        raise RuntimeError(f"the progress stream of {user} ended before the server was ready")
+            events_until_ready(stream)
+        return time.monotonic() - started
 
     def stop(self, user: str) -> None:
         self.call("DELETE", f"/users/{user}/server")
@@ -364,7 +359,7 @@ def ratio(numerator, denominator) -> float | None:
 
 
 def run(sizes: dict, with_cold_builds: bool) -> dict:
-    client = docker.from_env()
+    client = docker_host.client()
     network = client.networks.create(f"appliance-bench-{RUN}", labels={BENCH_LABEL: RUN})
     floor = Floor(client, network.name)
     try:
@@ -416,7 +411,7 @@ def machine() -> dict:
         "kernel": platform.release(),
         "cpus": os.cpu_count(),
         "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3),
-        "docker": docker.from_env().version()["Version"],
+        "docker": docker_host.client().version()["Version"],
     }
 
 

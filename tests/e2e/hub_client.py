@@ -124,20 +124,10 @@ class HubClient:
         return spawn
 
     def follow_progress(self) -> list[dict]:
-        events = []
         with self.api(
             "GET", f"/users/{self.username}/server/progress", headers={"Accept": "text/event-stream"}, stream=True
         ) as stream:
-            for line in stream.iter_lines(decode_unicode=True):
-                if not line or not line.startswith("data:"):
-                    continue
-                event = json.loads(line[len("data:") :])
-                events.append(event)
-                if event.get("failed"):
-                    raise HubClientError(f"spawn failed: {event.get('message')}")
-                if event.get("ready"):
-                    return events
-        raise HubClientError(f"progress stream ended before the server was ready: {events}")
+            return events_until_ready(stream)
 
     def failed_start(self, options: dict | None = None) -> str:
         """Start the server, expecting it to fail; return the reason, from the API answer or the progress stream."""
@@ -259,6 +249,21 @@ class Kernel:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def events_until_ready(stream: requests.Response) -> list[dict]:
+    """Read a spawn's progress stream (server-sent events) until the server is ready; raise when it failed."""
+    events = []
+    for line in stream.iter_lines(decode_unicode=True):
+        if not line or not line.startswith("data:"):
+            continue
+        event = json.loads(line[len("data:") :])
+        events.append(event)
+        if event.get("failed"):
+            raise HubClientError(f"spawn failed: {event.get('message')}")
+        if event.get("ready"):
+            return events
+    raise HubClientError(f"progress stream ended before the server was ready: {events}")
 
 
 def wait_until(condition, what: str, seconds: float = DEADLINE_SECONDS, every: float = 0.25):

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import jupyterhub
 import pytest
 import requests
 
@@ -24,6 +25,9 @@ BASE_IMAGE = os.environ.get("BASE_IMAGE", "debian:bookworm-slim")
 HUB_IMAGE, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE = (
     image_name(kind, os.environ.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY) for kind in KINDS
 )
+# The images install the same JupyterHub as this test environment: every lock comes from `make lock`.
+HUB_JUPYTERHUB = jupyterhub.__version__
+HUB_JUPYTERHUB_MAJOR = HUB_JUPYTERHUB.split(".")[0]
 INSTANCE_LABEL = "jupyterhub-appliance.instance"
 USER_LABEL = "jupyterhub-appliance.user"
 PROJECT_LABEL = "com.docker.compose.project"

@@ -6,7 +6,7 @@ This stack also turns on the read-only root filesystem; test_newcomer checks the
 import pytest
 import requests
 
-from tests.e2e.stack import SINGLEUSER_IMAGE, record_spawn
+from tests.e2e.stack import HUB_JUPYTERHUB, SINGLEUSER_IMAGE, record_spawn
 
 ADMIN_PASSWORD = "limits-admin-password-0123456789ab"
 MEM_LIMIT_BYTES = 512 * 1024**2
@@ -42,7 +42,7 @@ def test_spawn_progress_reports_each_real_step(stack):
     messages = [event["message"] for event in spawn.events]
     steps = (
         "is on this host",
-        "has JupyterHub 6.1.1; the hub has 6.1.1",
+        f"has JupyterHub {HUB_JUPYTERHUB}; the hub has {HUB_JUPYTERHUB}",
         "Creating container jupyter-admin",
         "Starting container",
         "Waiting for the server",

@@ -9,7 +9,15 @@ import requests
 
 from tests.e2e.hub_client import wait_until
 from tests.e2e.registry import REGISTRY, push
-from tests.e2e.stack import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
+from tests.e2e.stack import (
+    HUB_IMAGE,
+    HUB_JUPYTERHUB,
+    HUB_JUPYTERHUB_MAJOR,
+    RUN_ID,
+    SINGLEUSER_IMAGE,
+    TEST_RUN_LABEL,
+    record_spawn,
+)
 
 ADMIN_PASSWORD = "spawn-errors-admin-password-012345"
 USER_PASSWORD = "students-password"
@@ -124,9 +132,10 @@ def test_a_missing_image_that_cannot_be_pulled_says_so(stack, bob):
 def test_an_image_with_another_jupyterhub_major_version_is_refused_naming_both(stack, bob, docker_client):
     message, seconds = failed_spawn(bob, OLD_JUPYTERHUB_IMAGE)
     assert (
-        f"Image {OLD_JUPYTERHUB_IMAGE} has JupyterHub {OLD_JUPYTERHUB}, but this hub runs JupyterHub 6.1.1" in message
+        f"Image {OLD_JUPYTERHUB_IMAGE} has JupyterHub {OLD_JUPYTERHUB}, but this hub runs JupyterHub {HUB_JUPYTERHUB}"
+        in message
     )
-    assert "Use an image with JupyterHub 6.x" in message
+    assert f"Use an image with JupyterHub {HUB_JUPYTERHUB_MAJOR}.x" in message
     assert seconds < 30
     # Refused before a server container was made; the container that answered the question is gone too.
     assert stack.user_containers("bob") == []

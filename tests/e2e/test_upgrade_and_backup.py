@@ -10,7 +10,7 @@ import pytest
 
 from appliance import __version__
 from tests.e2e.hub_client import HubClient, wait_until
-from tests.e2e.stack import ROOT
+from tests.e2e.stack import HUB_JUPYTERHUB, ROOT
 
 OLD_JUPYTERHUB = "5.4.6"
 OLD_SCHEMA = "4621fec11365"
@@ -74,7 +74,7 @@ def test_an_older_jupyterhubs_database_is_backed_up_then_upgraded_keeping_users_
     _, seeded = old_database
     assert seeded["jupyterhub"] == OLD_JUPYTERHUB
     logs = stack.logs()
-    assert f"The database schema ({OLD_SCHEMA}) is older than JupyterHub 6.1.1's" in logs
+    assert f"The database schema ({OLD_SCHEMA}) is older than JupyterHub {HUB_JUPYTERHUB}'s" in logs
     assert "Database upgraded to" in logs
     backups = stack.run_compose("exec", "-T", "hub", "ls", "/data/backups").split()
     assert any(name.endswith(f"-schema-{OLD_SCHEMA}-before-{__version__}.sqlite") for name in backups), backups

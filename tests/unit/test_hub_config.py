@@ -106,7 +106,7 @@ def test_reconciler_reads_servers_only_and_removes_only_when_told():
     assert reconcile["command"][-5:] == [
         "--instance=lab",
         "--unknown-containers=remove",
-        "--services=false",
+        "--spawner-mode=docker",
         "--every=300",
         "--api-url=http://127.0.0.1:8081/hub/api",
     ]
@@ -130,7 +130,7 @@ def test_swarm_mode_places_reserves_and_reaches_tasks_without_virtual_ips():
     assert c.SwarmSpawner.volume_driver_options == {"type": "nfs", "o": "addr=10.0.0.2,rw", "device": ":/homes"}
     assert c.SwarmSpawner.extra_endpoint_spec == {"mode": "dnsrr"}
     assert c.SwarmSpawner.extra_container_spec == {"cap_drop": ["ALL"]}
-    assert "--services=true" in c.JupyterHub.services[0]["command"]
+    assert "--spawner-mode=swarm" in c.JupyterHub.services[0]["command"]
 
 
 def test_image_choice_offers_the_default_first_and_nothing_else_unless_listed():

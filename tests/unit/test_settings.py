@@ -51,6 +51,19 @@ def test_database_url_follows_data_dir():
     assert load({"DATA_DIR": "/srv/hub/"})["DATABASE_URL"] == "sqlite:////srv/hub/jupyterhub.sqlite"
 
 
+def test_derived_defaults_follow_parsed_values_not_raw_text():
+    # HTTPS_PORT parses to 443, the standard port, so the derived PUBLIC_URL and callback carry none.
+    settings = load({"DOMAIN": "hub.example.org", "HTTPS_PORT": "0443"})
+    assert settings["PUBLIC_URL"] == "https://hub.example.org"
+    assert settings["OAUTH_CALLBACK_URL"] == "https://hub.example.org/hub/oauth_callback"
+    assert load({"DOMAIN": "hub.example.org", "HTTPS_PORT": "8443"})["PUBLIC_URL"] == "https://hub.example.org:8443"
+
+
+def test_a_default_derived_from_a_bad_setting_is_not_a_problem_of_its_own():
+    error = problems_of({"DATA_DIR": "relative/dir"})
+    assert [problem.name for problem in error.problems] == ["DATA_DIR"]
+
+
 def test_lists_and_numbers_are_parsed():
     settings = load({"ADMIN_USERS": "ann, bob", "CPU_LIMIT": "1.5", "MEM_LIMIT": "2G", "LOG_LEVEL": "debug"})
     assert settings["ADMIN_USERS"] == ("ann", "bob")

@@ -1,0 +1,194 @@
+"""SPAWNER_MODE=docker: dockerspawner's DockerSpawner, plus labels, real progress and honest errors.
+
+Every container and named volume it creates carries the appliance's labels. Each step of a spawn
+(pulling, creating, starting, waiting for the server) is reported through JupyterHub's progress API,
+and a spawn that cannot succeed ends at once with the reason, not with a generic timeout. The other
+modes' spawners build on this one.
+"""
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import docker.errors
+from dockerspawner import DockerSpawner
+from traitlets import Integer, Unicode, default
+
+from appliance import docker_host
+from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
+from appliance.spawners.errors import SpawnError
+from appliance.spawners.image_gate import ImageGate
+
+LOG_LINES_SHOWN = 15
+# Below docker-py's connection pool size (10), so that every thread has a connection of its own.
+DOCKER_CALL_THREADS = 8
+
+
+class ApplianceDockerSpawner(ImageGate, DockerSpawner):
+    appliance_instance = Unicode(
+        "jupyterhub-appliance",
+        config=True,
+        help="Name of this appliance, written to the instance label of every container and volume.",
+    )
+
+    server_start_timeout = Integer(
+        60,
+        config=True,
+        help="Seconds the server process gets to answer after its container starts, before the spawn fails.",
+    )
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.progress_events: list[dict] = []
+
+    # -- Docker calls ------------------------------------------------------------------------------
+    _shared_executor: ThreadPoolExecutor | None = None
+    _shared_client: docker.APIClient | None = None
+
+    @property
+    def client(self) -> docker.APIClient:
+        """One low-level client for all spawns, from the appliance's single Docker seam."""
+        if ApplianceDockerSpawner._shared_client is None:
+            ApplianceDockerSpawner._shared_client = docker_host.client().api
+        return ApplianceDockerSpawner._shared_client
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """Docker calls of all spawns run in a few threads, not dockerspawner's single one.
+
+        With one thread, thirty users starting at once queue every create, start and inspect
+        behind each other. docker-py's client keeps a pool of connections, one per thread here.
+        """
+        if ApplianceDockerSpawner._shared_executor is None:
+            ApplianceDockerSpawner._shared_executor = ThreadPoolExecutor(DOCKER_CALL_THREADS)
+        return ApplianceDockerSpawner._shared_executor
+
+    # -- labels and volumes ----------------------------------------------------------------------
+    def user_labels(self) -> dict[str, str]:
+        return {LABEL_INSTANCE: self.appliance_instance, LABEL_USER: self.user.name}
+
+    @default("extra_create_kwargs")
+    def _labels_on_containers(self):
+        return {"labels": {**self.user_labels(), LABEL_SERVER: self.name}}
+
+    def template_namespace(self):
+        """Adds {server_suffix}: empty for the default server, `--name` for a named one."""
+        namespace = super().template_namespace()
+        namespace["server_suffix"] = f"--{namespace['servername']}" if self.name else ""
+        return namespace
+
+    async def ensure_labelled_volume(self, name: str) -> None:
+        try:
+            await self.docker("inspect_volume", name)
+        except docker.errors.NotFound:
+            self.log.info("Creating volume %s for %s", name, self.user.name)
+            await self.docker("create_volume", name=name, labels=self.user_labels())
+
+    # -- progress ---------------------------------------------------------------------------------
+    def report(self, progress: int, message: str) -> None:
+        self.progress_events.append({"progress": progress, "message": message})
+        self.log.info("Spawn of %s: %s", self._log_name, message)
+
+    async def progress(self):
+        """Yield the spawn's steps as they happen; JupyterHub stops iterating when the spawn ends."""
+        sent = 0
+        while True:
+            while sent < len(self.progress_events):
+                yield self.progress_events[sent]
+                sent += 1
+            await asyncio.sleep(0.2)
+
+    # -- the spawn --------------------------------------------------------------------------------
+    async def start(self):
+        self.progress_events = []
+        ip, port = await super().start()
+        await self.wait_for_server(ip, port)
+        return ip, port
+
+    async def create_object(self):
+        for source in self.volume_binds:
+            if not source.startswith("/"):
+                await self.ensure_labelled_volume(source)
+        self.report(20, f"Creating container {self.object_name}")
+        return await super().create_object()
+
+    async def start_object(self):
+        self.report(40, f"Starting container {self.object_name}")
+        await super().start_object()
+
+    async def wait_for_server(self, ip: str, port: int) -> None:
+        """Wait until the server accepts connections; fail fast when its container exits or it never answers.
+
+        The port is tried every 0.05 s; Docker is asked whether the container still runs once a second,
+        so that many spawns at once do not queue up Docker calls.
+        """
+        self.report(60, "Waiting for the server to answer")
+        deadline = time.monotonic() + self.server_start_timeout
+        next_state_check = time.monotonic() + 1
+        while time.monotonic() < deadline:
+            if await accepts_connections(ip, port):
+                self.report(90, "The server answers")
+                return
+            if time.monotonic() >= next_state_check:
+                reason = await self.exit_reason()
+                if reason:
+                    await self.fail_with_logs(reason)
+                next_state_check = time.monotonic() + 1
+            await asyncio.sleep(0.05)
+        await self.fail_with_logs(
+            f"The server's container runs, but nothing answered on port {port} within "
+            f"{self.server_start_timeout} s (SERVER_START_TIMEOUT)."
+        )
+
+    async def poll(self):
+        """As dockerspawner polls, and a container that stopped by itself is removed, its end logged.
+
+        JupyterHub calls `stop()` only for servers that still run, so without this a container that
+        died (or stopped with dockerd or the host) would stay behind until the user's next start.
+        """
+        status = await super().poll()
+        if status is not None and self.remove and self.object_id:
+            await self.remove_stopped_container(status)
+        return status
+
+    async def remove_stopped_container(self, status) -> None:
+        try:
+            logs = await self.recent_logs()
+        except docker.errors.NotFound:
+            return
+        self.log.warning(
+            "The container of %s stopped by itself (%s); removing it, its volume stays. Its last log lines:\n%s",
+            self._log_name,
+            status,
+            logs or "(none)",
+        )
+        await self.remove_object()
+        self.object_id = ""
+
+    async def exit_reason(self) -> str | None:
+        """Why the server's container no longer runs; None while it runs."""
+        state = (await self.docker("inspect_container", self.container_id))["State"]
+        return None if state["Running"] else f"The server's container exited at once (exit code {state['ExitCode']})."
+
+    async def recent_logs(self) -> str:
+        logs = await self.docker("logs", self.container_id, tail=LOG_LINES_SHOWN)
+        return logs.decode(errors="replace").strip()
+
+    async def fail_with_logs(self, reason: str) -> None:
+        """Raise a SpawnError with the server's last log lines, after removing its container.
+
+        JupyterHub does not stop a server whose container already exited, so the spawner removes it here.
+        """
+        logs = await self.recent_logs()
+        await self.remove_object()
+        raise SpawnError(f"{reason} Its last log lines:\n{logs or '(none)'}")
+
+
+async def accepts_connections(ip: str, port: int) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), timeout=1)
+    except (TimeoutError, OSError):
+        return False
+    writer.close()
+    return True

@@ -1,0 +1,82 @@
+"""The image gate of every spawn: the image is there (pulled with progress when it is not), and its
+JupyterHub can work with the hub's, asked once per image."""
+
+import asyncio
+import time
+from typing import ClassVar
+
+import docker.errors
+import jupyterhub
+
+from appliance import docker_host
+from appliance.images import jupyterhub_mismatch
+from appliance.spawners.errors import SpawnError
+
+BUILD_HINT = (
+    "An admin can build or pull it on the Docker host (the appliance's own user image: `docker compose build`)."
+)
+
+
+class ImageGate:
+    """A mixin for DockerSpawner: `pull_image` as its pull_policy says, with progress and reasons.
+
+    Needs the spawner's `docker()`, `client`, `pull_policy`, `report()` and `user_labels()`.
+    """
+
+    async def pull_image(self, image):
+        """Pull as dockerspawner's pull_policy says, reporting Docker's progress and failing with the reason."""
+        if self.pull_policy == "skip":
+            return
+        present = await self.image_id(image)
+        if present and self.pull_policy != "always":
+            self.report(10, f"Image {image} is on this host")
+            await self.check_jupyterhub_version(image, present)
+            return
+        if not present and self.pull_policy == "never":
+            raise SpawnError(f"Image {image} is not on this host, and pulling is turned off. {BUILD_HINT}")
+        self.report(5, f"Pulling image {image}")
+        try:
+            await asyncio.to_thread(self.pull_with_progress, image)
+        except docker.errors.APIError as error:
+            situation = "could not be pulled" if present else "is not on this host, and pulling it failed"
+            raise SpawnError(f"Image {image} {situation}: {error.explanation}. {BUILD_HINT}") from None
+        self.report(10, f"Pulled image {image}")
+        await self.check_jupyterhub_version(image, await self.image_id(image))
+
+    # The JupyterHub version in each image, by image id (content-addressed, so never stale); spawns of
+    # the same image at once share one question. None: the image could not tell.
+    _jupyterhub_versions: ClassVar[dict[str, asyncio.Task]] = {}
+
+    async def check_jupyterhub_version(self, image: str, image_id: str) -> None:
+        """Refuse an image whose JupyterHub cannot work with the hub's; each image is asked once."""
+        if image_id not in self._jupyterhub_versions:
+            self.report(11, f"Asking image {image} for its JupyterHub version")
+            self._jupyterhub_versions[image_id] = asyncio.ensure_future(
+                asyncio.to_thread(docker_host.jupyterhub_version_in, docker_host.client(), image, self.user_labels())
+            )
+        found = await self._jupyterhub_versions[image_id]
+        mismatch = jupyterhub_mismatch(image, found, jupyterhub.__version__)
+        if mismatch:
+            raise SpawnError(mismatch)
+        if found:
+            self.report(12, f"Image {image} has JupyterHub {found}; the hub has {jupyterhub.__version__}")
+        else:
+            self.log.warning("Could not tell which JupyterHub image %s has; starting it anyway", image)
+            self.report(12, f"Could not tell which JupyterHub image {image} has; starting it anyway")
+
+    async def image_id(self, image: str) -> str | None:
+        """The image's id on this host; None when the host does not have it."""
+        try:
+            return (await self.docker("inspect_image", image))["Id"]
+        except docker.errors.ImageNotFound:
+            return None
+
+    def pull_with_progress(self, image: str) -> None:
+        repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
+        last_reported = 0.0
+        for line in self.client.pull(repository, tag=tag, stream=True, decode=True):
+            if "error" in line:
+                raise docker.errors.APIError(line["error"], explanation=line["error"])
+            if time.monotonic() - last_reported > 1 and line.get("progress"):
+                self.report(7, f"Pulling {image}: {line.get('status', '')} {line['progress']}")
+                last_reported = time.monotonic()

@@ -1,0 +1,110 @@
+"""SPAWNER_MODE=swarm: each server is a Swarm service, reached at its running task's address."""
+
+import asyncio
+import time
+
+from docker.types import Mount
+from dockerspawner import SwarmSpawner
+
+from appliance.spawners.docker import LOG_LINES_SHOWN, ApplianceDockerSpawner
+from appliance.spawners.errors import SpawnError
+
+TASK_ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
+
+
+class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
+    """Runs each server as a Swarm service on the overlay network, reached at its running task's address.
+
+    The service name would also resolve, but a hub keeps connecting to an address it resolved
+    before; after a service is recreated under the same name that is a dead task's address. The
+    task's own address (from the tasks API) is always the live one. Each step of the spawn is
+    reported (service created, task scheduled on a node, task running, server answering), and a
+    task that Swarm rejects, a missing image on its node say, ends the spawn with Swarm's reason.
+    """
+
+    @property
+    def mounts(self):
+        """Named volumes as volume mounts, labelled like docker mode's, through VOLUME_DRIVER when set."""
+        return [
+            Mount(
+                target=bind["bind"],
+                source=source,
+                type="volume",
+                read_only=bind["mode"] == "ro",
+                driver_config=self.mount_driver_config,
+                labels=self.user_labels(),
+            )
+            for source, bind in self.volume_binds.items()
+        ]
+
+    async def pull_image(self, image):
+        """Swarm's nodes pull for themselves; the manager only says whether it has the image."""
+        image_id = await self.image_id(image)
+        if image_id:
+            self.report(10, f"Image {image} is on this manager")
+            await self.check_jupyterhub_version(image, image_id)
+        else:
+            self.report(10, f"Image {image} is not on this manager; the node Swarm picks must have or pull it")
+
+    async def get_command(self):
+        """The image's own command when the manager has the image to read it from, else JupyterHub's default."""
+        if self.cmd or await self.image_id(self.image):
+            return await super().get_command()
+        return ["jupyterhub-singleuser", *self.get_args()]
+
+    async def create_object(self):
+        self.report(20, f"Creating service {self.object_name}")
+        service = await SwarmSpawner.create_object(self)
+        self.report(30, f"Service {self.object_name} created; waiting for Swarm to schedule its task")
+        return service
+
+    async def start_object(self):
+        """Wait until the task runs, reporting where it was scheduled; fail at once when Swarm gives up on it."""
+        reported_node = False
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            task = await self.get_task()
+            if task is None:
+                raise SpawnError(f"Swarm has no task for the service {self.service_name}.")
+            state = task["Status"]["State"]
+            if task.get("NodeID") and not reported_node:
+                node = await self.docker("inspect_node", task["NodeID"])
+                self.report(40, f"Task scheduled on node {node['Description']['Hostname']}")
+                reported_node = True
+            if state == "running":
+                self.report(50, "Task running")
+                return
+            if state in TASK_ENDED:
+                await self.remove_object()
+                raise SpawnError(self.task_failure(task))
+            await asyncio.sleep(0.25)
+        raise SpawnError(f"The task of {self.service_name} did not run within {self.start_timeout} s.")
+
+    def task_failure(self, task: dict) -> str:
+        reason = task["Status"].get("Err") or task["Status"].get("Message") or task["Status"]["State"]
+        if "No such image" in reason:
+            return (
+                f"Image {self.image} is not on the node Swarm chose, and it could not be pulled there ({reason}). "
+                "Every node that may run user servers needs the image: build or pull it there, or use a registry."
+            )
+        return f"Swarm could not run the server's task: {reason}."
+
+    async def get_ip_and_port(self):
+        task = await self.get_task()
+        for attachment in (task or {}).get("NetworksAttachments", []):
+            if attachment["Network"]["Spec"]["Name"] == self.network_name and attachment.get("Addresses"):
+                return attachment["Addresses"][0].split("/")[0], self.port
+        raise SpawnError(f"The task of {self.service_name} has no address on the network {self.network_name}.")
+
+    async def exit_reason(self) -> str | None:
+        task = await self.get_task()
+        if task is None:
+            return "The server's service is gone."
+        status = task["Status"]
+        return None if status["State"] == "running" else f"The server's task stopped ({status['State']})."
+
+    async def recent_logs(self) -> str:
+        def read() -> bytes:
+            return b"".join(self.client.service_logs(self.service_id, stdout=True, stderr=True, tail=LOG_LINES_SHOWN))
+
+        return (await asyncio.to_thread(read)).decode(errors="replace").strip()
