@@ -16,6 +16,7 @@ VERSIONED_FILES = (
     "compose/swarm.yml",
     "Dockerfile",
     "singleuser/Dockerfile",
+    "systemuser/Dockerfile",
 )
 VERSIONED_DEFAULTS = (
     (re.compile(r"\$\{APPLIANCE_VERSION:-([^}]*)\}"), __version__),

@@ -40,5 +40,5 @@ build() {
 }
 
 build "$HUB_IMAGE" Dockerfile
-build "$SINGLEUSER_IMAGE" singleuser/Dockerfile --target singleuser
-build "$SYSTEMUSER_IMAGE" singleuser/Dockerfile --target systemuser
+build "$SINGLEUSER_IMAGE" singleuser/Dockerfile
+build "$SYSTEMUSER_IMAGE" systemuser/Dockerfile --build-arg LAB_IMAGE="$SINGLEUSER_IMAGE"
