@@ -14,6 +14,12 @@ from appliance.data_dir import DataDirError, check_data_dir
 from appliance.database import DatabaseError, sqlite_file, upgrade_if_needed
 from appliance.docs import VERSIONED_FILES, stale_files, write
 from appliance.layout import HUB_PORT_INSIDE
+from appliance.network_rules import (
+    ISOLATION_OFF_WARNING,
+    NetworkRulesError,
+    cannot_isolate_message,
+    check_on_this_host,
+)
 from appliance.secret_store import STORED_BY_SETTING, StoredSecretError, resolve, secret_path
 from appliance.settings import BY_NAME, SETTINGS, Settings, SettingsError, load
 from appliance.tls import https_enabled, write_caddyfile
@@ -107,8 +113,11 @@ def run(_args) -> int:
         check_data_dir(settings["DATA_DIR"], sqlite_file(settings["DATABASE_URL"]))
         resolved = resolve(settings)
         upgrade_if_needed(settings["DATA_DIR"], settings["DATABASE_URL"], report=say)
+        check_network_isolation(settings)
     except (SettingsError, StoredSecretError, DataDirError, DatabaseError) as error:
         exit_without_restart_loop(str(error))
+    except NetworkRulesError as error:
+        exit_without_restart_loop(cannot_isolate_message(str(error)))
     except OSError as error:
         exit_without_restart_loop(f"DATA_DIR={settings['DATA_DIR']!r} cannot be used: {error}")
     announce_admin_login(settings, "ADMIN_PASSWORD" in resolved.generated, resolved.values.get("ADMIN_PASSWORD"))
@@ -118,6 +127,15 @@ def run(_args) -> int:
     environment = {**os.environ, **resolved.values, "APPLIANCE_TLS_FRONT": str(https_enabled(settings)).lower()}
     sys.stdout.flush()
     os.execvpe("supervisord", ["supervisord", "-c", SUPERVISORD_CONF], environment)
+
+
+def check_network_isolation(settings: Settings) -> None:
+    """Fail closed: with isolation on, the hub starts only where the rules can be applied; off, it says so."""
+    if settings["USER_NETWORK_ISOLATION"] == "off":
+        say(ISOLATION_OFF_WARNING)
+        return
+    check_on_this_host(settings["APPLIANCE_INSTANCE"])
+    say("User servers get network rules (USER_NETWORK_ISOLATION=on): checked that this host can apply them.")
 
 
 def announce_admin_login(settings: Settings, generated: bool, password: str | None) -> None:

@@ -16,6 +16,7 @@ from appliance.database import jupyterhub_revisions, sqlite_file
 from appliance.images import jupyterhub_mismatch
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
+from appliance.network_rules import NetworkRulesError, Policy, probe_rules
 from appliance.secret_store import SECRETS_FOLDER, STORED_BY_SETTING, STORED_SECRETS, secret_path
 from appliance.settings import Settings, SettingsError, load
 
@@ -188,11 +189,40 @@ def check_auth(settings: Settings) -> Outcome:
     return passed(f"GitHub login, callback {callback}")
 
 
+def check_network_rules(settings: Settings) -> Outcome:
+    """Isolation is on, and holds for real: from a probe under a user server's rules, only the hub's API answers."""
+    if settings["USER_NETWORK_ISOLATION"] == "off":
+        where = " (swarm mode cannot enforce it)" if settings["SPAWNER_MODE"] == "swarm" else ""
+        return failed(
+            f"USER_NETWORK_ISOLATION=off{where}: user servers can reach each other, every port of the hub, "
+            "the Docker host and the cloud metadata address",
+            "set USER_NETWORK_ISOLATION=on in docker or system mode",
+        )
+    policy = Policy(settings["USER_EGRESS"], settings["USER_EGRESS_ALLOW"] or ())
+    engine = docker_host.client()
+    try:
+        reached = probe_rules(
+            engine, docker_host.own_container(engine), settings["DOCKER_NETWORK"], policy, instance_labels(settings)
+        )
+    except NetworkRulesError as error:
+        return failed(f"the rules could not be tried: {error}", "restart the hub: it checks them at start and says why")
+    if not reached.canary_listens:
+        return failed(f"the canary container never listened, so nothing was proven ({reached})", "run it again")
+    if not reached.holds:
+        return failed(str(reached), "restart the hub, then run the doctor again; report it if this stays")
+    return passed(f"from a probe under a user server's rules (USER_EGRESS={settings['USER_EGRESS']}): {reached}")
+
+
+def instance_labels(settings: Settings) -> dict[str, str]:
+    return {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}
+
+
 CHECKS = (
     Check("docker socket", check_docker_socket),
     Check("user network", check_network, needs=("docker socket",)),
     Check("user images", check_images, needs=("docker socket",)),
     Check("hub API from users", check_hub_api_from_user_network, needs=("user network", "user images")),
+    Check("network rules", check_network_rules, needs=("user network",)),
     Check("data dir", check_data_dir),
     Check("database", check_database),
     Check("auth", check_auth),

@@ -111,11 +111,15 @@ def user_volume_template(settings: Settings) -> str:
 
 
 def configure_network(settings: Settings, c: Config) -> None:
-    """User servers join the shared network and reach the hub by its compose (or stack) service name."""
+    """User servers join the shared network, reach the hub by its compose (or stack) service name, and are
+    firewalled there (appliance.network_rules)."""
     c.DockerSpawner.network_name = settings["DOCKER_NETWORK"]
     c.DockerSpawner.use_internal_ip = True
     c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{HUB_PORT_INSIDE}"
     c.JupyterHub.hub_connect_url = f"http://{HUB_SERVICE_NAME}:{HUB_PORT_INSIDE}"
+    c.ApplianceDockerSpawner.network_isolation = settings["USER_NETWORK_ISOLATION"] == "on"
+    c.ApplianceDockerSpawner.user_egress = settings["USER_EGRESS"]
+    c.ApplianceDockerSpawner.user_egress_allow = [str(rule) for rule in settings["USER_EGRESS_ALLOW"] or ()]
     if settings["SPAWNER_MODE"] == "swarm":
         # dnsrr: a server's name resolves to its task, with no virtual IP (which needs IPVS).
         c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}

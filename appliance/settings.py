@@ -15,6 +15,7 @@ from appliance.kinds import (
     AbsolutePath,
     ByteSize,
     Choice,
+    EgressRules,
     ExistingFile,
     Flag,
     Integer,
@@ -372,6 +373,30 @@ SETTINGS: tuple[Setting, ...] = (
         group="Docker",
     ),
     Setting(
+        "USER_NETWORK_ISOLATION",
+        "Firewall each user server (docker and system mode): it accepts connections only from the hub, and reaches "
+        "only the hub's API, DNS and what USER_EGRESS allows; `off` turns this off, with a warning at every start.",
+        Choice(("on", "off")),
+        default="on",
+        group="Network",
+    ),
+    Setting(
+        "USER_EGRESS",
+        "What user servers may reach besides the hub's API and DNS: `internet` (public addresses only; private, "
+        "shared and link-local ranges and the Docker host are blocked), `none` (nothing else: exam mode), or `all` "
+        "(everything but other user servers, the hub's other ports, link-local addresses and the host).",
+        Choice(("internet", "none", "all")),
+        default="internet",
+        group="Network",
+    ),
+    Setting(
+        "USER_EGRESS_ALLOW",
+        "Networks user servers may reach even where USER_EGRESS blocks them, such as a lab's file server or a "
+        "package mirror: IPv4 CIDRs, each optionally with :port.",
+        EgressRules(),
+        group="Network",
+    ),
+    Setting(
         "APPLIANCE_INSTANCE",
         "Name of this appliance, put on the labels of every container and volume it creates.",
         Text(DOCKER_NAME, describe="letters, digits, '_', '.' and '-'"),
@@ -583,6 +608,7 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
                 "READ_ONLY_ROOTFS", "true", "is not available in swarm mode", "unset it, or use SPAWNER_MODE=docker"
             )
         )
+    problems += network_problems(values)
     if values["VOLUME_DRIVER_OPTIONS"] and not values["VOLUME_DRIVER"]:
         problems.append(
             Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")
@@ -644,6 +670,29 @@ def github_problems(values: Mapping[str, object]) -> list[Problem]:
                 "or ALLOW_ALL=true to admit any GitHub user",
             )
         )
+    return problems
+
+
+def network_problems(values: Mapping[str, object]) -> list[Problem]:
+    """Isolation is fail-closed: where it cannot be enforced (swarm), the admin must turn it off explicitly."""
+    if values["USER_NETWORK_ISOLATION"] == "on":
+        if values["SPAWNER_MODE"] != "swarm":
+            return []
+        return [
+            Problem(
+                "USER_NETWORK_ISOLATION",
+                "'on'",
+                "cannot be enforced in swarm mode: the rules are applied on the Docker host that runs each server, "
+                "and the hub reaches only its own node",
+                "set USER_NETWORK_ISOLATION=off to run without it (see the README's Security section), "
+                "or use SPAWNER_MODE=docker",
+            )
+        ]
+    problems = []
+    if values["USER_EGRESS"] != BY_NAME["USER_EGRESS"].literal_default:
+        problems.append(Problem("USER_EGRESS", repr(values["USER_EGRESS"]), "needs USER_NETWORK_ISOLATION=on"))
+    if values["USER_EGRESS_ALLOW"]:
+        problems.append(Problem("USER_EGRESS_ALLOW", "(set)", "needs USER_NETWORK_ISOLATION=on"))
     return problems
 
 

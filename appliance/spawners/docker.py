@@ -17,15 +17,17 @@ from traitlets import Integer, Unicode, default
 
 from appliance import docker_host
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
+from appliance.network_rules import NetworkRulesError
 from appliance.spawners.errors import SpawnError
 from appliance.spawners.image_gate import ImageGate
+from appliance.spawners.isolation import NetworkIsolation
 
 LOG_LINES_SHOWN = 15
 # Below docker-py's connection pool size (10), so that every thread has a connection of its own.
 DOCKER_CALL_THREADS = 8
 
 
-class ApplianceDockerSpawner(ImageGate, DockerSpawner):
+class ApplianceDockerSpawner(NetworkIsolation, ImageGate, DockerSpawner):
     appliance_instance = Unicode(
         "jupyterhub-appliance",
         config=True,
@@ -103,7 +105,21 @@ class ApplianceDockerSpawner(ImageGate, DockerSpawner):
     async def start(self):
         self.progress_events = []
         ip, port = await super().start()
-        await self.wait_for_server(ip, port)
+        # The rules go in while the server process starts; it is ready only once both are done.
+        isolating = asyncio.ensure_future(self.isolate_network()) if self.network_isolation else None
+        try:
+            await self.wait_for_server(ip, port)
+            if isolating:
+                await isolating
+        except NetworkRulesError as error:
+            await self.remove_object()
+            raise SpawnError(
+                f"The server's network rules could not be applied, so it was removed: {error}. "
+                "An admin can run `appliance doctor` in the hub container to see why."
+            ) from None
+        finally:
+            if isolating and not isolating.done():
+                isolating.cancel()
         return ip, port
 
     async def create_object(self):
@@ -150,7 +166,15 @@ class ApplianceDockerSpawner(ImageGate, DockerSpawner):
         status = await super().poll()
         if status is not None and self.remove and self.object_id:
             await self.remove_stopped_container(status)
+        if status is None and self.network_isolation and self.rules_recheck is None:
+            self.rules_recheck = asyncio.ensure_future(self.recheck_network_rules())
         return status
+
+    async def recheck_network_rules(self) -> None:
+        try:
+            await self.check_rules_of_running_server()
+        except NetworkRulesError as error:
+            self.log.error("The network rules of %s could not be applied again: %s", self._log_name, error)
 
     async def remove_stopped_container(self, status) -> None:
         try:

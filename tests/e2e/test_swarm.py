@@ -57,6 +57,8 @@ class SwarmStack:
         env_file.write_text(
             f"ADMIN_PASSWORD={ADMIN_PASSWORD}\nUSER_PASSWORD={USER_PASSWORD}\nALLOWED_USERS=bob\n"
             f"IDLE_TIMEOUT=0\nALLOWED_IMAGES={MISSING_IMAGE}\n"
+            # Swarm servers cannot be firewalled by the appliance; the admin says so explicitly.
+            "USER_NETWORK_ISOLATION=off\n"
         )
         self.env = {
             **os.environ,

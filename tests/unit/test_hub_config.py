@@ -118,6 +118,7 @@ def test_reconciler_reads_servers_only_and_removes_only_when_told():
 def test_swarm_mode_places_reserves_and_reaches_tasks_without_virtual_ips():
     c = configured(
         SPAWNER_MODE="swarm",
+        USER_NETWORK_ISOLATION="off",
         SWARM_PLACEMENT="node.labels.jupyter==true, node.role!=manager",
         MEM_RESERVATION="1G",
         CPU_RESERVATION="0.5",

@@ -17,7 +17,9 @@ def parsed(command: list[str]) -> argparse.Namespace:
 
 @pytest.mark.parametrize(("mode", "unknown"), [("docker", "report"), ("swarm", "remove"), ("system", "report")])
 def test_the_command_the_hub_writes_parses_back_to_the_settings(mode, unknown):
-    settings = load({"SPAWNER_MODE": mode, "UNKNOWN_CONTAINERS": unknown, "APPLIANCE_INSTANCE": "lab"})
+    isolation = "off" if mode == "swarm" else "on"
+    environ = {"SPAWNER_MODE": mode, "UNKNOWN_CONTAINERS": unknown, "APPLIANCE_INSTANCE": "lab"}
+    settings = load({**environ, "USER_NETWORK_ISOLATION": isolation})
     args = parsed(reconcile.command(settings))
     assert (args.instance, args.unknown_containers, args.spawner_mode) == ("lab", unknown, mode)
     assert args.every == reconcile.EVERY_SECONDS

@@ -74,10 +74,22 @@ def test_lists_and_numbers_are_parsed():
 
 BAD_ENVIRONMENTS = [
     ({"SPAWNER_MODE": "kubernetes"}, "SPAWNER_MODE", "must be one of: docker"),
-    ({"SPAWNER_MODE": "swarm", "SWARM_PLACEMENT": "gpu"}, "SWARM_PLACEMENT", "constraints like node.labels"),
+    (
+        {"SPAWNER_MODE": "swarm", "USER_NETWORK_ISOLATION": "off", "SWARM_PLACEMENT": "gpu"},
+        "SWARM_PLACEMENT",
+        "constraints like node.labels",
+    ),
     ({"SWARM_PLACEMENT": "node.role==worker"}, "SWARM_PLACEMENT", "only applies when SPAWNER_MODE=swarm"),
-    ({"SPAWNER_MODE": "swarm", "READ_ONLY_ROOTFS": "true"}, "READ_ONLY_ROOTFS", "not available in swarm mode"),
-    ({"SPAWNER_MODE": "swarm", "VOLUME_DRIVER_OPTIONS": "type=nfs"}, "VOLUME_DRIVER_OPTIONS", "needs VOLUME_DRIVER"),
+    (
+        {"SPAWNER_MODE": "swarm", "USER_NETWORK_ISOLATION": "off", "READ_ONLY_ROOTFS": "true"},
+        "READ_ONLY_ROOTFS",
+        "not available in swarm mode",
+    ),
+    (
+        {"SPAWNER_MODE": "swarm", "USER_NETWORK_ISOLATION": "off", "VOLUME_DRIVER_OPTIONS": "type=nfs"},
+        "VOLUME_DRIVER_OPTIONS",
+        "needs VOLUME_DRIVER",
+    ),
     ({"AUTH_MODE": "ldap"}, "AUTH_MODE", "password, github"),
     ({"CPU_LIMIT": "two"}, "CPU_LIMIT", "a number above 0"),
     ({"CPU_LIMIT": "-1"}, "CPU_LIMIT", "a number above 0"),

@@ -1,0 +1,94 @@
+"""Network isolation of each user server (see appliance.network_rules): applied while the server starts,
+and applied again to running servers when the hub comes back with another address."""
+
+import asyncio
+from typing import ClassVar
+
+import docker.errors
+import requests
+from traitlets import Bool, List, Unicode
+from traitlets.config import LoggingConfigurable
+
+from appliance import docker_host
+from appliance.kinds import egress_rule
+from appliance.layout import HUB_PORT_INSIDE
+from appliance.network_rules import (
+    NetworkRulesError,
+    Policy,
+    Surroundings,
+    apply_rules,
+    ipv4_rules,
+    user_network_surroundings,
+)
+
+
+class NetworkIsolation(LoggingConfigurable):
+    """A mixin for DockerSpawner. Needs its `container_id`, `network_name`, `port`, `report()` and `user_labels()`."""
+
+    network_isolation = Bool(True, config=True, help="Firewall each user server (USER_NETWORK_ISOLATION).")
+    user_egress = Unicode("internet", config=True, help="internet, none or all (USER_EGRESS).")
+    user_egress_allow = List(Unicode(), config=True, help="CIDR or CIDR:port entries (USER_EGRESS_ALLOW).")
+
+    # The helper image and what the rules are written against, read once per hub process by the first spawn.
+    _where: ClassVar[asyncio.Future | None] = None
+    # The hub address the server's rules were written for; kept in the spawner's state.
+    rules_hub_ip = ""
+    # Checked once per hub process, by the first poll that finds the server running.
+    rules_recheck: asyncio.Future | None = None
+
+    async def surroundings(self) -> tuple[str, Surroundings]:
+        if NetworkIsolation._where is None:
+            NetworkIsolation._where = asyncio.ensure_future(asyncio.to_thread(self.read_surroundings))
+        try:
+            return await NetworkIsolation._where
+        except NetworkRulesError:
+            NetworkIsolation._where = None  # the next spawn asks again
+            raise
+
+    def read_surroundings(self) -> tuple[str, Surroundings]:
+        try:
+            engine = docker_host.client()
+            hub = docker_host.own_container(engine)
+            if hub is None:
+                raise NetworkRulesError("the hub cannot find its own container")
+            image = hub.attrs["Image"]
+            return image, user_network_surroundings(engine, hub, self.network_name, image, self.user_labels())
+        except (docker.errors.DockerException, requests.RequestException, KeyError) as error:
+            raise NetworkRulesError(f"could not read the user network {self.network_name}: {error!r}") from None
+
+    async def isolate_network(self) -> None:
+        """Write the rules into the server container's network namespace."""
+        image, where = await self.surroundings()
+        policy = Policy(self.user_egress, tuple(egress_rule(entry) for entry in self.user_egress_allow))
+        rules = ipv4_rules(policy, where, self.port, HUB_PORT_INSIDE)
+        self.report(45, "Applying the network rules")
+        await asyncio.to_thread(apply_rules, docker_host.client(), self.container_id, image, rules, self.user_labels())
+        self.rules_hub_ip = where.hub_ip
+        self.report(50, f"Network rules applied (egress: {self.user_egress})")
+
+    async def check_rules_of_running_server(self) -> None:
+        """A running server whose rules name another hub address (or none: an upgrade) gets them anew."""
+        _, where = await self.surroundings()
+        if self.rules_hub_ip == where.hub_ip:
+            return
+        self.log.warning(
+            "The network rules of %s were written for the hub at %s; the hub is at %s now. Applying them again.",
+            self._log_name,
+            self.rules_hub_ip or "(unknown)",
+            where.hub_ip,
+        )
+        await self.isolate_network()
+
+    def get_state(self):
+        state = super().get_state()
+        if self.rules_hub_ip:
+            state["rules_hub_ip"] = self.rules_hub_ip
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.rules_hub_ip = state.get("rules_hub_ip", "")
+
+    def clear_state(self):
+        super().clear_state()
+        self.rules_hub_ip = ""
