@@ -114,6 +114,7 @@ def run(_args) -> int:
         resolved = resolve(settings)
         upgrade_if_needed(settings["DATA_DIR"], settings["DATABASE_URL"], report=say)
         check_network_isolation(settings)
+        join_networks_of_running_servers(settings)
     except (SettingsError, StoredSecretError, DataDirError, DatabaseError) as error:
         exit_without_restart_loop(str(error))
     except NetworkRulesError as error:
@@ -136,6 +137,26 @@ def check_network_isolation(settings: Settings) -> None:
         return
     check_on_this_host(settings["APPLIANCE_INSTANCE"])
     say("User servers get network rules (USER_NETWORK_ISOLATION=on): checked that this host can apply them.")
+
+
+def join_networks_of_running_servers(settings: Settings) -> None:
+    """Servers still on a network from before DOCKER_NETWORK changed keep working: the hub joins it too."""
+    if settings["SPAWNER_MODE"] == "swarm":
+        return
+    try:
+        engine = docker_host.client()
+        joined = docker_host.join_networks_of_running_servers(
+            engine, settings["APPLIANCE_INSTANCE"], settings["DOCKER_NETWORK"]
+        )
+    except docker.errors.DockerException as error:
+        say(f"Could not check which networks running user servers are on: {error}")
+        return
+    for network in joined:
+        say(
+            f"User servers started before DOCKER_NETWORK={settings['DOCKER_NETWORK']} run on the network {network}; "
+            f"the hub joined it too, so they keep working. New servers start on {settings['DOCKER_NETWORK']}; remove "
+            f"{network} (`docker network rm {network}`) once those servers have stopped."
+        )
 
 
 def announce_admin_login(settings: Settings, generated: bool, password: str | None) -> None:

@@ -13,6 +13,9 @@ import socket
 import docker
 import requests
 
+from appliance.labels import LABEL_INSTANCE, LABEL_SERVER
+from appliance.layout import HUB_SERVICE_NAME
+
 # Asks a user image which JupyterHub it has; run as the entrypoint of a throwaway container.
 ASK_JUPYTERHUB_VERSION = ["python3", "-c", "import jupyterhub; print(jupyterhub.__version__)"]
 ASK_SECONDS = 60
@@ -96,3 +99,24 @@ def jupyterhub_version_in(engine: docker.DockerClient, image: str, labels: dict[
             with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
                 container.remove(force=True)
     return output if status == 0 and output else None
+
+
+def join_networks_of_running_servers(engine: docker.DockerClient, instance: str, network: str) -> list[str]:
+    """Attach the hub (as `hub`) to every other network that running servers of this instance are on.
+
+    Servers started before DOCKER_NETWORK changed (an upgrade that names the network after the compose
+    project) stay on their network; with the hub there too they keep working. Returns the networks joined.
+    """
+    me = own_container(engine)
+    if me is None:
+        return []
+    filters = {"label": [f"{LABEL_INSTANCE}={instance}", LABEL_SERVER], "status": "running"}
+    theirs = {
+        name
+        for server in engine.containers.list(filters=filters)
+        for name in server.attrs["NetworkSettings"]["Networks"]
+    }
+    joined = sorted(theirs - {network} - set(me.attrs["NetworkSettings"]["Networks"]))
+    for name in joined:
+        engine.networks.get(name).connect(me, aliases=[HUB_SERVICE_NAME])
+    return joined

@@ -370,6 +370,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Docker network that the hub and user servers share; compose creates it under this name.",
         Text(DOCKER_NAME, describe="a Docker network name"),
         default="jupyterhub-appliance",
+        default_doc="the compose project name",
         group="Docker",
     ),
     Setting(

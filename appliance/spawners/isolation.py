@@ -23,42 +23,44 @@ from appliance.network_rules import (
 
 
 class NetworkIsolation(LoggingConfigurable):
-    """A mixin for DockerSpawner. Needs its `container_id`, `network_name`, `port`, `report()` and `user_labels()`."""
+    """A mixin for DockerSpawner. Needs its `docker()`, `container_id`, `network_name`, `port`, `report()` and
+    `user_labels()`."""
 
     network_isolation = Bool(True, config=True, help="Firewall each user server (USER_NETWORK_ISOLATION).")
     user_egress = Unicode("internet", config=True, help="internet, none or all (USER_EGRESS).")
     user_egress_allow = List(Unicode(), config=True, help="CIDR or CIDR:port entries (USER_EGRESS_ALLOW).")
 
-    # The helper image and what the rules are written against, read once per hub process by the first spawn.
-    _where: ClassVar[asyncio.Future | None] = None
+    # The helper image and what the rules are written against, by network: read once per hub process.
+    _where: ClassVar[dict[str, asyncio.Future]] = {}
     # The hub address the server's rules were written for; kept in the spawner's state.
     rules_hub_ip = ""
     # Checked once per hub process, by the first poll that finds the server running.
     rules_recheck: asyncio.Future | None = None
 
-    async def surroundings(self) -> tuple[str, Surroundings]:
-        if NetworkIsolation._where is None:
-            NetworkIsolation._where = asyncio.ensure_future(asyncio.to_thread(self.read_surroundings))
+    async def surroundings(self, network: str) -> tuple[str, Surroundings]:
+        known = NetworkIsolation._where
+        if network not in known:
+            known[network] = asyncio.ensure_future(asyncio.to_thread(self.read_surroundings, network))
         try:
-            return await NetworkIsolation._where
+            return await known[network]
         except NetworkRulesError:
-            NetworkIsolation._where = None  # the next spawn asks again
+            known.pop(network, None)  # the next spawn asks again
             raise
 
-    def read_surroundings(self) -> tuple[str, Surroundings]:
+    def read_surroundings(self, network: str) -> tuple[str, Surroundings]:
         try:
             engine = docker_host.client()
             hub = docker_host.own_container(engine)
             if hub is None:
                 raise NetworkRulesError("the hub cannot find its own container")
             image = hub.attrs["Image"]
-            return image, user_network_surroundings(engine, hub, self.network_name, image, self.user_labels())
+            return image, user_network_surroundings(engine, hub, network, image, self.user_labels())
         except (docker.errors.DockerException, requests.RequestException, KeyError) as error:
-            raise NetworkRulesError(f"could not read the user network {self.network_name}: {error!r}") from None
+            raise NetworkRulesError(f"could not read the user network {network}: {error!r}") from None
 
-    async def isolate_network(self) -> None:
-        """Write the rules into the server container's network namespace."""
-        image, where = await self.surroundings()
+    async def isolate_network(self, network: str = "") -> None:
+        """Write the rules into the server container's network namespace, for its place on `network`."""
+        image, where = await self.surroundings(network or self.network_name)
         policy = Policy(self.user_egress, tuple(egress_rule(entry) for entry in self.user_egress_allow))
         rules = ipv4_rules(policy, where, self.port, HUB_PORT_INSIDE)
         self.report(45, "Applying the network rules")
@@ -68,7 +70,8 @@ class NetworkIsolation(LoggingConfigurable):
 
     async def check_rules_of_running_server(self) -> None:
         """A running server whose rules name another hub address (or none: an upgrade) gets them anew."""
-        _, where = await self.surroundings()
+        network = await self.network_of_running_server()
+        _, where = await self.surroundings(network)
         if self.rules_hub_ip == where.hub_ip:
             return
         self.log.warning(
@@ -77,7 +80,12 @@ class NetworkIsolation(LoggingConfigurable):
             self.rules_hub_ip or "(unknown)",
             where.hub_ip,
         )
-        await self.isolate_network()
+        await self.isolate_network(network)
+
+    async def network_of_running_server(self) -> str:
+        """DOCKER_NETWORK, or the network a server from before an upgrade is on (which the hub joined at start)."""
+        attached = (await self.docker("inspect_container", self.container_id))["NetworkSettings"]["Networks"]
+        return self.network_name if self.network_name in attached or not attached else sorted(attached)[0]
 
     def get_state(self):
         state = super().get_state()

@@ -5,6 +5,7 @@ import statistics
 import docker
 import pytest
 
+from tests.e2e.canaries import Canaries
 from tests.e2e.registry import REGISTRY, start_registry
 from tests.e2e.stack import (
     ARTIFACTS,
@@ -54,7 +55,7 @@ def docker_client():
 
 
 class StackFactory:
-    """Starts stacks one at a time (they share the fixed network name); `down_all` removes them."""
+    """Starts stacks one at a time (this machine has two cores); `down_all` removes them."""
 
     def __init__(self, client, tmp_path_factory):
         self.client, self.tmp_path_factory = client, tmp_path_factory
@@ -88,3 +89,13 @@ def local_registry(docker_client):
         yield REGISTRY
     finally:
         container.stop()
+
+
+@pytest.fixture(scope="session")
+def canaries():
+    """Listeners in a network namespace of this run: an "internet" address, the metadata address, private ones."""
+    made = Canaries(f"jh-canary-{RUN_ID}", f"jhc{RUN_ID[:6]}").create()
+    try:
+        yield made
+    finally:
+        made.remove()

@@ -97,6 +97,8 @@ class Stack:
     ):
         self.client = client
         self.project = f"{E2E_PREFIX}{RUN_ID}-{uuid.uuid4().hex[:4]}"
+        # Compose names the network after the project unless DOCKER_NETWORK says otherwise.
+        self.network = env.get("DOCKER_NETWORK") or self.project
         self.port = int(env.get("HUB_PORT") or free_port())
         self.url = url or f"http://127.0.0.1:{self.port}"
         self.ca_file = ca_file
@@ -186,6 +188,10 @@ class Stack:
         self.compose.stop(down=True)
         for volume in self.user_volumes():
             volume.remove(force=True)
+        # A network of this project that its compose file no longer names (an upgrade renamed it) stays
+        # for the admin to remove; the test removes it.
+        for network in self.client.networks.list(filters={"label": f"{PROJECT_LABEL}={self.project}"}):
+            network.remove()
         leftovers = leftovers_of(self.client, self.project)
         assert not leftovers, f"{self.project} left these behind: {leftovers}"
 

@@ -5,7 +5,6 @@ import re
 import pytest
 
 ADMIN_PASSWORD = "doctor-admin-password-0123456789abc"
-NETWORK = "jupyterhub-appliance"
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +24,8 @@ def test_a_healthy_stack_passes_every_check(stack):
     code, rows, report = doctor(stack)
     assert code == 0, report
     assert rows == dict.fromkeys(
-        ["settings", "docker socket", "user network", "user images", "hub API from users", "data dir", "database",
-         "auth"],
+        ["settings", "docker socket", "user network", "user images", "hub API from users", "network rules",
+         "data dir", "database", "auth"],
         "PASS",
     )  # fmt: skip
     assert "All checks passed." in report
@@ -45,12 +44,12 @@ def test_a_missing_docker_socket_is_named_and_its_dependents_skipped(stack):
     assert code == 1
     assert rows["docker socket"] == "FAIL"
     assert "mount /var/run/docker.sock" in report
-    assert rows["user network"] == rows["user images"] == rows["hub API from users"] == "SKIP"
+    assert rows["user network"] == rows["user images"] == rows["hub API from users"] == rows["network rules"] == "SKIP"
     assert rows["database"] == "PASS"
 
 
 def test_a_hub_outside_the_user_network_is_named(stack, docker_client):
-    network, hub = docker_client.networks.get(NETWORK), stack.hub_container()
+    network, hub = docker_client.networks.get(stack.network), stack.hub_container()
     network.disconnect(hub)
     try:
         code, rows, report = doctor(stack)
@@ -58,11 +57,11 @@ def test_a_hub_outside_the_user_network_is_named(stack, docker_client):
         network.connect(hub, aliases=["hub"])
     assert code == 1
     assert rows["user network"] == "FAIL"
-    assert f"docker network connect --alias hub {NETWORK}" in report
+    assert f"docker network connect --alias hub {stack.network}" in report
 
 
 def test_user_containers_that_cannot_reach_the_hub_are_named(stack, docker_client):
-    network, hub = docker_client.networks.get(NETWORK), stack.hub_container()
+    network, hub = docker_client.networks.get(stack.network), stack.hub_container()
     network.disconnect(hub)
     network.connect(hub)  # attached, but without the name `hub` that user containers use
     try:

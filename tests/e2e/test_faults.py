@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.hub_client import HubClient, wait_until
+from tests.e2e.network_probe import OUTSIDE, kernel_of, reaches
 from tests.e2e.stack import ARTIFACTS, INSTANCE_LABEL, ROOT, SINGLEUSER_IMAGE, USER_LABEL, record_spawn
 
 ADMIN_PASSWORD = "faults-admin-password-0123456789abcdef"
@@ -226,7 +227,9 @@ def dockerd_started_by_our_script() -> int | None:
         return None
 
 
-def test_a_dockerd_restart_brings_the_hub_back_and_users_start_their_servers_again(stack, admin, docker_client):
+def test_a_dockerd_restart_brings_the_hub_back_and_users_start_their_servers_again(
+    stack, admin, docker_client, canaries
+):
     pid = dockerd_started_by_our_script()
     if pid is None:
         pytest.skip("dockerd is run by the system here, not by scripts/ensure-docker.sh; not restarting it")
@@ -246,6 +249,10 @@ def test_a_dockerd_restart_brings_the_hub_back_and_users_start_their_servers_aga
     assert "The container of admin stopped by itself" in stack.logs()
     record_spawn(admin.ensure_running())
     assert admin.read_file("dockerd-restart.txt") == "on the volume"
+    # The network rules hold for the new server (the metadata canary is open with isolation off, see
+    # test_network_policies.py).
+    got = reaches(kernel_of(admin, "after-dockerd.ipynb"), {"metadata": OUTSIDE["metadata"], "hub API": ("hub", 8081)})
+    assert got == {"metadata": "Connection refused", "hub API": "open"}
     record_recovery(
         "dockerd restart (as on a host reboot)",
         recovered,

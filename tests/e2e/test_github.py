@@ -20,7 +20,6 @@ USERS = {
     "sam": {"id": 5, "teams": ["lab:staff"]},
     "eve": {"id": 6, "orgs": ["elsewhere"], "teams": ["school:chemistry"]},
 }
-NETWORK = "jupyterhub-appliance"
 # The same browser scripts/ensure-browser.sh checks for.
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 LAB_SECONDS = 180
@@ -56,7 +55,7 @@ def stack(stack_factory, github_port, fake_name):
 
 @pytest.fixture(scope="module")
 def github(stack, github_port, fake_name):
-    fake = FakeGitHubContainer(HUB_IMAGE, fake_name, github_port, NETWORK, {TEST_RUN_LABEL: RUN_ID}).start()
+    fake = FakeGitHubContainer(HUB_IMAGE, fake_name, github_port, stack.network, {TEST_RUN_LABEL: RUN_ID}).start()
     fake.configure(CLIENT_ID, CLIENT_SECRET, USERS)
     yield fake
     fake.stop()

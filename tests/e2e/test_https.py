@@ -16,7 +16,6 @@ from tests.e2e.stack import ARTIFACTS, BASE_IMAGE, RUN_ID, TEST_RUN_LABEL, free_
 
 DOMAIN = "hub.appliance.test"
 ADMIN_PASSWORD = "https-admin-password-0123456789abcd"
-NETWORK = "jupyterhub-appliance"
 PEBBLE_IMAGE = "jupyterhub-appliance/e2e-pebble:latest"
 PEBBLE_NAME = f"pebble-{RUN_ID}"
 TLS_INSIDE = "/etc/appliance/tls"
@@ -79,7 +78,6 @@ def pebble(pebble_image, tls_dir):
         .with_volume_mapping(str(tls_dir), "/pebble", "ro")
         .with_env("PEBBLE_VA_ALWAYS_VALID", "1")
         .with_env("PEBBLE_VA_NOSLEEP", "1")
-        .with_kwargs(network=NETWORK, labels={TEST_RUN_LABEL: RUN_ID}, entrypoint=["pebble", "-config"])
         .with_command("/pebble/pebble.json")
     )
     container.ports["15000/tcp"] = ("127.0.0.1", management_port)
@@ -103,6 +101,12 @@ def acme_root(pebble, tls_dir, stack):
     path = tls_dir / "acme-root.pem"
     path.write_text(wait_until(fetch_root, "pebble's management API", seconds=60))
     return path
+
+
+def start_pebble_on(network: str, pebble) -> None:
+    """pebble joins the stack's network once compose has created it, before the hub starts."""
+    options = {"network": network, "labels": {TEST_RUN_LABEL: RUN_ID}, "entrypoint": ["pebble", "-config"]}
+    pebble["container"].with_kwargs(**options).start()
 
 
 def https_stack(stack_factory, tls_dir, env, ca_file, before_start=None):
@@ -135,7 +139,7 @@ def stack(stack_factory, tls_dir, pebble, resolve_domain_to_loopback):
     }
     # pebble joins the project's network before the hub starts, so the first ACME order reaches it.
     return https_stack(
-        stack_factory, tls_dir, env, tls_dir / "pebble-api-root.pem", lambda _: pebble["container"].start()
+        stack_factory, tls_dir, env, tls_dir / "pebble-api-root.pem", lambda made: start_pebble_on(made.network, pebble)
     )
 
 

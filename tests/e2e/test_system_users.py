@@ -8,6 +8,7 @@ import docker
 import pytest
 
 from tests.e2e.hub_client import HubClient
+from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches
 from tests.e2e.stack import ARTIFACTS, RUN_ID, SYSTEMUSER_IMAGE, TEST_RUN_LABEL, record_spawn
 
 ADMIN_PASSWORD = "system-users-admin-password-0123456"
@@ -103,6 +104,21 @@ def test_no_process_in_the_server_runs_as_root(stack, alice):
     top = container.top(ps_args="-o pid,uid,comm")
     uids = {process[1] for process in top["Processes"]}
     assert uids == {"2001"}, top
+
+
+def test_the_network_rules_hold_in_system_mode_too(stack, alice, canaries):
+    bob = stack.client_for().login("sysbob", USER_PASSWORD)
+    record_spawn(bob.ensure_running())
+    listen_in(kernel_of(bob), 9000)
+    targets = {"bob's own port": ("jupyter-sysbob", 9000), "hub API": ("hub", 8081), **OUTSIDE}
+    assert reaches(kernel_of(alice, "network.ipynb"), targets) == {
+        "bob's own port": "Connection refused",
+        "hub API": "open",
+        "internet": "open",
+        "metadata": "Connection refused",
+        "private": "Connection refused",
+        "allowed private": "Connection refused",
+    }
 
 
 def test_the_container_is_hardened_and_mounts_only_the_home_and_account_files(stack, alice):

@@ -1,0 +1,126 @@
+"""A user's server reaches the hub's API and the internet, nothing else: proven from inside real kernels.
+
+USER_EGRESS=internet (the default) with one private address allowed. Every "cannot" here is matched
+by a "can" in test_network_policies.py, where the same probes succeed with isolation off.
+"""
+
+import time
+
+import pytest
+import requests
+
+from tests.e2e.canaries import PRIVATE_ALLOWED, HostListener
+from tests.e2e.hub_client import wait_until
+from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches
+from tests.e2e.stack import free_port, record_spawn
+
+ADMIN_PASSWORD = "network-isolation-admin-password-01234"
+USER_PASSWORD = "students-password"
+BLOCKED = ("Connection refused", "timed out")
+OF_THE_HUB_AND_BOB = {
+    "hub API": ("hub", 8081),
+    "hub public port": ("hub", 8000),
+    "proxy API": ("hub", 8001),
+    "bob's server": ("jupyter-bob", 8888),
+    "bob's own port": ("jupyter-bob", 9000),
+}
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory, canaries):
+    env = {
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "USER_PASSWORD": USER_PASSWORD,
+        "ALLOWED_USERS": "alice,bob",
+        "USER_EGRESS_ALLOW": f"{PRIVATE_ALLOWED}/32",
+    }
+    return stack_factory(env)
+
+
+@pytest.fixture(scope="module")
+def host_listener(stack):
+    """A listener on the Docker host at the gateway address of the appliance's network."""
+    [network] = stack.hub_container().attrs["NetworkSettings"]["Networks"].values()
+    listener = HostListener(network["Gateway"], free_port())
+    yield listener
+    listener.stop()
+
+
+def logged_in(stack, name):
+    client = stack.client_for().login(name, USER_PASSWORD)
+    record_spawn(client.ensure_running())
+    return client
+
+
+@pytest.fixture(scope="module")
+def alice(stack):
+    return logged_in(stack, "alice")
+
+
+@pytest.fixture(scope="module")
+def bob(stack):
+    client = logged_in(stack, "bob")
+    listen_in(kernel_of(client), 9000)
+    return client
+
+
+def probe_the_hub_and_bob(alice_kernel) -> dict[str, str]:
+    started = time.monotonic()
+    got = reaches(alice_kernel, OF_THE_HUB_AND_BOB)
+    # Five probes of at most 3 s each: a refusal or a timeout, never a hang.
+    assert time.monotonic() - started < 20
+    return got
+
+
+def test_a_user_reaches_the_hub_api_and_no_other_port_of_the_hub_or_of_another_user(alice, bob):
+    kernel = kernel_of(alice)
+    got = probe_the_hub_and_bob(kernel)
+    assert got.pop("hub API") == "open", got
+    assert all(outcome in BLOCKED for outcome in got.values()), got
+    assert kernel.run("import urllib.request; print(urllib.request.urlopen('http://hub:8081/hub/api').status)") == "200"
+    # The hub itself still reaches bob's server: through the proxy, and by its own checks.
+    assert bob.server_api("GET", "/api/status").status_code == 200
+
+
+def test_metadata_private_ranges_and_the_host_are_blocked_but_the_internet_and_allowed_networks_are_not(
+    alice, host_listener
+):
+    host = {"the Docker host": (host_listener.address, host_listener.port)}
+    got = reaches(kernel_of(alice, "outside.ipynb"), {**OUTSIDE, **host})
+    assert got == {
+        "internet": "open",
+        "metadata": "Connection refused",
+        "private": "Connection refused",
+        "allowed private": "open",
+        "the Docker host": "Connection refused",
+    }
+
+
+def test_the_rules_hold_after_the_hub_restarts(stack, alice, bob):
+    kernel = kernel_of(alice, "restart.ipynb")
+    stack.run_compose("restart", "hub")
+    stack.wait_healthy()
+    wait_until(lambda: bob.server_api("GET", "/api/status").status_code == 200, "bob's server behind the proxy again")
+    again = alice.connect_kernel(kernel.id)
+    got = probe_the_hub_and_bob(again)
+    assert got.pop("hub API") == "open", got
+    assert all(outcome in BLOCKED for outcome in got.values()), got
+    assert reaches(again, {"metadata": OUTSIDE["metadata"]}) == {"metadata": "Connection refused"}
+
+
+def test_the_doctor_probes_the_rules_for_real(stack):
+    report = stack.run_compose("exec", "-T", "hub", "appliance", "doctor")
+    [line] = [line for line in report.splitlines() if line.startswith("network rules")]
+    assert "PASS" in line
+    assert "hub API: open; another container on the network: Connection refused; " in line
+    assert "169.254.169.254: Connection refused" in line
+
+
+def test_the_spawn_reports_the_rules_and_the_server_gets_no_capability(stack, alice):
+    [container] = stack.user_containers("alice")
+    assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
+    assert not container.attrs["HostConfig"]["CapAdd"]
+    alice.stop_server()
+    messages = [event["message"] for event in alice.start_server().events]
+    assert "Network rules applied (egress: internet)" in messages
+    assert requests.get(f"{stack.url}/hub/health", timeout=10).ok
