@@ -224,7 +224,7 @@ ISOLATION_OFF_WARNING = (
 )
 
 
-# Run inside the probe: which of TARGETS (host, port) it can open a TCP connection to.
+# Python that defines reach(host, port): "open" when a TCP connection opens within 3 s, else why not.
 REACH = """
 import json, socket, sys
 def reach(host, port):
@@ -235,8 +235,8 @@ def reach(host, port):
         return "timed out"
     except OSError as error:
         return error.strerror or type(error).__name__
-print(json.dumps({f"{host}:{port}": reach(host, port) for host, port in json.loads(sys.argv[1])}))
 """
+REACH_ARGV = REACH + "print(json.dumps([reach(host, port) for host, port in json.loads(sys.argv[1])]))\n"
 CANARY_PORT = 9999
 METADATA = ("169.254.169.254", 80)
 
@@ -275,8 +275,8 @@ def probe_rules(engine: docker.DockerClient, hub, network: str, policy: Policy, 
         canary.reload()
         canary_ip = canary.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
         targets = [(HUB_SERVICE_NAME, HUB_PORT_INSIDE), (canary_ip, CANARY_PORT), METADATA]
-        _, output = probe.exec_run(["python3", "-c", REACH, json.dumps(targets)])
-        return ProbeResult(listens(canary_ip, CANARY_PORT), *json.loads(output).values())
+        _, output = probe.exec_run(["python3", "-c", REACH_ARGV, json.dumps(targets)])
+        return ProbeResult(listens(canary_ip, CANARY_PORT), *json.loads(output))
     except (docker.errors.DockerException, requests.RequestException, ValueError) as error:
         raise NetworkRulesError(f"the probe could not run: {error}") from None
     finally:

@@ -2,24 +2,15 @@
 
 import json
 
-from tests.e2e.canaries import CANARY_PORT, INTERNET, METADATA, PRIVATE, PRIVATE_ALLOWED
+from appliance.network_rules import REACH
+from tests.e2e.canaries import CANARY_PORT, INTERNET, METADATA, PRIVATE, PRIVATE_ALLOWED, HostListener
 from tests.e2e.hub_client import HubClient, Kernel
+from tests.e2e.stack import free_port
 
-PROBE = """
-import json, socket
-def reach(host, port):
-    try:
-        socket.create_connection((host, port), timeout=3).close()
-        return "open"
-    except socket.timeout:
-        return "timed out"
-    except OSError as error:
-        return error.strerror or type(error).__name__
-print(json.dumps([reach(host, port) for host, port in TARGETS]))
-"""
 LISTEN = """
 import socket, subprocess, sys, time
-listener = subprocess.Popen([sys.executable, "-m", "http.server", "{port}"])
+quiet = {{"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}}
+listener = subprocess.Popen([sys.executable, "-m", "http.server", "{port}"], **quiet)
 deadline = time.monotonic() + 10
 while time.monotonic() < deadline:
     try:
@@ -39,12 +30,9 @@ OUTSIDE = {
 
 def reaches(kernel: Kernel, targets: dict[str, tuple[str, int]]) -> dict[str, str]:
     """What the kernel got for each named target: "open", or why not ("Connection refused", "timed out")."""
-    printed = kernel.run(f"TARGETS = {list(targets.values())!r}\n{PROBE}")
+    # The same probe as `appliance doctor`'s.
+    printed = kernel.run(f"{REACH}print(json.dumps([reach(host, port) for host, port in {list(targets.values())!r}]))")
     return dict(zip(targets, json.loads(printed), strict=True))
-
-
-def opened(kernel: Kernel, targets: dict[str, tuple[str, int]]) -> set[str]:
-    return {name for name, outcome in reaches(kernel, targets).items() if outcome == "open"}
 
 
 def kernel_of(client: HubClient, notebook: str = "probe.ipynb") -> Kernel:
@@ -54,3 +42,13 @@ def kernel_of(client: HubClient, notebook: str = "probe.ipynb") -> Kernel:
 
 def listen_in(kernel: Kernel, port: int) -> None:
     assert kernel.run(LISTEN.format(port=port)) == "listening"
+
+
+def reaches_with_host(kernel: Kernel, stack, targets: dict[str, tuple[str, int]]) -> dict[str, str]:
+    """As reaches(), plus "the Docker host": a listener on the host at the gateway of the stack's network."""
+    [network] = stack.hub_container().attrs["NetworkSettings"]["Networks"].values()
+    host = HostListener(network["Gateway"], free_port())
+    try:
+        return reaches(kernel, {**targets, "the Docker host": (host.address, host.port)})
+    finally:
+        host.stop()

@@ -9,10 +9,10 @@ import time
 import pytest
 import requests
 
-from tests.e2e.canaries import PRIVATE_ALLOWED, HostListener
+from tests.e2e.canaries import PRIVATE_ALLOWED
 from tests.e2e.hub_client import wait_until
-from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches
-from tests.e2e.stack import free_port, record_spawn
+from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches, reaches_with_host
+from tests.e2e.stack import record_spawn
 
 ADMIN_PASSWORD = "network-isolation-admin-password-01234"
 USER_PASSWORD = "students-password"
@@ -35,15 +35,6 @@ def stack(stack_factory, canaries):
         "USER_EGRESS_ALLOW": f"{PRIVATE_ALLOWED}/32",
     }
     return stack_factory(env)
-
-
-@pytest.fixture(scope="module")
-def host_listener(stack):
-    """A listener on the Docker host at the gateway address of the appliance's network."""
-    [network] = stack.hub_container().attrs["NetworkSettings"]["Networks"].values()
-    listener = HostListener(network["Gateway"], free_port())
-    yield listener
-    listener.stop()
 
 
 def logged_in(stack, name):
@@ -79,14 +70,11 @@ def test_a_user_reaches_the_hub_api_and_no_other_port_of_the_hub_or_of_another_u
     assert all(outcome in BLOCKED for outcome in got.values()), got
     assert kernel.run("import urllib.request; print(urllib.request.urlopen('http://hub:8081/hub/api').status)") == "200"
     # The hub itself still reaches bob's server: through the proxy, and by its own checks.
-    assert bob.server_api("GET", "/api/status").status_code == 200
+    assert bob.server_api("GET", "/status").status_code == 200
 
 
-def test_metadata_private_ranges_and_the_host_are_blocked_but_the_internet_and_allowed_networks_are_not(
-    alice, host_listener
-):
-    host = {"the Docker host": (host_listener.address, host_listener.port)}
-    got = reaches(kernel_of(alice, "outside.ipynb"), {**OUTSIDE, **host})
+def test_metadata_private_ranges_and_the_host_are_blocked_but_the_internet_and_allowed_networks_are_not(stack, alice):
+    got = reaches_with_host(kernel_of(alice, "outside.ipynb"), stack, OUTSIDE)
     assert got == {
         "internet": "open",
         "metadata": "Connection refused",
@@ -100,7 +88,7 @@ def test_the_rules_hold_after_the_hub_restarts(stack, alice, bob):
     kernel = kernel_of(alice, "restart.ipynb")
     stack.run_compose("restart", "hub")
     stack.wait_healthy()
-    wait_until(lambda: bob.server_api("GET", "/api/status").status_code == 200, "bob's server behind the proxy again")
+    wait_until(lambda: bob.server_api("GET", "/status").status_code == 200, "bob's server behind the proxy again")
     again = alice.connect_kernel(kernel.id)
     got = probe_the_hub_and_bob(again)
     assert got.pop("hub API") == "open", got

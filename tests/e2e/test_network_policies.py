@@ -6,10 +6,9 @@ With isolation off every probe succeeds, so the refusals seen with it on are the
 import io
 
 from appliance.images import image_name
-from tests.e2e.canaries import HostListener
 from tests.e2e.hub_client import wait_until
-from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches
-from tests.e2e.stack import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, free_port, record_spawn
+from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches, reaches_with_host
+from tests.e2e.stack import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, record_spawn
 
 ADMIN_PASSWORD = "network-policies-admin-password-012345"
 USER_PASSWORD = "students-password"
@@ -30,18 +29,8 @@ def users_of(stack_factory, **env):
 def test_with_isolation_off_every_probe_succeeds_and_the_hub_warns(stack_factory, canaries):
     stack, alice, bob = users_of(stack_factory, USER_NETWORK_ISOLATION="off")
     listen_in(kernel_of(bob), 9000)
-    [network] = stack.hub_container().attrs["NetworkSettings"]["Networks"].values()
-    host = HostListener(network["Gateway"], free_port())
-    try:
-        targets = {
-            **OUTSIDE,
-            "the Docker host": (host.address, host.port),
-            "bob's own port": ("jupyter-bob", 9000),
-            "hub public port": ("hub", 8000),
-        }
-        got = reaches(kernel_of(alice), targets)
-    finally:
-        host.stop()
+    targets = {**OUTSIDE, "bob's own port": ("jupyter-bob", 9000), "hub public port": ("hub", 8000)}
+    got = reaches_with_host(kernel_of(alice), stack, targets)
     assert set(got.values()) == {"open"}, got
     assert "WARNING: USER_NETWORK_ISOLATION=off: user servers are not firewalled" in stack.logs()
     report = stack.compose_result("exec", "-T", "hub", "appliance", "doctor")
@@ -64,13 +53,7 @@ def test_exam_mode_reaches_the_hub_api_and_nothing_else(stack_factory, canaries)
 def test_egress_all_reaches_private_networks_but_never_metadata_users_or_the_host(stack_factory, canaries):
     stack, alice, bob = users_of(stack_factory, USER_EGRESS="all")
     listen_in(kernel_of(bob), 9000)
-    [network] = stack.hub_container().attrs["NetworkSettings"]["Networks"].values()
-    host = HostListener(network["Gateway"], free_port())
-    try:
-        targets = {**OUTSIDE, "the Docker host": (host.address, host.port), "bob's own port": ("jupyter-bob", 9000)}
-        got = reaches(kernel_of(alice), targets)
-    finally:
-        host.stop()
+    got = reaches_with_host(kernel_of(alice), stack, {**OUTSIDE, "bob's own port": ("jupyter-bob", 9000)})
     assert got == {
         "internet": "open",
         "metadata": "Connection refused",

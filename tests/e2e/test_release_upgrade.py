@@ -15,6 +15,7 @@ import pytest
 from appliance import __version__
 from appliance.images import image_name
 from tests.e2e.hub_client import HubClient
+from tests.e2e.network_probe import OUTSIDE, kernel_of, reaches
 from tests.e2e.registry import push
 from tests.e2e.stack import ARTIFACTS, E2E_PREFIX, HUB_IMAGE, ROOT, RUN_ID, SINGLEUSER_IMAGE, Stack
 
@@ -162,6 +163,16 @@ def test_the_running_server_and_its_files_came_through(upgrade, docker_client):
     [container] = upgrade.stack.user_containers("alice")
     assert container.id == upgrade.before.server_container_id
     assert alice.read_file("notes.txt") == NOTES
+
+
+def test_the_running_server_kept_its_network_and_got_the_network_rules(upgrade, canaries):
+    # Release N named the network jupyterhub-appliance; this one names it after the compose project.
+    logs = upgrade.stack.logs()
+    assert "run on the network jupyterhub-appliance; the hub joined it too, so they keep working" in logs
+    assert "The network rules of alice were written for the hub at (unknown)" in logs
+    kernel = kernel_of(upgrade.before.alice, "after-upgrade.ipynb")
+    got = reaches(kernel, {"metadata": OUTSIDE["metadata"], "hub API": ("hub", 8081)})
+    assert got == {"metadata": "Connection refused", "hub API": "open"}
 
 
 def test_the_next_spawn_uses_the_new_user_image_with_the_same_files(upgrade, docker_client):
