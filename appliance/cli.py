@@ -21,7 +21,16 @@ from appliance.network_rules import (
     check_on_this_host,
 )
 from appliance.secret_store import STORED_BY_SETTING, StoredSecretError, resolve, secret_path
-from appliance.settings import BY_NAME, SETTINGS, Settings, SettingsError, load
+from appliance.settings import (
+    BY_NAME,
+    REDACTED,
+    SETTINGS,
+    Settings,
+    SettingsError,
+    load,
+    plain_http_warning,
+    without_credentials,
+)
 from appliance.tls import https_enabled, write_caddyfile
 
 SUPERVISORD_CONF = "/etc/jupyterhub/supervisord.conf"
@@ -93,7 +102,10 @@ def doctor(_args) -> int:
     results = diagnose(os.environ)
     print(render(results))
     failures = [result.name for result in results if result.outcome is not None and not result.outcome.ok]
+    warnings = [result.name for result in results if result.outcome is not None and result.outcome.warning]
     print(f"\n{len(failures)} check(s) failed: {', '.join(failures)}" if failures else "\nAll checks passed.")
+    if warnings:
+        print(f"{len(warnings)} warning(s): {', '.join(warnings)}")
     return 1 if failures else 0
 
 
@@ -101,10 +113,9 @@ def displayed(name: str, value) -> str:
     if value is None:
         return "(unset)"
     if BY_NAME[name].secret:
-        return "<redacted>"
-    if isinstance(value, tuple):
-        return ",".join(value)
-    return str(value)
+        return REDACTED
+    separator = " " if name == "VOLUME_DRIVER_OPTIONS" else ","
+    return without_credentials(separator.join(map(str, value)) if isinstance(value, tuple) else str(value))
 
 
 def run(_args) -> int:
@@ -122,6 +133,9 @@ def run(_args) -> int:
     except OSError as error:
         exit_without_restart_loop(f"DATA_DIR={settings['DATA_DIR']!r} cannot be used: {error}")
     announce_admin_login(settings, "ADMIN_PASSWORD" in resolved.generated, resolved.values.get("ADMIN_PASSWORD"))
+    warning = plain_http_warning(settings)
+    if warning:
+        say(warning)
     if https_enabled(settings):
         write_caddyfile(settings)
     # supervisord starts the TLS front only when HTTPS is on.

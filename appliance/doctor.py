@@ -18,7 +18,7 @@ from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
 from appliance.network_rules import NetworkRulesError, Policy, probe_rules
 from appliance.secret_store import SECRETS_FOLDER, STORED_BY_SETTING, STORED_SECRETS, secret_path
-from appliance.settings import Settings, SettingsError, load
+from appliance.settings import Settings, SettingsError, load, plain_http_warning
 
 PROBE_SECONDS = 60
 
@@ -28,6 +28,11 @@ class Outcome:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # ok, but a choice the admin should know the cost of
+
+    @property
+    def label(self) -> str:
+        return "WARN" if self.warning else "PASS" if self.ok else "FAIL"
 
 
 def passed(detail: str) -> Outcome:
@@ -36,6 +41,10 @@ def passed(detail: str) -> Outcome:
 
 def failed(detail: str, fix: str) -> Outcome:
     return Outcome(False, detail, fix)
+
+
+def warned(detail: str, fix: str) -> Outcome:
+    return Outcome(True, detail, fix, warning=True)
 
 
 @dataclass(frozen=True)
@@ -193,7 +202,7 @@ def check_network_rules(settings: Settings) -> Outcome:
     """Isolation is on, and holds for real: from a probe under a user server's rules, only the hub's API answers."""
     if settings["USER_NETWORK_ISOLATION"] == "off":
         where = " (swarm mode cannot enforce it)" if settings["SPAWNER_MODE"] == "swarm" else ""
-        return failed(
+        return warned(
             f"USER_NETWORK_ISOLATION=off{where}: user servers can reach each other, every port of the hub, "
             "the Docker host and the cloud metadata address",
             "set USER_NETWORK_ISOLATION=on in docker or system mode",
@@ -213,6 +222,14 @@ def check_network_rules(settings: Settings) -> Outcome:
     return passed(f"from a probe under a user server's rules (USER_EGRESS={settings['USER_EGRESS']}): {reached}")
 
 
+def check_plain_http(settings: Settings) -> Outcome:
+    warning = plain_http_warning(settings)
+    if warning:
+        fix = "set DOMAIN, or HUB_BIND=127.0.0.1 behind your own HTTPS proxy"
+        return warned(warning.removeprefix("WARNING: "), fix)
+    return passed("passwords do not cross a network in clear (HTTPS, loopback only, or no password login)")
+
+
 def instance_labels(settings: Settings) -> dict[str, str]:
     return {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}
 
@@ -226,6 +243,7 @@ CHECKS = (
     Check("data dir", check_data_dir),
     Check("database", check_database),
     Check("auth", check_auth),
+    Check("plain HTTP", check_plain_http),
 )
 
 
@@ -268,7 +286,7 @@ def render(results: list[Result]) -> str:
             lines.append(f"{result.name:<{width}}  SKIP  {result.skipped_because}")
             continue
         detail = outcome.detail.replace("\n", "\n" + indent)
-        lines.append(f"{result.name:<{width}}  {'PASS' if outcome.ok else 'FAIL'}  {detail}")
-        if not outcome.ok:
+        lines.append(f"{result.name:<{width}}  {outcome.label}  {detail}")
+        if outcome.fix:
             lines.append(f"{indent}fix: {outcome.fix}")
     return "\n".join(lines)

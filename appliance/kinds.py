@@ -279,3 +279,18 @@ def egress_rule(entry: str) -> EgressRule:
     if not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError(entry)
     return EgressRule(str(parsed), int(port))
+
+
+@dataclass(frozen=True)
+class IpAddress:
+    """An IPv4 or IPv6 address, such as 0.0.0.0 (every interface) or 127.0.0.1 (loopback only)."""
+
+    @property
+    def allowed(self) -> str:
+        return "an IP address of the host, such as 0.0.0.0 (every interface) or 127.0.0.1 (loopback only)"
+
+    def __call__(self, raw: str) -> str:
+        try:
+            return str(ipaddress.ip_address(raw))
+        except ValueError:
+            raise Invalid(f"must be {self.allowed}") from None

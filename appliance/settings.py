@@ -3,6 +3,8 @@
 The declarations drive parsing, validation, `appliance check`, the README table and `.env.example`.
 """
 
+import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from appliance.kinds import (
     Flag,
     Integer,
     Invalid,
+    IpAddress,
     Kind,
     NameList,
     PositiveNumber,
@@ -470,6 +473,14 @@ SETTINGS: tuple[Setting, ...] = (
         group="Docker",
     ),
     Setting(
+        "HUB_BIND",
+        "Address on the host where compose publishes the hub (and the HTTPS overlay its ports): 0.0.0.0 for every "
+        "interface, 127.0.0.1 when your own reverse proxy on this host is in front.",
+        IpAddress(),
+        default="0.0.0.0",
+        group="Docker",
+    ),
+    Setting(
         "HUB_PORT",
         "Port on the host where compose publishes the hub.",
         Integer(1, 65535),
@@ -551,10 +562,21 @@ class SettingsError(Exception):
 
 
 def shown(setting: Setting, raw: str) -> str:
-    """A raw value as it may appear in messages: secrets are never shown."""
+    """A raw value as it may appear in messages: secrets are never shown, nor credentials inside a value."""
     if setting.secret:
         return f"<redacted, {len(raw)} characters>"
-    return repr(raw)
+    return repr(without_credentials(raw))
+
+
+# The password of a URL (scheme://user:PASSWORD@host), and the value of a key=value option whose key names
+# a credential (password=, secret=, token=, … as in a CIFS or NFS volume's `o=` options).
+URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@\s]*(@)", re.IGNORECASE)
+CREDENTIAL_OPTION = re.compile(r"\b([\w.-]*(?:pass|secret|token|credential|key)[\w.-]*=)[^,\s]*", re.IGNORECASE)
+REDACTED = "<redacted>"
+
+
+def without_credentials(text: str) -> str:
+    return CREDENTIAL_OPTION.sub(rf"\g<1>{REDACTED}", URL_PASSWORD.sub(rf"\g<1>{REDACTED}\g<2>", text))
 
 
 def load(environ: RawEnv) -> Settings:
@@ -610,6 +632,7 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
             )
         )
     problems += network_problems(values)
+    problems += volume_template_problems(values["USER_VOLUME"])
     if values["VOLUME_DRIVER_OPTIONS"] and not values["VOLUME_DRIVER"]:
         problems.append(
             Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")
@@ -672,6 +695,49 @@ def github_problems(values: Mapping[str, object]) -> list[Problem]:
             )
         )
     return problems
+
+
+def volume_template_problems(template: str | None) -> list[Problem]:
+    """Two different (user, server) pairs must never render to one volume name.
+
+    Names come in escaped to [a-z0-9-], where '-' always starts a '-XX' escape: text between the fields
+    that holds another character, or '--', cannot occur inside a name, so it keeps them apart.
+    """
+    if not template:
+        return []
+    fields = re.findall(r"\{(\w+)\}", template)
+    if "username" not in fields:
+        return [Problem("USER_VOLUME", repr(template), "has no {username}, so every user would share one volume",
+                        "put {username} in it, such as jupyterhub-user-{username}")]  # fmt: skip
+    if "servername" not in fields:
+        return []
+    between = re.search(r"\{username\}(.*?)\{servername\}|\{servername\}(.*?)\{username\}", template)
+    separator = next((part for part in between.groups() if part is not None), "") if between else ""
+    if re.search(r"[^a-z0-9-]|--", separator):
+        return []
+    return [
+        Problem(
+            "USER_VOLUME",
+            repr(template),
+            f"{{username}} and {{servername}} are separated by {separator!r}, which can occur inside user and server "
+            "names, so two different servers could share one volume (with nothing between them, user 'a' with "
+            "server 'b' and user 'ab')",
+            "separate them with '--' or '_', such as jupyterhub-user-{username}--{servername}",
+        )
+    ]
+
+
+def plain_http_warning(values: Settings) -> str | None:
+    """Passwords typed into a hub served over plain HTTP on a network interface cross that network in clear."""
+    loopback = ipaddress.ip_address(values["HUB_BIND"]).is_loopback
+    https = (values["PUBLIC_URL"] or "").startswith("https://")
+    if values["AUTH_MODE"] != "password" or https or loopback:
+        return None
+    return (
+        f"WARNING: the hub takes passwords over plain HTTP on {values['HUB_BIND']}:{values['HUB_PORT']}: anyone on "
+        "the network path can read them. Set DOMAIN for HTTPS (compose/https.yml), or HUB_BIND=127.0.0.1 behind "
+        "your own HTTPS reverse proxy with PUBLIC_URL=https://…"
+    )
 
 
 def network_problems(values: Mapping[str, object]) -> list[Problem]:

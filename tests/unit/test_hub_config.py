@@ -146,8 +146,8 @@ def test_named_servers_get_their_own_volume():
     assert c.JupyterHub.allow_named_servers is True
     assert c.JupyterHub.named_server_limit_per_user == 3
     assert c.DockerSpawner.volumes == {"jupyterhub-user-{username}{server_suffix}": "/home/jovyan/work"}
-    explicit = configured(NAMED_SERVERS="3", USER_VOLUME="v-{username}-{servername}")
-    assert explicit.DockerSpawner.volumes == {"v-{username}-{servername}": "/home/jovyan/work"}
+    explicit = configured(NAMED_SERVERS="3", USER_VOLUME="v-{username}--{servername}")
+    assert explicit.DockerSpawner.volumes == {"v-{username}--{servername}": "/home/jovyan/work"}
 
 
 def test_password_mode_is_accepted_by_shared_password_authenticator():
