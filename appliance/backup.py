@@ -34,6 +34,17 @@ MANIFEST = "manifest.json"
 DATABASE_MEMBER = "jupyterhub.sqlite"
 SECRET_MEMBERS = {f"{SECRETS_FOLDER}/{secret.file_name}": secret for secret in STORED_SECRETS}
 ARCHIVE_FORMAT = "jupyterhub-appliance-backup/1"
+MANIFEST_KEYS = {  # key: the type its value must have
+    "format": str,
+    "appliance_version": str,
+    "jupyterhub_version": str,
+    "schema_revision": str,
+    "created": str,
+    "secrets_from_environment": list,
+}
+# The most a restore writes: a manifest and secrets are small; the database may be raised with --max-size.
+SMALL_MEMBER_BYTES = 64 * 1024
+DEFAULT_MAX_DATABASE_BYTES = 4 * 1024**3
 
 Report = Callable[[str], None]
 
@@ -91,8 +102,18 @@ def add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
     archive.addfile(info, io.BytesIO(data))
 
 
-def restore_backup(settings: Settings, source: BinaryIO, hubs_running: list[str], report: Report) -> Path | None:
-    """Put the archive's database and secrets in place; returns where the replaced files were moved."""
+def restore_backup(
+    settings: Settings,
+    source: BinaryIO,
+    hubs_running: list[str],
+    report: Report,
+    max_database_bytes: int = DEFAULT_MAX_DATABASE_BYTES,
+) -> Path | None:
+    """Put the archive's database and secrets in place; returns where the replaced files were moved.
+
+    The archive is trusted completely once it is restored (it carries the cookie secret), but not before:
+    only known members, of bounded size, and a manifest of the expected form get through.
+    """
     if hubs_running:
         raise BackupError(
             f"The hub is running ({', '.join(hubs_running)}) and would overwrite what is restored. "
@@ -103,7 +124,7 @@ def restore_backup(settings: Settings, source: BinaryIO, hubs_running: list[str]
     data_dir = Path(settings["DATA_DIR"])
     with tempfile.TemporaryDirectory(dir=data_dir, prefix=".restore-") as folder:
         staged = Path(folder)
-        manifest = unpack(source, staged)
+        manifest = unpack(source, staged, max_database_bytes)
         check_restorable(manifest, staged / DATABASE_MEMBER)
         for name in manifest["secrets_from_environment"]:
             report(f"{name} was set in the environment when this backup was made: set it to the same value again.")
@@ -116,21 +137,34 @@ def restore_backup(settings: Settings, source: BinaryIO, hubs_running: list[str]
             if (staged / member).exists():
                 os.replace(staged / member, secret_path(str(data_dir), secret))
         os.replace(staged / DATABASE_MEMBER, database)
+    made = f"{printable(manifest['created'])} by appliance {printable(manifest['appliance_version'])}"
     report(
-        f"Restored the backup made {manifest['created']} by appliance {manifest['appliance_version']} "
-        f"(JupyterHub {manifest['jupyterhub_version']}). Start the hub: `docker compose up -d`."
+        f"Restored the backup made {made} (JupyterHub {printable(manifest['jupyterhub_version'])}). "
+        "Start the hub: `docker compose up -d`."
     )
     return replaced
 
 
-def unpack(source: BinaryIO, staged: Path) -> dict:
-    """Extract only the members a backup has, as private regular files; return the manifest."""
-    allowed = {MANIFEST, DATABASE_MEMBER, *SECRET_MEMBERS}
+def printable(text: str) -> str:
+    """Text from an archive, with control characters escaped so that it cannot drive the terminal."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(text))
+
+
+def unpack(source: BinaryIO, staged: Path, max_database_bytes: int) -> dict:
+    """Extract only the members a backup has, as private regular files within their size limits; return the
+    manifest. A member's size is checked from its header, before any of it is written."""
+    limits = {MANIFEST: SMALL_MEMBER_BYTES, DATABASE_MEMBER: max_database_bytes}
+    limits |= dict.fromkeys(SECRET_MEMBERS, SMALL_MEMBER_BYTES)
+    free = shutil.disk_usage(staged).free
+    written = 0
     try:
         with tarfile.open(fileobj=source, mode="r|gz") as archive:
             for member in archive:
-                if member.name not in allowed or not member.isfile():
-                    raise BackupError(f"{member.name!r} does not belong in an appliance backup; nothing was restored.")
+                if member.name not in limits or not member.isfile():
+                    name = printable(member.name)
+                    raise BackupError(f"{name!r} does not belong in an appliance backup; nothing was restored.")
+                check_size(member, limits[member.name], written, free)
+                written += member.size
                 target = staged / member.name
                 target.parent.mkdir(mode=0o700, exist_ok=True)
                 descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -142,9 +176,40 @@ def unpack(source: BinaryIO, staged: Path) -> dict:
         manifest = json.loads((staged / MANIFEST).read_text())
     except (OSError, ValueError):
         raise BackupError("The archive has no valid manifest.json; nothing was restored.") from None
-    if manifest.get("format") != ARCHIVE_FORMAT or not (staged / DATABASE_MEMBER).exists():
+    check_manifest(manifest)
+    if manifest["format"] != ARCHIVE_FORMAT or not (staged / DATABASE_MEMBER).exists():
         raise BackupError(f"The archive is not a {ARCHIVE_FORMAT} backup with a database; nothing was restored.")
     return manifest
+
+
+def check_size(member: tarfile.TarInfo, limit: int, written: int, free: int) -> None:
+    if member.size > limit:
+        raise BackupError(
+            f"{member.name} in the archive is {member.size} bytes, more than the {limit} bytes a restore accepts; "
+            "nothing was restored."
+            + (" Raise the limit with `appliance restore --max-size 20G …`." if member.name == DATABASE_MEMBER else "")
+        )
+    if written + member.size > free:
+        raise BackupError(
+            f"The archive unpacks to more than the {free} bytes free in DATA_DIR; nothing was restored. "
+            "Free some space on its volume first."
+        )
+
+
+def check_manifest(manifest) -> None:
+    """Every key a manifest has, with the type it must have; secrets only by the names the appliance stores."""
+    if not isinstance(manifest, dict):
+        raise BackupError("manifest.json is not a JSON object; nothing was restored.")
+    wrong = [key for key, kind in MANIFEST_KEYS.items() if not isinstance(manifest.get(key), kind)]
+    names = manifest.get("secrets_from_environment")
+    known = {secret.name for secret in STORED_SECRETS}
+    if isinstance(names, list) and not all(isinstance(name, str) and name in known for name in names):
+        wrong.append("secrets_from_environment")
+    if wrong:
+        raise BackupError(
+            f"manifest.json lacks or has malformed {', '.join(wrong)}; nothing was restored. "
+            "Use an archive written by `appliance backup`."
+        )
 
 
 def check_restorable(manifest: dict, database: Path) -> None:

@@ -9,10 +9,17 @@ from pathlib import Path
 import docker.errors
 
 from appliance import __version__, docker_host, reconcile
-from appliance.backup import BackupError, create_backup, default_archive_path, restore_backup
+from appliance.backup import (
+    DEFAULT_MAX_DATABASE_BYTES,
+    BackupError,
+    create_backup,
+    default_archive_path,
+    restore_backup,
+)
 from appliance.data_dir import DataDirError, check_data_dir
 from appliance.database import DatabaseError, sqlite_file, upgrade_if_needed
 from appliance.docs import VERSIONED_FILES, stale_files, write
+from appliance.kinds import ByteSize, byte_count
 from appliance.layout import HUB_PORT_INSIDE
 from appliance.network_rules import (
     ISOLATION_OFF_WARNING,
@@ -51,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     backup.add_argument("--output", help="archive path, or - for stdout; default: a new file in DATA_DIR/backups")
     restore = commands.add_parser("restore", help="put a backup's database and secrets back, with the hub stopped")
     restore.add_argument("archive", help="archive path, or - for stdin")
+    restore.add_argument(
+        "--max-size",
+        type=ByteSize(),
+        default=str(DEFAULT_MAX_DATABASE_BYTES // 1024**3) + "G",
+        help="the largest database the restore accepts, such as 20G (default: %(default)s)",
+    )
     reconcile.add_arguments(
         commands.add_parser("reconcile", help="(run by the hub) check Docker's containers against the hub")
     )
@@ -237,7 +250,7 @@ def restore_command(args) -> int:
         say(f"Cannot ask Docker whether another hub uses this data ({error}); make sure none runs.")
     try:
         with open(args.archive, "rb") if args.archive != "-" else sys.stdin.buffer as source:
-            restore_backup(settings, source, running, report=say)
+            restore_backup(settings, source, running, report=say, max_database_bytes=byte_count(args.max_size))
     except (BackupError, OSError) as error:
         say(f"Restore failed: {error}")
         return 1

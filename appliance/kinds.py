@@ -157,6 +157,12 @@ class ByteSize:
         return raw
 
 
+def byte_count(size: str) -> int:
+    """The bytes a ByteSize value means (K, M, G and T are powers of 1024, as Docker reads them)."""
+    power = "KMGT".find(size[-1]) + 1 if size[-1] in "KMGT" else 0
+    return int(float(size.rstrip("KMGT")) * 1024**power)
+
+
 @dataclass(frozen=True)
 class AbsolutePath:
     @property

@@ -5,6 +5,7 @@ The databases are real: JupyterHub's own ORM creates them and its alembic migrat
 
 import hashlib
 import io
+import json
 import sqlite3
 import tarfile
 from contextlib import closing
@@ -188,3 +189,82 @@ def test_restore_refuses_an_archive_with_foreign_members(tmp_path):
         restore_backup(settings, archive, hubs_running=[], report=lambda _: None)
     assert user_names(tmp_path / "data" / "jupyterhub.sqlite") == ["alice"]
     assert not (tmp_path / "data" / "backups").exists() or not list((tmp_path / "data" / "backups").iterdir())
+
+
+def archive_of(members: dict[str, bytes]) -> io.BytesIO:
+    """A gzipped tar with the given members."""
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive.seek(0)
+    return archive
+
+
+def good_manifest(**changes) -> bytes:
+    manifest = {
+        "format": "jupyterhub-appliance-backup/1",
+        "appliance_version": "0.2.0",
+        "jupyterhub_version": "6.1.1",
+        "schema_revision": "x",
+        "created": "20261201T000000Z",
+        "secrets_from_environment": [],
+    }
+    return json.dumps({**manifest, **changes}).encode()
+
+
+def test_restore_refuses_a_member_over_its_size_limit_before_writing_it(tmp_path):
+    settings = make_hub_data(tmp_path / "data", users=("alice",))
+    archive = archive_of({"manifest.json": good_manifest(), "jupyterhub.sqlite": b"\0" * 4096})
+    with pytest.raises(BackupError) as refused:
+        restore_backup(settings, archive, hubs_running=[], report=lambda _: None, max_database_bytes=1024)
+    message = str(refused.value)
+    assert "jupyterhub.sqlite in the archive is 4096 bytes, more than the 1024 bytes a restore accepts" in message
+    assert "appliance restore --max-size 20G" in message
+    assert user_names(tmp_path / "data" / "jupyterhub.sqlite") == ["alice"]
+    assert not [path for path in (tmp_path / "data").glob(".restore-*")], "nothing staged is left behind"
+
+
+def test_restore_refuses_an_oversized_secret_and_names_no_flag_for_it(tmp_path):
+    settings = make_hub_data(tmp_path / "data", users=("alice",))
+    archive = archive_of({"manifest.json": good_manifest(), "secrets/cookie_secret": b"a" * 70_000})
+    with pytest.raises(BackupError, match="secrets/cookie_secret in the archive is 70000 bytes"):
+        restore_backup(settings, archive, hubs_running=[], report=lambda _: None)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "named"),
+    [
+        (b"[]", "is not a JSON object"),
+        (json.dumps({"format": "jupyterhub-appliance-backup/1"}).encode(), "lacks or has malformed appliance_version"),
+        (good_manifest(created=5), "lacks or has malformed created"),
+        (good_manifest(secrets_from_environment=["PATH"]), "lacks or has malformed secrets_from_environment"),
+    ],
+)
+def test_a_manifest_with_missing_or_odd_keys_is_a_clear_error(tmp_path, manifest, named):
+    settings = make_hub_data(tmp_path / "data", users=("alice",))
+    archive = archive_of({"manifest.json": manifest, "jupyterhub.sqlite": b""})
+    with pytest.raises(BackupError, match=named):
+        restore_backup(settings, archive, hubs_running=[], report=lambda _: None)
+    assert user_names(tmp_path / "data" / "jupyterhub.sqlite") == ["alice"]
+
+
+def test_manifest_text_is_printed_with_control_characters_escaped(tmp_path):
+    original = make_hub_data(tmp_path / "original", users=("alice",))
+    made = io.BytesIO()
+    create_backup(original, made, report=lambda _: None)
+    made.seek(0)
+    members = {}
+    with tarfile.open(fileobj=made, mode="r:gz") as tar:
+        for member in tar.getmembers():
+            members[member.name] = tar.extractfile(member).read()
+    manifest = json.loads(members["manifest.json"])
+    manifest["created"] = "today\x1b[2J\x1b]0;pwned\x07"
+    members["manifest.json"] = json.dumps(manifest).encode()
+    said = []
+    restore_backup(make_hub_data(tmp_path / "other", users=("bob",)), archive_of(members), [], report=said.append)
+    last = said[-1]
+    assert "\x1b" not in last and "\x07" not in last
+    assert "today\\x1b[2J\\x1b]0;pwned\\x07" in last
