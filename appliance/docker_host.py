@@ -44,6 +44,18 @@ def own_container(engine: docker.DockerClient):
         return None
 
 
+class NotInAContainer(RuntimeError):
+    """The hub cannot find its own container, whose image and networks it builds on."""
+
+
+def own_image(engine: docker.DockerClient) -> str:
+    """The id of the image this container runs: the image the appliance's helper containers use."""
+    me = own_container(engine)
+    if me is None:
+        raise NotInAContainer("the hub cannot find its own container (it looks itself up by its hostname)")
+    return me.attrs["Image"]
+
+
 def stop_restarting_self() -> bool:
     """Turn off this container's restart policy, so that a config error ends its log instead of looping.
 
@@ -79,6 +91,22 @@ def mount_key(mount: dict) -> str:
     return mount.get("Name") or mount["Source"]
 
 
+def probe_options(labels: dict[str, str]) -> dict:
+    """A user-chosen image runs here before any user does: no network, no capability, no root, bounded."""
+    return {
+        "network_disabled": True,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "user": "65534:65534",
+        "read_only": True,
+        "environment": {"PYTHONDONTWRITEBYTECODE": "1"},
+        "mem_limit": "256m",
+        "pids_limit": 64,
+        "labels": labels,
+        "detach": True,
+    }
+
+
 def jupyterhub_version_in(engine: docker.DockerClient, image: str, labels: dict[str, str]) -> str | None:
     """The JupyterHub version in a user image, asked in a labelled throwaway container without network.
 
@@ -86,9 +114,7 @@ def jupyterhub_version_in(engine: docker.DockerClient, image: str, labels: dict[
     """
     container = None
     try:
-        container = engine.containers.run(
-            image, entrypoint=ASK_JUPYTERHUB_VERSION, network_disabled=True, labels=labels, detach=True
-        )
+        container = engine.containers.run(image, entrypoint=ASK_JUPYTERHUB_VERSION, **probe_options(labels))
         status = container.wait(timeout=ASK_SECONDS)["StatusCode"]
         output = container.logs(stdout=True, stderr=False).decode().strip()
     except (docker.errors.DockerException, requests.RequestException) as error:

@@ -26,6 +26,18 @@ def find_account(name: str, passwd_file: str, group_file: str) -> Account | None
     return None
 
 
+def group_id(name: str, group_file: str) -> int | None:
+    """The gid of the host group called name; None when there is none."""
+    for fields in records(group_file):
+        if len(fields) >= 3 and fields[0] == name:
+            return int(fields[2])
+    return None
+
+
+def in_group(account: Account, gid: int) -> bool:
+    return gid == account.gid or gid in account.supplementary_gids
+
+
 def records(path: str) -> list[list[str]]:
     lines = Path(path).read_text().splitlines()
     return [line.split(":") for line in lines if line and not line.startswith("#")]

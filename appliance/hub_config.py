@@ -21,6 +21,7 @@ def apply(settings: Settings, c: Config) -> None:
     configure_proxy(settings, c)
     configure_auth(settings, c)
     configure_spawner(settings, c)
+    configure_system_accounts(settings, c)
     configure_storage(settings, c)
     configure_network(settings, c)
     configure_limits(settings, c)
@@ -84,6 +85,16 @@ def allowed_images(settings: Settings) -> list[str]:
     return list(dict.fromkeys([settings["SINGLEUSER_IMAGE"], *settings["ALLOWED_IMAGES"]]))
 
 
+def configure_system_accounts(settings: Settings, c: Config) -> None:
+    """System mode: which host accounts get servers, and where their passwd and group files are."""
+    if settings["SPAWNER_MODE"] != "system":
+        return
+    c.ApplianceSystemUserSpawner.host_passwd_file = settings["HOST_PASSWD_FILE"]
+    c.ApplianceSystemUserSpawner.host_group_file = settings["HOST_GROUP_FILE"]
+    c.ApplianceSystemUserSpawner.min_uid = settings["SYSTEM_MIN_UID"]
+    c.ApplianceSystemUserSpawner.users_group = settings["SYSTEM_USERS_GROUP"] or ""
+
+
 def configure_storage(settings: Settings, c: Config) -> None:
     """Docker and swarm mode: each server's work lives in a named volume that outlives its containers,
     one per named server (in swarm mode through VOLUME_DRIVER when set). System mode: the user's own
@@ -91,8 +102,6 @@ def configure_storage(settings: Settings, c: Config) -> None:
     if settings["SPAWNER_MODE"] == "system":
         c.SystemUserSpawner.host_homedir_format_string = settings["HOME_FORMAT"]
         c.ApplianceSystemUserSpawner.create_homes = settings["CREATE_HOMES"]
-        c.ApplianceSystemUserSpawner.host_passwd_file = settings["HOST_PASSWD_FILE"]
-        c.ApplianceSystemUserSpawner.host_group_file = settings["HOST_GROUP_FILE"]
         return
     c.DockerSpawner.notebook_dir = NOTEBOOK_DIR
     c.DockerSpawner.volumes = {user_volume_template(settings): NOTEBOOK_DIR}

@@ -199,12 +199,10 @@ def check_on_this_host(instance: str) -> None:
     """At hub start, fail closed: raise NetworkRulesError when the rules cannot be applied here."""
     try:
         engine = docker_host.client()
-        hub = docker_host.own_container(engine)
-    except (docker.errors.DockerException, requests.RequestException) as error:
+        image = docker_host.own_image(engine)
+    except (docker.errors.DockerException, requests.RequestException, docker_host.NotInAContainer) as error:
         raise NetworkRulesError(f"Docker cannot be asked ({error})") from None
-    if hub is None:
-        raise NetworkRulesError("the hub cannot find its own container, whose image the helpers run")
-    check_rules_can_be_applied(engine, hub.attrs["Image"], {LABEL_INSTANCE: instance})
+    check_rules_can_be_applied(engine, image, {LABEL_INSTANCE: instance})
 
 
 def cannot_isolate_message(reason: str) -> str:

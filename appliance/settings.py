@@ -304,6 +304,19 @@ SETTINGS: tuple[Setting, ...] = (
         group="System users",
     ),
     Setting(
+        "SYSTEM_MIN_UID",
+        "System mode: the lowest host uid that gets a server; root and system accounts below it are refused.",
+        Integer(1, 2**31 - 1),
+        default="1000",
+        group="System users",
+    ),
+    Setting(
+        "SYSTEM_USERS_GROUP",
+        "System mode: only members of this host group get servers; required with ALLOW_ALL=true.",
+        Text(r"[a-z_][a-z0-9_.-]*\$?", describe="a host group name"),
+        group="System users",
+    ),
+    Setting(
         "HOST_PASSWD_FILE",
         "System mode: the host's passwd file, mounted into the hub by compose/systemuser.yml and into servers.",
         AbsolutePath(),
@@ -633,6 +646,16 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
         )
     problems += network_problems(values)
     problems += volume_template_problems(values["USER_VOLUME"])
+    if values["SPAWNER_MODE"] == "system" and values["ALLOW_ALL"] and not values["SYSTEM_USERS_GROUP"]:
+        problems.append(
+            Problem(
+                "SYSTEM_USERS_GROUP",
+                "(unset)",
+                "is required in system mode with ALLOW_ALL=true: any GitHub user whose login matches a host account "
+                "would get that account's server and home",
+                "set SYSTEM_USERS_GROUP to the host group whose members may have servers, or use ALLOWED_USERS",
+            )
+        )
     if values["VOLUME_DRIVER_OPTIONS"] and not values["VOLUME_DRIVER"]:
         problems.append(
             Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")

@@ -1,15 +1,14 @@
 """SPAWNER_MODE=system: each server runs as the host account of the user's name, in its home on the host."""
 
 import asyncio
-import os
 
 import docker.errors
 from docker.types import Mount
 from dockerspawner import DockerSpawner, SystemUserSpawner
-from traitlets import Bool, Unicode
+from traitlets import Bool, Integer, Unicode
 
 from appliance import docker_host
-from appliance.host_accounts import find_account
+from appliance.host_accounts import Account, find_account, group_id, in_group
 from appliance.spawners.docker import ApplianceDockerSpawner
 from appliance.spawners.errors import SpawnError, SpawnRefused
 
@@ -28,6 +27,8 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
     host_passwd_file = Unicode("/etc/passwd", config=True, help="Host path of the passwd file mounted into servers.")
     host_group_file = Unicode("/etc/group", config=True, help="Host path of the group file mounted into servers.")
     create_homes = Bool(False, config=True, help="Create a missing home directory as the user's, mode 0700.")
+    min_uid = Integer(1000, config=True, help="Accounts below this uid, and root always, get no server.")
+    users_group = Unicode("", config=True, help="When set, only members of this host group get servers.")
 
     def host_account(self):
         return find_account(self.user.name, self.passwd_file, self.group_file)
@@ -44,13 +45,31 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
 
     async def start(self):
         account = self.host_account()
-        if account is None:
-            raise SpawnRefused(
-                403, f"There is no account named {self.user.name} on this host. Ask an admin to create one."
-            )
+        self.refuse_unless_eligible(account)
         self.user_id, self.group_id = account.uid, account.gid
         self.extra_host_config = {**self.extra_host_config, "group_add": [str(g) for g in account.supplementary_gids]}
         return await super().start()
+
+    def refuse_unless_eligible(self, account: Account | None) -> None:
+        """Only ordinary host accounts get servers: never root or a system account, and only the allowed group's."""
+        name = self.user.name
+        if account is None:
+            raise SpawnRefused(403, f"There is no account named {name} on this host. Ask an admin to create one.")
+        if account.uid == 0 or account.uid < self.min_uid:
+            raise SpawnRefused(
+                403,
+                f"The host account {name} has uid {account.uid}, below SYSTEM_MIN_UID={self.min_uid}: root and "
+                "system accounts never get a server on this hub.",
+            )
+        if not self.users_group:
+            return
+        gid = group_id(self.users_group, self.group_file)
+        if gid is None or not in_group(account, gid):
+            raise SpawnRefused(
+                403,
+                f"The host account {name} is not in the group {self.users_group} (SYSTEM_USERS_GROUP), whose members "
+                "alone get servers on this hub. Ask an admin to add you to it.",
+            )
 
     @property
     def volume_binds(self):
@@ -85,21 +104,36 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
         return await super().create_object()
 
     async def create_home(self) -> None:
-        """Create the home as the user's own, mode 0700, from a throwaway container that sees its parent."""
-        parent, name = os.path.split(self.host_homedir.rstrip("/"))
+        """Create the home as the user's own, mode 0700, with the appliance's own image (never a user-chosen one).
+
+        Docker creates the missing folder for a bind mount of it (as root, 0755); a helper that sees only
+        that folder, with no network and CHOWN as its only capability, then makes it the user's.
+        """
         self.report(15, f"Creating home directory {self.host_homedir}")
-        command = ["install", "-d", "-o", str(self.user_id), "-g", str(self.group_id), "-m", "0700", f"/parent/{name}"]
         try:
-            await asyncio.to_thread(
-                docker_host.client().containers.run,
-                self.image,
-                command,
-                entrypoint=[],
-                user="0",
-                volumes={parent: {"bind": "/parent", "mode": "rw"}},
-                labels=self.user_labels(),
-                network_mode="none",
-                remove=True,
-            )
+            await asyncio.to_thread(self.run_home_helper)
         except docker.errors.ContainerError as error:
-            raise SpawnError(f"Could not create {self.host_homedir}: {error.stderr.decode().strip()}") from None
+            raise SpawnError(
+                f"Could not create {self.host_homedir}: {error.stderr.decode().strip()}. If an empty folder owned "
+                f"by root was left there, an admin can remove it, or chown it to {self.user_id}:{self.group_id}."
+            ) from None
+        except (docker.errors.DockerException, docker_host.NotInAContainer) as error:
+            raise SpawnError(f"Could not create {self.host_homedir}: {error}") from None
+
+    def run_home_helper(self) -> None:
+        engine = docker_host.client()
+        owner = f"{self.user_id}:{self.group_id}"
+        engine.containers.run(
+            docker_host.own_image(engine),
+            ["sh", "-c", f"chmod 0700 /new-home && chown {owner} /new-home"],
+            entrypoint=[],
+            user="0",
+            volumes={self.host_homedir: {"bind": "/new-home", "mode": "rw"}},
+            cap_drop=["ALL"],
+            cap_add=["CHOWN"],
+            security_opt=["no-new-privileges"],
+            read_only=True,
+            network_mode="none",
+            labels=self.user_labels(),
+            remove=True,
+        )

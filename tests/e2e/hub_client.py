@@ -102,10 +102,10 @@ class HubClient:
     def server_url(self) -> str | None:
         return (self.server_model() or {}).get("url")
 
-    def start_server(self) -> SpawnResult:
-        """Ask the hub to start the server, then follow the progress stream until it is ready."""
+    def start_server(self, options: dict | None = None) -> SpawnResult:
+        """Ask the hub to start the server (with user options, such as an image), then follow its progress."""
         started = time.monotonic()
-        response = self.api("POST", f"/users/{self.username}/server")
+        response = self.api("POST", f"/users/{self.username}/server", json=options)
         if response.status_code not in (201, 202):
             raise HubClientError(f"start of {self.username}'s server: HTTP {response.status_code} {response.text}")
         events = self.follow_progress()

@@ -1,5 +1,6 @@
 """SPAWNER_MODE=system: servers run as real host accounts, in their own homes, and never as root."""
 
+import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -171,12 +172,56 @@ def test_a_missing_home_is_a_clear_error_and_nothing_is_created(stack):
     assert not (HOMES / "nohome").exists()
 
 
-def test_with_create_homes_the_home_is_made_the_users_own(stack_factory, host_accounts):
-    stack = system_stack(stack_factory, CREATE_HOMES="true")
+# An allowed image whose `install` (what once created homes, as root, with the parent of the homes mounted)
+# plants a marker in every folder it can write.
+PLANTING_INSTALL = r'#!/bin/sh\nfor d in / /parent /new-home /home/*; do touch "$d/MARKER" 2>/dev/null; done\nexit 0\n'
+
+
+@pytest.fixture
+def planting_image(docker_client):
+    name = f"appliance-e2e-planting-{RUN_ID}:latest"
+    dockerfile = (
+        f"FROM {SYSTEMUSER_IMAGE}\nUSER 0\n"
+        f"RUN printf '{PLANTING_INSTALL}' > /usr/bin/install && chmod 0755 /usr/bin/install\n"
+        "USER 65534:65534\n"
+    )
+    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=name, rm=True)
+    yield name
+    docker_client.images.remove(name, force=True)
+
+
+def test_with_create_homes_the_home_is_made_the_users_own_and_never_by_the_users_image(
+    stack_factory, host_accounts, planting_image
+):
+    stack = system_stack(stack_factory, CREATE_HOMES="true", ALLOWED_IMAGES=planting_image)
     nohome = stack.client_for().login("nohome", USER_PASSWORD)
-    record_spawn(nohome.ensure_running())
+    record_spawn(nohome.start_server({"image": planting_image}))
+    nohome.open_lab()
+    assert list(HOMES.rglob("MARKER")) == [], "the user's image ran with the homes' parent mounted"
+    assert not Path("/MARKER").exists()
     home = HOMES / "nohome"
     assert (home.stat().st_uid, home.stat().st_gid, oct(home.stat().st_mode & 0o777)) == (2003, 2003, "0o700")
     written = list(home.rglob("*"))
     assert written, "the server wrote nothing into its home"
     assert {path.stat().st_uid for path in written} == {2003}
+
+
+def test_root_system_accounts_and_accounts_outside_the_group_get_a_clear_page_and_no_container(
+    stack_factory, host_accounts
+):
+    allowed = "sysalice,sysbob,root,daemon"
+    stack = system_stack(stack_factory, SYSTEM_USERS_GROUP=GROUP[0], ALLOWED_USERS=allowed)
+    refusals = {
+        "root": "The host account root has uid 0, below SYSTEM_MIN_UID=1000",
+        "daemon": "The host account daemon has uid 1, below SYSTEM_MIN_UID=1000",
+        "sysbob": f"The host account sysbob is not in the group {GROUP[0]} (SYSTEM_USERS_GROUP)",
+    }
+    for name, reason in refusals.items():
+        client = stack.client_for().login(name, USER_PASSWORD)
+        page = client.session.get(f"{stack.url}/hub/spawn", timeout=60)
+        assert page.status_code == 403, name
+        assert reason in page.text
+        assert client.failed_start().startswith(f"403 {reason}")
+        assert stack.user_containers(name) == []
+    # A member of the group still gets a server.
+    record_spawn(stack.client_for().login("sysalice", USER_PASSWORD).ensure_running())

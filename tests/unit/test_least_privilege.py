@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from appliance.docker_host import probe_options
 from appliance.settings import SettingsError, load, plain_http_warning
 
 
@@ -83,3 +84,22 @@ def test_hub_bind_must_be_an_address():
     with pytest.raises(SettingsError) as caught:
         load({"HUB_BIND": "localhost"})
     assert "HUB_BIND='localhost': must be an IP address" in str(caught.value)
+
+
+def test_system_mode_with_allow_all_needs_a_users_group():
+    github = {"GITHUB_CLIENT_ID": "id", "GITHUB_CLIENT_SECRET": "s", "PUBLIC_URL": "https://hub.example.org"}
+    with pytest.raises(SettingsError) as caught:
+        load({**github, "SPAWNER_MODE": "system", "ALLOW_ALL": "true"})
+    assert [problem.name for problem in caught.value.problems] == ["SYSTEM_USERS_GROUP"]
+    assert load({**github, "SPAWNER_MODE": "system", "ALLOW_ALL": "true", "SYSTEM_USERS_GROUP": "students"})
+
+
+def test_the_jupyterhub_version_probe_of_a_user_image_runs_without_privileges():
+    options = probe_options({"jupyterhub-appliance.instance": "lab"})
+    assert (options["network_disabled"], options["cap_drop"], options["security_opt"]) == (
+        True,
+        ["ALL"],
+        ["no-new-privileges"],
+    )
+    assert options["user"] == "65534:65534" and options["read_only"] is True
+    assert (options["mem_limit"], options["pids_limit"]) == ("256m", 64)
