@@ -158,8 +158,9 @@ def configure_limits(settings: Settings, c: Config) -> None:
         # Swarm places a server only on a node with this much free.
         c.Spawner.mem_guarantee = settings["MEM_RESERVATION"]
         c.Spawner.cpu_guarantee = settings["CPU_RESERVATION"]
-        # Swarm's service spec (API 1.41) has no pids limit and no no-new-privileges; capabilities it can drop.
+        # A service spec (API 1.41) takes capabilities and a pids limit; no-new-privileges only from API 1.44.
         c.SwarmSpawner.extra_container_spec = {"cap_drop": ["ALL"]}
+        c.ApplianceSwarmSpawner.pids_limit = settings["PIDS_LIMIT"]
 
 
 def configure_culling(settings: Settings, c: Config) -> None:

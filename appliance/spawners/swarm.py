@@ -5,6 +5,7 @@ import time
 
 from docker.types import Mount
 from dockerspawner import SwarmSpawner
+from traitlets import Integer
 
 from appliance.spawners.docker import LOG_LINES_SHOWN, ApplianceDockerSpawner
 from appliance.spawners.errors import SpawnError
@@ -21,6 +22,18 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
     reported (service created, task scheduled on a node, task running, server answering), and a
     task that Swarm rejects, a missing image on its node say, ends the spawn with Swarm's reason.
     """
+
+    pids_limit = Integer(0, config=True, help="Most processes a server's task may run (PIDS_LIMIT); 0: no limit.")
+
+    def docker(self, method, *args, **kwargs):
+        """As dockerspawner calls Docker, with the pids limit in a new service's resources.
+
+        The engine takes it (Resources.Limits.Pids, API 1.41), but docker-py's Resources has no argument for it.
+        """
+        if method == "create_service" and self.pids_limit:
+            resources = kwargs["task_template"].setdefault("Resources", {})
+            resources.setdefault("Limits", {})["Pids"] = self.pids_limit
+        return super().docker(method, *args, **kwargs)
 
     @property
     def mounts(self):

@@ -134,7 +134,7 @@ def bob(stack) -> HubClient:
     return HubClient(stack.url).login("bob", USER_PASSWORD)
 
 
-def test_a_server_is_a_swarm_service_that_reports_each_step_and_runs_code(stack, admin):
+def test_a_server_is_a_swarm_service_that_reports_each_step_and_runs_code(stack, admin, docker_client):
     spawn = admin.start_server()
     record_spawn(spawn, into=SWARM_SPAWN_SECONDS)
     messages = [event.get("message", "") for event in spawn.events]
@@ -160,6 +160,10 @@ def test_a_server_is_a_swarm_service_that_reports_each_step_and_runs_code(stack,
     kernel.close()
     [task] = service.tasks(filters={"desired-state": "running"})
     assert printed == f"1000 {task['Status']['ContainerStatus']['ContainerID'][:12]}"
+    # The pids limit reaches the task's container: the engine applied it, not only the spec.
+    assert service.attrs["Spec"]["TaskTemplate"]["Resources"]["Limits"]["Pids"] == 512
+    task_container = docker_client.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])
+    assert task_container.attrs["HostConfig"]["PidsLimit"] == 512
 
 
 def test_stopping_removes_the_service_and_keeps_the_volume_then_a_restart_finds_the_file(stack, admin):

@@ -130,6 +130,7 @@ def test_swarm_mode_places_reserves_and_reaches_tasks_without_virtual_ips():
     assert (c.Spawner.mem_guarantee, c.Spawner.cpu_guarantee) == ("1G", 0.5)
     assert c.SwarmSpawner.volume_driver_options == {"type": "nfs", "o": "addr=10.0.0.2,rw", "device": ":/homes"}
     assert c.SwarmSpawner.extra_endpoint_spec == {"mode": "dnsrr"}
+    assert c.ApplianceSwarmSpawner.pids_limit == 512
     assert c.SwarmSpawner.extra_container_spec == {"cap_drop": ["ALL"]}
     assert "--spawner-mode=swarm" in c.JupyterHub.services[0]["command"]
 
