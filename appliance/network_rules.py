@@ -53,14 +53,11 @@ IPV6_RULES = """*filter
 COMMIT
 """
 APPLY = 'printf "%s" "$IPV4_RULES" | iptables-restore && printf "%s" "$IPV6_RULES" | ip6tables-restore'
-# The host's own IPv4 addresses, read from its routing table by a helper in the host's network namespace.
-LIST_HOST_ADDRESSES = """
-import re
-lines = open("/proc/net/fib_trie").read().splitlines()
-found = {re.search(r"[0-9.]+$", above.strip()).group() for above, line in zip(lines, lines[1:])
-         if line.strip().startswith("/32 host LOCAL")}
-print(" ".join(sorted(a for a in found if not a.startswith("127."))))
-"""
+# The host's own IPv4 addresses, read by a helper in the host's network namespace.
+LIST_HOST_ADDRESSES = (
+    "from appliance.client_addresses import own_addresses; "
+    "print(' '.join(sorted(a for a in own_addresses() if not a.startswith('127.'))))"
+)
 HELPER_SECONDS = 30
 
 

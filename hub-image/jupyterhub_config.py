@@ -3,10 +3,16 @@
 import os
 from pathlib import Path
 
+from appliance.client_addresses import own_addresses, trust_forwarded_headers_only_from
 from appliance.hub_config import apply
 from appliance.settings import load
 
 apply(load(os.environ), c)  # noqa: F821 - `c` is given by JupyterHub
+
+# Client addresses in the log are the real ones: forwarded headers count only from this container's proxies.
+proxies = own_addresses()
+trust_forwarded_headers_only_from(proxies)
+c.JupyterHub.trusted_downstream_ips = sorted(proxies)  # noqa: F821
 
 # The escape hatch: admins' own config files, mounted into this folder, load last.
 for extra_config in sorted(Path("/etc/jupyterhub/jupyterhub_config.d").glob("*.py")):

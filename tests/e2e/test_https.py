@@ -199,6 +199,16 @@ def test_https_login_spawn_and_kernel_websocket_over_tls(stack, acme_root):
     kernel.close()
 
 
+def test_over_https_the_hub_logs_the_client_not_the_tls_front(stack, acme_root):
+    wait_for_https(stack, acme_root)
+    spoofed = {"X-Real-Ip": "203.0.113.9"}
+    requests.get(f"{stack.url}/hub/login?next=%2Fhttps-client", headers=spoofed, verify=str(acme_root), timeout=30)
+    [line] = [line for line in stack.logs().splitlines() if "https-client" in line and "GET /hub/login" in line]
+    [network] = stack.hub_container().attrs["NetworkSettings"]["Networks"].values()
+    assert f"@{network['Gateway']})" in line, line
+    assert "203.0.113." not in line and "@127.0.0.1)" not in line
+
+
 def test_plain_http_redirects_to_https_and_hsts_is_set(stack, acme_root):
     wait_for_https(stack, acme_root)
     redirect = requests.get(f"{stack.http_url}/hub/login", allow_redirects=False, timeout=10)

@@ -1,6 +1,7 @@
 """Two users get two containers and two volumes, and neither can reach the other's server."""
 
 import pytest
+import requests
 
 from tests.e2e.stack import record_spawn
 
@@ -63,3 +64,13 @@ def test_a_wrong_password_or_unlisted_user_is_refused(stack):
         stack.client_for().login("mallory", USER_PASSWORD)
     with pytest.raises(AssertionError, match="HTTP 403"):
         stack.client_for().login("admin", USER_PASSWORD)
+
+
+def test_the_hub_logs_the_real_client_address_and_never_a_spoofed_one(stack):
+    spoofed = {"X-Real-Ip": "203.0.113.9", "X-Forwarded-For": "203.0.113.10"}
+    requests.get(f"{stack.url}/hub/login?next=%2Fspoof-check", headers=spoofed, timeout=30)
+    [line] = [line for line in stack.logs().splitlines() if "spoof-check" in line and "GET /hub/login" in line]
+    assert "203.0.113." not in line
+    # Through a published port, the hub's container sees the connection come from the network's gateway.
+    [network] = stack.hub_container().attrs["NetworkSettings"]["Networks"].values()
+    assert f"@{network['Gateway']})" in line, line

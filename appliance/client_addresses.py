@@ -1,0 +1,39 @@
+"""Which client address the hub sees and logs: forwarded headers count only from the appliance's own proxies.
+
+Clients reach the hub through configurable-http-proxy (and Caddy in front of it with HTTPS), all in the
+hub's own container; user servers also call the hub's API directly. Tornado, which serves JupyterHub,
+believes X-Real-Ip and X-Forwarded-For from any peer, and X-Real-Ip even over X-Forwarded-For, which the
+proxies append to but never set. So here: headers from a peer that is not one of this container's own
+addresses are ignored, X-Real-Ip is ignored from every peer, and X-Forwarded-For is read past the own
+addresses (Caddy's hop to the proxy is one), as tornado's `trusted_downstream` does.
+"""
+
+import itertools
+from pathlib import Path
+
+from tornado import httputil
+from tornado.httpserver import _HTTPRequestContext
+
+LOCAL_ROUTES = Path("/proc/net/fib_trie")
+
+
+def own_addresses(fib_trie: Path = LOCAL_ROUTES) -> set[str]:
+    """This network namespace's own IPv4 addresses (loopback included), from its routing table."""
+    pairs = itertools.pairwise(fib_trie.read_text().splitlines())
+    found = {above.strip().split()[-1] for above, line in pairs if line.strip() == "/32 host LOCAL"}
+    return found | {"127.0.0.1"}
+
+
+def trust_forwarded_headers_only_from(proxies: set[str]) -> None:
+    """Patch tornado's header handling for this process (the hub's): see the module's docstring."""
+    apply_headers = _HTTPRequestContext._apply_xheaders
+
+    def apply_headers_of_own_proxies(context: _HTTPRequestContext, headers: httputil.HTTPHeaders) -> None:
+        if context.remote_ip not in proxies:
+            return
+        forwarded = httputil.HTTPHeaders(headers)
+        if "X-Real-Ip" in forwarded:
+            del forwarded["X-Real-Ip"]
+        apply_headers(context, forwarded)
+
+    _HTTPRequestContext._apply_xheaders = apply_headers_of_own_proxies
