@@ -20,16 +20,18 @@ RUN apt-get update \
  && update-ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
+# Bytecode is compiled here: the hub's root filesystem is read-only when it runs.
 COPY requirements/hub.txt /tmp/requirements.txt
 RUN python3 -m venv /opt/venv \
  && pip install --no-deps -r /tmp/requirements.txt \
  && pip uninstall --yes --quiet pip setuptools \
  && rm /tmp/requirements.txt \
- && find /opt/venv -name __pycache__ -prune -exec rm -rf {} +
+ && python3 -m compileall -q -j 0 /opt/venv/lib
 
 COPY hub-image/jupyterhub_config.py hub-image/supervisord.conf /etc/jupyterhub/
 COPY appliance/ /opt/appliance/appliance/
-RUN printf '#!/bin/sh\nexec python3 -m appliance "$@"\n' >/usr/local/bin/appliance \
+RUN python3 -m compileall -q /opt/appliance \
+ && printf '#!/bin/sh\nexec python3 -m appliance "$@"\n' >/usr/local/bin/appliance \
  && chmod 0755 /usr/local/bin/appliance \
  && mkdir -p /etc/jupyterhub/jupyterhub_config.d /data
 
@@ -40,7 +42,7 @@ LABEL org.opencontainers.image.title="jupyterhub-appliance-hub" \
       org.opencontainers.image.version="${APPLIANCE_VERSION}" \
       org.opencontainers.image.licenses="BSD-3-Clause"
 VOLUME /data
-EXPOSE 8000 80 443
+EXPOSE 8000 8080 8443
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/hub/health', timeout=4)"]
 ENTRYPOINT ["appliance"]

@@ -38,7 +38,7 @@ from appliance.settings import (
     plain_http_warning,
     without_credentials,
 )
-from appliance.tls import https_enabled, write_caddyfile
+from appliance.tls import https_enabled, prepare_tls_front
 
 SUPERVISORD_CONF = "/etc/jupyterhub/supervisord.conf"
 EXIT_BAD_CONFIG = 2
@@ -150,7 +150,7 @@ def run(_args) -> int:
     if warning:
         say(warning)
     if https_enabled(settings):
-        write_caddyfile(settings)
+        prepare_tls_front(settings)
     # supervisord starts the TLS front only when HTTPS is on.
     environment = {**os.environ, **resolved.values, "APPLIANCE_TLS_FRONT": str(https_enabled(settings)).lower()}
     sys.stdout.flush()

@@ -103,8 +103,24 @@ def probe_options(labels: dict[str, str]) -> dict:
         "mem_limit": "256m",
         "pids_limit": 64,
         "labels": labels,
-        "detach": True,
     }
+
+
+def run_to_end(engine: docker.DockerClient, seconds: float, **options) -> tuple[int, str, str]:
+    """Run a throwaway container to its end; return its exit status, stdout and stderr. It is removed
+    whatever happens: created, then started, so that one which cannot even start is removed too."""
+    container = None
+    try:
+        container = engine.containers.create(**options)
+        container.start()
+        status = container.wait(timeout=seconds)["StatusCode"]
+        stdout = container.logs(stdout=True, stderr=False).decode(errors="replace").strip()
+        stderr = container.logs(stdout=False, stderr=True).decode(errors="replace").strip()
+        return status, stdout, stderr
+    finally:
+        if container is not None:
+            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+                container.remove(force=True)
 
 
 def jupyterhub_version_in(engine: docker.DockerClient, image: str, labels: dict[str, str]) -> str | None:
@@ -112,18 +128,13 @@ def jupyterhub_version_in(engine: docker.DockerClient, image: str, labels: dict[
 
     None when the image cannot say (no python3, no jupyterhub, no answer within ASK_SECONDS).
     """
-    container = None
     try:
-        container = engine.containers.run(image, entrypoint=ASK_JUPYTERHUB_VERSION, **probe_options(labels))
-        status = container.wait(timeout=ASK_SECONDS)["StatusCode"]
-        output = container.logs(stdout=True, stderr=False).decode().strip()
+        status, output, _ = run_to_end(
+            engine, ASK_SECONDS, image=image, entrypoint=ASK_JUPYTERHUB_VERSION, **probe_options(labels)
+        )
     except (docker.errors.DockerException, requests.RequestException) as error:
         log.warning("Asking %s for its JupyterHub version failed: %s", image, error)
         return None
-    finally:
-        if container is not None:
-            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
-                container.remove(force=True)
     return output if status == 0 and output else None
 
 

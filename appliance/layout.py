@@ -1,6 +1,12 @@
 """Fixed ports, names and paths inside the hub container and the user containers."""
 
 PUBLIC_PORT_INSIDE = 8000
+# Caddy's ports, unprivileged, so that it runs without root; compose/https.yml publishes them as 80 and 443.
+HTTP_PORT_INSIDE = 8080
+HTTPS_PORT_INSIDE = 8443
+# The unprivileged accounts of the hub image that run the internet-facing processes.
+PROXY_ACCOUNT = "proxy"
+TLS_FRONT_ACCOUNT = "caddy"
 PROXY_API_URL = "http://127.0.0.1:8001"
 HUB_PORT_INSIDE = 8081
 HUB_SERVICE_NAME = "hub"

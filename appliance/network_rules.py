@@ -135,26 +135,20 @@ def helper_options(image: str, labels: dict[str, str]) -> dict:
         "tmpfs": {"/run": "rw,nosuid,nodev,size=1m"},
         "mem_limit": "64m",
         "pids_limit": 32,
-        "detach": True,
     }
 
 
 def run_helper(engine: docker.DockerClient, options: dict, command: list[str], **environment: str) -> str:
     """Run a helper to its end; return what it printed, or raise NetworkRulesError with what it said."""
-    container = None
     try:
-        container = engine.containers.run(entrypoint=command, environment=environment, **options)
-        status = container.wait(timeout=HELPER_SECONDS)["StatusCode"]
-        output = container.logs(stdout=True, stderr=True).decode(errors="replace").strip()
+        status, stdout, stderr = docker_host.run_to_end(
+            engine, HELPER_SECONDS, entrypoint=command, environment=environment, **options
+        )
     except (docker.errors.DockerException, requests.RequestException) as error:
         raise NetworkRulesError(f"the helper container could not run: {error}") from None
-    finally:
-        if container is not None:
-            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
-                container.remove(force=True)
     if status != 0:
-        raise NetworkRulesError(f"the helper exited with {status}: {output or '(no output)'}")
-    return output
+        raise NetworkRulesError(f"the helper exited with {status}: {stderr or stdout or '(no output)'}")
+    return stdout
 
 
 def apply_rules(engine: docker.DockerClient, container_id: str, image: str, ipv4: str, labels: dict[str, str]):
@@ -260,7 +254,7 @@ def probe_rules(engine: docker.DockerClient, hub, network: str, policy: Policy, 
     """Probe for real from a throwaway container on the user network, under a user server's rules,
     against the hub's API, a canary listening on another container there, and the metadata address."""
     image = hub.attrs["Image"]
-    options = {**helper_options(image, labels), "network": network, "user": "65534:65534"}
+    options = {**helper_options(image, labels), "network": network, "user": "65534:65534", "detach": True}
     canary = probe = None
     try:
         canary = engine.containers.run(entrypoint=["python3", "-m", "http.server", str(CANARY_PORT)], **options)

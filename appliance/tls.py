@@ -1,11 +1,23 @@
-"""The TLS front: Caddy in front of the proxy when DOMAIN is set, with ACME or the admin's certificate."""
+"""The TLS front: Caddy in front of the proxy when DOMAIN is set, with ACME or the admin's certificate.
 
+Caddy runs as its own unprivileged account, on unprivileged ports; `appliance run` (as root) gives it
+what it must read and write: its storage in DATA_DIR, a config folder, and a private copy of a
+supplied certificate and key.
+"""
+
+import os
+import pwd
+import shutil
 from pathlib import Path
 
-from appliance.layout import PUBLIC_PORT_INSIDE
+from appliance.layout import HTTP_PORT_INSIDE, HTTPS_PORT_INSIDE, PUBLIC_PORT_INSIDE, TLS_FRONT_ACCOUNT
 from appliance.settings import Settings
 
-CADDYFILE = Path("/run/appliance/Caddyfile")
+RUN_DIR = Path("/run/appliance")
+CADDYFILE = RUN_DIR / "Caddyfile"
+# Caddy's config folder (XDG_CONFIG_HOME in supervisord.conf) and its copies of a supplied certificate.
+CADDY_HOME = RUN_DIR / "caddy"
+SUPPLIED = RUN_DIR / "tls"
 ACME_DIRECTORIES = {
     "production": "https://acme-v02.api.letsencrypt.org/directory",
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
@@ -25,7 +37,9 @@ def caddyfile(settings: Settings) -> str:
     """Caddy's config: certificates kept in DATA_DIR, HTTP redirected, HSTS, everything proxied to the hub."""
     global_options = [
         "admin off",
-        f"storage file_system {settings['DATA_DIR']}/tls",
+        f"http_port {HTTP_PORT_INSIDE}",
+        f"https_port {HTTPS_PORT_INSIDE}",
+        f"storage file_system {storage_of(settings)}",
         f"acme_ca {acme_directory_url(settings['ACME_DIRECTORY'])}",
     ]
     if settings["ACME_CA_ROOT"]:
@@ -34,7 +48,7 @@ def caddyfile(settings: Settings) -> str:
         global_options.append(f"email {settings['ACME_EMAIL']}")
     site = [f'header Strict-Transport-Security "{HSTS}"', f"reverse_proxy 127.0.0.1:{PUBLIC_PORT_INSIDE}"]
     if settings["TLS_CERT"]:
-        site.insert(0, f"tls {settings['TLS_CERT']} {settings['TLS_KEY']}")
+        site.insert(0, f"tls {SUPPLIED / 'cert.pem'} {SUPPLIED / 'key.pem'}")
     return "\n".join(
         ["{", *(f"\t{line}" for line in global_options), "}", "", f"{settings['DOMAIN']} {{"]
         + [f"\t{line}" for line in site]
@@ -42,6 +56,24 @@ def caddyfile(settings: Settings) -> str:
     )
 
 
-def write_caddyfile(settings: Settings) -> None:
-    CADDYFILE.parent.mkdir(parents=True, exist_ok=True)
+def storage_of(settings: Settings) -> Path:
+    return Path(settings["DATA_DIR"]) / "tls"
+
+
+def prepare_tls_front(settings: Settings) -> None:
+    """Write the Caddyfile, and give Caddy's account its storage, config folder and certificate copies."""
+    account = pwd.getpwnam(TLS_FRONT_ACCOUNT)
+    data_dir = Path(settings["DATA_DIR"])
+    data_dir.chmod(data_dir.stat().st_mode | 0o001)  # Caddy may pass through to its storage, not list it
+    for folder in (storage_of(settings), CADDY_HOME, SUPPLIED):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for path in (folder, *folder.rglob("*")):
+            os.chown(path, account.pw_uid, account.pw_gid)
+    if settings["TLS_CERT"]:
+        for source, name in ((settings["TLS_CERT"], "cert.pem"), (settings["TLS_KEY"], "key.pem")):
+            copy = SUPPLIED / name
+            shutil.copyfile(source, copy)
+            copy.chmod(0o600)
+            os.chown(copy, account.pw_uid, account.pw_gid)
     CADDYFILE.write_text(caddyfile(settings))
+    CADDYFILE.chmod(0o644)

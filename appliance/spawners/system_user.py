@@ -12,6 +12,8 @@ from appliance.host_accounts import Account, find_account, group_id, in_group
 from appliance.spawners.docker import ApplianceDockerSpawner
 from appliance.spawners.errors import SpawnError, SpawnRefused
 
+HOME_HELPER_SECONDS = 60
+
 
 class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
     """Runs each server as the host account of the same name: its uid, gid, groups and home.
@@ -111,22 +113,22 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
         """
         self.report(15, f"Creating home directory {self.host_homedir}")
         try:
-            await asyncio.to_thread(self.run_home_helper)
-        except docker.errors.ContainerError as error:
-            raise SpawnError(
-                f"Could not create {self.host_homedir}: {error.stderr.decode().strip()}. If an empty folder owned "
-                f"by root was left there, an admin can remove it, or chown it to {self.user_id}:{self.group_id}."
-            ) from None
+            status, _, stderr = await asyncio.to_thread(self.run_home_helper)
         except (docker.errors.DockerException, docker_host.NotInAContainer) as error:
             raise SpawnError(f"Could not create {self.host_homedir}: {error}") from None
+        if status != 0:
+            raise SpawnError(
+                f"Could not create {self.host_homedir}: {stderr}. If an empty folder owned by root was left there, "
+                f"an admin can remove it, or chown it to {self.user_id}:{self.group_id}."
+            )
 
-    def run_home_helper(self) -> None:
+    def run_home_helper(self) -> tuple[int, str, str]:
         engine = docker_host.client()
-        owner = f"{self.user_id}:{self.group_id}"
-        engine.containers.run(
-            docker_host.own_image(engine),
-            ["sh", "-c", f"chmod 0700 /new-home && chown {owner} /new-home"],
-            entrypoint=[],
+        return docker_host.run_to_end(
+            engine,
+            HOME_HELPER_SECONDS,
+            image=docker_host.own_image(engine),
+            entrypoint=["sh", "-c", f"chmod 0700 /new-home && chown {self.user_id}:{self.group_id} /new-home"],
             user="0",
             volumes={self.host_homedir: {"bind": "/new-home", "mode": "rw"}},
             cap_drop=["ALL"],
@@ -135,5 +137,4 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
             read_only=True,
             network_mode="none",
             labels=self.user_labels(),
-            remove=True,
         )

@@ -199,6 +199,15 @@ def test_https_login_spawn_and_kernel_websocket_over_tls(stack, acme_root):
     kernel.close()
 
 
+def test_caddy_runs_as_its_own_account_on_unprivileged_ports(stack, acme_root):
+    wait_for_https(stack, acme_root)
+    uids = {args: uid for uid, args in stack.hub_container().top(ps_args="-o uid,args")["Processes"]}
+    caddy = [uid for args, uid in uids.items() if args.startswith("caddy run")]
+    assert caddy == ["999"], uids  # the caddy account of the hub image
+    ports = stack.hub_container().attrs["HostConfig"]["PortBindings"]
+    assert set(ports) == {"8080/tcp", "8443/tcp"}
+
+
 def test_over_https_the_hub_logs_the_client_not_the_tls_front(stack, acme_root):
     wait_for_https(stack, acme_root)
     spoofed = {"X-Real-Ip": "203.0.113.9"}

@@ -74,3 +74,16 @@ def test_the_hub_logs_the_real_client_address_and_never_a_spoofed_one(stack):
     # Through a published port, the hub's container sees the connection come from the network's gateway.
     [network] = stack.hub_container().attrs["NetworkSettings"]["Networks"].values()
     assert f"@{network['Gateway']})" in line, line
+
+
+def test_the_hub_container_runs_with_least_privilege(stack):
+    hub = stack.hub_container()
+    host_config = hub.attrs["HostConfig"]
+    assert host_config["CapDrop"] == ["ALL"]
+    assert sorted(cap.removeprefix("CAP_") for cap in host_config["CapAdd"]) == ["CHOWN", "KILL", "SETGID", "SETUID"]
+    assert "no-new-privileges:true" in host_config["SecurityOpt"]
+    assert (host_config["PidsLimit"], host_config["ReadonlyRootfs"]) == (1024, True)
+    uids = {args: uid for uid, args in hub.top(ps_args="-o uid,args")["Processes"]}
+    assert [uid for args, uid in uids.items() if "configurable-http-proxy" in args] == ["13"], uids
+    written = stack.compose_result("exec", "-T", "hub", "touch", "/etc/jupyterhub/written")
+    assert written.returncode != 0 and "Read-only file system" in written.stderr
