@@ -7,3 +7,5 @@ LABEL_PREFIX = "jupyterhub-appliance"
 LABEL_INSTANCE = f"{LABEL_PREFIX}.instance"
 LABEL_USER = f"{LABEL_PREFIX}.user"
 LABEL_SERVER = f"{LABEL_PREFIX}.server"
+# On the throwaway helper containers of a spawn (version probe, network rules, home creation): whose spawn.
+LABEL_HELPER_FOR = f"{LABEL_PREFIX}.helper-for"

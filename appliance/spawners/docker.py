@@ -16,7 +16,7 @@ from dockerspawner import DockerSpawner
 from traitlets import Integer, Unicode, default
 
 from appliance import docker_host
-from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
+from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 from appliance.network_rules import NetworkRulesError
 from appliance.spawners.errors import SpawnError
 from appliance.spawners.image_gate import ImageGate
@@ -69,6 +69,10 @@ class ApplianceDockerSpawner(NetworkIsolation, ImageGate, DockerSpawner):
     # -- labels and volumes ----------------------------------------------------------------------
     def user_labels(self) -> dict[str, str]:
         return {LABEL_INSTANCE: self.appliance_instance, LABEL_USER: self.user.name}
+
+    def helper_labels(self) -> dict[str, str]:
+        """Throwaway helpers of this spawn: the instance's, but not the user's own containers."""
+        return {LABEL_INSTANCE: self.appliance_instance, LABEL_HELPER_FOR: self.user.name}
 
     @default("extra_create_kwargs")
     def _labels_on_containers(self):

@@ -24,7 +24,7 @@ from appliance.network_rules import (
 
 class NetworkIsolation(LoggingConfigurable):
     """A mixin for DockerSpawner. Needs its `docker()`, `container_id`, `network_name`, `port`, `report()` and
-    `user_labels()`."""
+    `helper_labels()`."""
 
     network_isolation = Bool(True, config=True, help="Firewall each user server (USER_NETWORK_ISOLATION).")
     user_egress = Unicode("internet", config=True, help="internet, none or all (USER_EGRESS).")
@@ -54,7 +54,7 @@ class NetworkIsolation(LoggingConfigurable):
             if hub is None:
                 raise NetworkRulesError("the hub cannot find its own container")
             image = hub.attrs["Image"]
-            return image, user_network_surroundings(engine, hub, network, image, self.user_labels())
+            return image, user_network_surroundings(engine, hub, network, image, self.helper_labels())
         except (docker.errors.DockerException, requests.RequestException, KeyError) as error:
             raise NetworkRulesError(f"could not read the user network {network}: {error!r}") from None
 
@@ -64,7 +64,8 @@ class NetworkIsolation(LoggingConfigurable):
         policy = Policy(self.user_egress, tuple(egress_rule(entry) for entry in self.user_egress_allow))
         rules = ipv4_rules(policy, where, self.port, HUB_PORT_INSIDE)
         self.report(45, "Applying the network rules")
-        await asyncio.to_thread(apply_rules, docker_host.client(), self.container_id, image, rules, self.user_labels())
+        engine = docker_host.client()
+        await asyncio.to_thread(apply_rules, engine, self.container_id, image, rules, self.helper_labels())
         self.rules_hub_ip = where.hub_ip
         self.report(50, f"Network rules applied (egress: {self.user_egress})")
 

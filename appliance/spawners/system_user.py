@@ -136,5 +136,5 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
             security_opt=["no-new-privileges"],
             read_only=True,
             network_mode="none",
-            labels=self.user_labels(),
+            labels=self.helper_labels(),
         )
