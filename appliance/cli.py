@@ -38,7 +38,7 @@ from appliance.settings import (
     plain_http_warning,
     without_credentials,
 )
-from appliance.tls import https_enabled, prepare_tls_front
+from appliance.tls import TlsFrontError, https_enabled, prepare_tls_front
 
 SUPERVISORD_CONF = "/etc/jupyterhub/supervisord.conf"
 EXIT_BAD_CONFIG = 2
@@ -139,18 +139,20 @@ def run(_args) -> int:
         upgrade_if_needed(settings["DATA_DIR"], settings["DATABASE_URL"], report=say)
         check_network_isolation(settings)
         join_networks_of_running_servers(settings)
+        if https_enabled(settings):
+            prepare_tls_front(settings)
     except (SettingsError, StoredSecretError, DataDirError, DatabaseError) as error:
         exit_without_restart_loop(str(error))
     except NetworkRulesError as error:
         exit_without_restart_loop(cannot_isolate_message(str(error)))
+    except TlsFrontError as error:
+        exit_without_restart_loop(str(error))
     except OSError as error:
         exit_without_restart_loop(f"DATA_DIR={settings['DATA_DIR']!r} cannot be used: {error}")
     announce_admin_login(settings, "ADMIN_PASSWORD" in resolved.generated, resolved.values.get("ADMIN_PASSWORD"))
     warning = plain_http_warning(settings)
     if warning:
         say(warning)
-    if https_enabled(settings):
-        prepare_tls_front(settings)
     # supervisord starts the TLS front only when HTTPS is on.
     environment = {**os.environ, **resolved.values, "APPLIANCE_TLS_FRONT": str(https_enabled(settings)).lower()}
     sys.stdout.flush()

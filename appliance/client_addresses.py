@@ -18,10 +18,11 @@ LOCAL_ROUTES = Path("/proc/net/fib_trie")
 
 
 def own_addresses(fib_trie: Path = LOCAL_ROUTES) -> set[str]:
-    """This network namespace's own IPv4 addresses (loopback included), from its routing table."""
+    """This network namespace's own addresses, from its routing table: each IPv4 address also in the
+    IPv6-mapped form in which Node (configurable-http-proxy) writes it into X-Forwarded-For."""
     pairs = itertools.pairwise(fib_trie.read_text().splitlines())
-    found = {above.strip().split()[-1] for above, line in pairs if line.strip() == "/32 host LOCAL"}
-    return found | {"127.0.0.1"}
+    found = {above.strip().split()[-1] for above, line in pairs if line.strip() == "/32 host LOCAL"} | {"127.0.0.1"}
+    return found | {f"::ffff:{address}" for address in found} | {"::1"}
 
 
 def trust_forwarded_headers_only_from(proxies: set[str]) -> None:

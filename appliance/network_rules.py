@@ -56,7 +56,7 @@ APPLY = 'printf "%s" "$IPV4_RULES" | iptables-restore && printf "%s" "$IPV6_RULE
 # The host's own IPv4 addresses, read by a helper in the host's network namespace.
 LIST_HOST_ADDRESSES = (
     "from appliance.client_addresses import own_addresses; "
-    "print(' '.join(sorted(a for a in own_addresses() if not a.startswith('127.'))))"
+    "print(' '.join(sorted(a for a in own_addresses() if ':' not in a and not a.startswith('127.'))))"
 )
 HELPER_SECONDS = 30
 

@@ -131,7 +131,16 @@ def reconcile_once(
 
 
 def main(instance: str, remove_unknown: bool, every: int, services: bool, api_url: str) -> int:
-    """Reconcile now and every `every` seconds; after a failure (the hub still starting, say) again in 10 s."""
+    """Reconcile now and every `every` seconds; after a failure (the hub still starting, say) again in 10 s.
+    The hub stops it with SIGINT when it shuts down."""
+    try:
+        return reconcile_forever(instance, remove_unknown, every, services, api_url)
+    except KeyboardInterrupt:
+        log("Stopped with the hub")
+        return 0
+
+
+def reconcile_forever(instance: str, remove_unknown: bool, every: int, services: bool, api_url: str) -> int:
     token = os.environ["JUPYTERHUB_API_TOKEN"]
     client = docker_host.client()
     while True:

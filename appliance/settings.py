@@ -428,6 +428,14 @@ SETTINGS: tuple[Setting, ...] = (
         group="Swarm",
     ),
     Setting(
+        "SWARM_OVERLAY",
+        "Swarm mode: the overlay network between nodes is `encrypted` (IPsec, Docker's `encrypted` option) or "
+        "`plain`, where IPsec cannot pass between the nodes; compose/swarm.yml reads it when the stack is deployed.",
+        Choice(("encrypted", "plain")),
+        default="encrypted",
+        group="Swarm",
+    ),
+    Setting(
         "MEM_RESERVATION",
         "Swarm mode: memory reserved for each user server; Swarm places it only on a node with that much free.",
         ByteSize(),

@@ -60,20 +60,37 @@ def storage_of(settings: Settings) -> Path:
     return Path(settings["DATA_DIR"]) / "tls"
 
 
+class TlsFrontError(RuntimeError):
+    """What Caddy needs could not be put in place."""
+
+
 def prepare_tls_front(settings: Settings) -> None:
-    """Write the Caddyfile, and give Caddy's account its storage, config folder and certificate copies."""
-    account = pwd.getpwnam(TLS_FRONT_ACCOUNT)
+    """Write the Caddyfile, and give Caddy's account its storage, its config folder and the supplied certificate.
+
+    Root here has no DAC_OVERRIDE. The certificate copies stay root's, readable by Caddy's group, so that
+    every start can write them again; the two folders Caddy writes become its own (root cannot look inside
+    them afterwards, and need not).
+    """
+    try:
+        write_tls_front_files(settings, pwd.getpwnam(TLS_FRONT_ACCOUNT))
+    except OSError as error:
+        raise TlsFrontError(f"HTTPS cannot be set up (DOMAIN={settings['DOMAIN']}): {error}") from None
+
+
+def write_tls_front_files(settings: Settings, account: pwd.struct_passwd) -> None:
     data_dir = Path(settings["DATA_DIR"])
     data_dir.chmod(data_dir.stat().st_mode | 0o001)  # Caddy may pass through to its storage, not list it
-    for folder in (storage_of(settings), CADDY_HOME, SUPPLIED):
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for path in (folder, *folder.rglob("*")):
-            os.chown(path, account.pw_uid, account.pw_gid)
+    SUPPLIED.mkdir(mode=0o750, parents=True, exist_ok=True)
+    os.chown(SUPPLIED, 0, account.pw_gid)
     if settings["TLS_CERT"]:
         for source, name in ((settings["TLS_CERT"], "cert.pem"), (settings["TLS_KEY"], "key.pem")):
-            copy = SUPPLIED / name
-            shutil.copyfile(source, copy)
-            copy.chmod(0o600)
-            os.chown(copy, account.pw_uid, account.pw_gid)
+            shutil.copyfile(source, SUPPLIED / name)
+            (SUPPLIED / name).chmod(0o640)
+            os.chown(SUPPLIED / name, 0, account.pw_gid)
     CADDYFILE.write_text(caddyfile(settings))
     CADDYFILE.chmod(0o644)
+    for folder in (storage_of(settings), CADDY_HOME):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if folder.stat().st_uid != account.pw_uid:
+            for path in (folder, *folder.rglob("*")):
+                os.chown(path, account.pw_uid, account.pw_gid)

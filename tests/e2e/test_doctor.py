@@ -32,6 +32,14 @@ def test_a_healthy_stack_passes_every_check(stack):
         "plain HTTP": "WARN",  # the stack serves password logins over plain HTTP on every interface
     }  # fmt: skip
     assert "All checks passed.\n1 warning(s): plain HTTP" in report
+    assert "WARNING: the hub takes passwords over plain HTTP on 0.0.0.0:" in stack.logs(), "at every start too"
+
+
+def test_check_shows_no_password_of_a_database_url(stack):
+    url = "postgresql://hub:s3cret-pw@db:5432/jupyterhub"
+    shown = stack.run_compose("exec", "-T", "-e", f"DATABASE_URL={url}", "hub", "appliance", "check")
+    assert "postgresql://hub:<redacted>@db:5432/jupyterhub" in shown
+    assert "s3cret-pw" not in shown
 
 
 def test_invalid_settings_are_named_and_the_rest_skipped(stack):

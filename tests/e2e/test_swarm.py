@@ -160,6 +160,8 @@ def test_a_server_is_a_swarm_service_that_reports_each_step_and_runs_code(stack,
     kernel.close()
     [task] = service.tasks(filters={"desired-state": "running"})
     assert printed == f"1000 {task['Status']['ContainerStatus']['ContainerID'][:12]}"
+    # The overlay between nodes is encrypted by default.
+    assert "encrypted" in docker_client.networks.get(stack.name).attrs["Options"]
     # The pids limit reaches the task's container: the engine applied it, not only the spec.
     assert service.attrs["Spec"]["TaskTemplate"]["Resources"]["Limits"]["Pids"] == 512
     task_container = docker_client.containers.get(task["Status"]["ContainerStatus"]["ContainerID"])

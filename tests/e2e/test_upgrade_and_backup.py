@@ -111,6 +111,11 @@ def test_a_backup_taken_while_running_restores_everything_after_the_data_volume_
     stack.run_compose("stop", "hub")
     stack.run_compose("rm", "-f", "hub")
     stack.client.volumes.get(f"{stack.project}_hub-data").remove()
+    limited = ("run", "--rm", "-T", "hub", "restore", "--max-size", "1K", "-")
+    too_large = stack.compose_result(*limited, binary_input=archive)
+    assert too_large.returncode == 1
+    assert b"more than the 1024 bytes a restore accepts; nothing was restored" in too_large.stderr
+    assert b"appliance restore --max-size 20G" in too_large.stderr
     restored = stack.compose_result("run", "--rm", "-T", "hub", "restore", "-", binary_input=archive)
     assert restored.returncode == 0, restored.stderr
     stack.run_compose("up", "-d", "hub")

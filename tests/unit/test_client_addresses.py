@@ -38,7 +38,10 @@ def hub_like_server():
     running, holder = threading.Event(), {}
 
     async def serve():
-        httpserver.HTTPServer(web.Application([("/", RemoteIp)]), xheaders=True).add_sockets([sock])
+        # As JupyterHub runs it in the appliance: trusted_downstream is the hub container's own addresses.
+        trusted = {"127.0.0.1", "::ffff:127.0.0.1"}
+        app = web.Application([("/", RemoteIp)])
+        httpserver.HTTPServer(app, xheaders=True, trusted_downstream=trusted).add_sockets([sock])
         holder["loop"], holder["stop"] = asyncio.get_running_loop(), asyncio.Event()
         running.set()
         await holder["stop"].wait()
@@ -75,7 +78,13 @@ def test_from_an_own_proxy_x_real_ip_is_ignored_and_the_address_it_appended_coun
     assert hub_like_server(SPOOFED) == "198.51.100.7"
 
 
+def test_behind_two_own_proxies_the_client_before_them_counts(hub_like_server):
+    # HTTPS: Caddy writes the client, the proxy appends Caddy's loopback address, as Node writes it.
+    trust_forwarded_headers_only_from({"127.0.0.1"})
+    assert hub_like_server({"X-Forwarded-For": "198.51.100.7, ::ffff:127.0.0.1"}) == "198.51.100.7"
+
+
 def test_own_addresses_are_the_local_routes_and_loopback(tmp_path):
     fib_trie = tmp_path / "fib_trie"
     fib_trie.write_text(FIB_TRIE)
-    assert own_addresses(fib_trie) == {"127.0.0.1", "172.24.0.2"}
+    assert own_addresses(fib_trie) == {"127.0.0.1", "172.24.0.2", "::ffff:127.0.0.1", "::ffff:172.24.0.2", "::1"}
