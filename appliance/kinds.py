@@ -260,11 +260,8 @@ class EgressRules:
         return "comma-separated IPv4 CIDRs, each optionally with :port, such as 10.1.2.0/24,10.1.3.4/32:443"
 
     def __call__(self, raw: str) -> tuple[EgressRule, ...]:
-        entries = [entry.strip() for entry in raw.split(",")]
-        if any(not entry for entry in entries):
-            raise Invalid("has an empty entry; separate entries with single commas")
         rules, misfits = [], []
-        for entry in entries:
+        for entry in NameList(self.allowed)(raw):
             try:
                 rules.append(egress_rule(entry))
             except ValueError:

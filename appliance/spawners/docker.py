@@ -122,8 +122,9 @@ class ApplianceDockerSpawner(NetworkIsolation, ImageGate, DockerSpawner):
                 "An admin can run `appliance doctor` in the hub container to see why."
             ) from None
         finally:
-            if isolating and not isolating.done():
-                isolating.cancel()
+            # A helper that failed after the spawn had failed anyway: its error is taken, not logged as unhandled.
+            if isolating is not None and not isolating.cancel() and not isolating.cancelled():
+                isolating.exception()
         return ip, port
 
     async def create_object(self):
