@@ -106,21 +106,25 @@ def probe_options(labels: dict[str, str]) -> dict:
     }
 
 
-def run_to_end(engine: docker.DockerClient, seconds: float, **options) -> tuple[int, str, str]:
-    """Run a throwaway container to its end; return its exit status, stdout and stderr. It is removed
-    whatever happens: created, then started, so that one which cannot even start is removed too."""
-    container = None
+@contextlib.contextmanager
+def throwaway(engine: docker.DockerClient, **options):
+    """A container created, then started, and removed whatever happens (one that cannot even start, too)."""
+    container = engine.containers.create(**options)
     try:
-        container = engine.containers.create(**options)
         container.start()
+        yield container
+    finally:
+        with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+            container.remove(force=True)
+
+
+def run_to_end(engine: docker.DockerClient, seconds: float, **options) -> tuple[int, str, str]:
+    """Run a throwaway container to its end; return its exit status, stdout and stderr."""
+    with throwaway(engine, **options) as container:
         status = container.wait(timeout=seconds)["StatusCode"]
         stdout = container.logs(stdout=True, stderr=False).decode(errors="replace").strip()
         stderr = container.logs(stdout=False, stderr=True).decode(errors="replace").strip()
         return status, stdout, stderr
-    finally:
-        if container is not None:
-            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
-                container.remove(force=True)
 
 
 def jupyterhub_version_in(engine: docker.DockerClient, image: str, labels: dict[str, str]) -> str | None:

@@ -9,5 +9,7 @@ PROXY_ACCOUNT = "proxy"
 TLS_FRONT_ACCOUNT = "caddy"
 PROXY_API_URL = "http://127.0.0.1:8001"
 HUB_PORT_INSIDE = 8081
+# Where each user server listens, in its own container (dockerspawner's default port).
+SERVER_PORT_INSIDE = 8888
 HUB_SERVICE_NAME = "hub"
 NOTEBOOK_DIR = "/home/jovyan/work"

@@ -12,7 +12,6 @@ table) alone. The user container holds no capability, so code in it cannot chang
 hub gains none.
 """
 
-import contextlib
 import json
 import socket
 import time
@@ -26,7 +25,7 @@ import requests
 from appliance import docker_host
 from appliance.kinds import EgressRule
 from appliance.labels import LABEL_INSTANCE
-from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
+from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, SERVER_PORT_INSIDE
 
 # Not reachable under USER_EGRESS=internet: RFC 1918, shared (RFC 6598), link-local, loopback,
 # "this network", IETF protocol assignments, benchmarking, multicast and reserved space.
@@ -161,8 +160,8 @@ def check_rules_can_be_applied(engine: docker.DockerClient, image: str, labels: 
     sample = ipv4_rules(
         Policy("internet", (EgressRule("10.0.0.0/8", 443),)),
         Surroundings("192.0.2.2", ("192.0.2.0/24",), ("192.0.2.1",)),
-        server_port=8888,
-        hub_api_port=8081,
+        server_port=SERVER_PORT_INSIDE,
+        hub_api_port=HUB_PORT_INSIDE,
     )
     write_rules(engine, "none", image, sample, labels)
 
@@ -254,25 +253,22 @@ def probe_rules(engine: docker.DockerClient, hub, network: str, policy: Policy, 
     """Probe for real from a throwaway container on the user network, under a user server's rules,
     against the hub's API, a canary listening on another container there, and the metadata address."""
     image = hub.attrs["Image"]
-    options = {**helper_options(image, labels), "network": network, "user": "65534:65534", "detach": True}
-    canary = probe = None
+    options = {**helper_options(image, labels), "network": network, "user": "65534:65534"}
+    listen = ["python3", "-m", "http.server", str(CANARY_PORT)]
     try:
-        canary = engine.containers.run(entrypoint=["python3", "-m", "http.server", str(CANARY_PORT)], **options)
-        probe = engine.containers.run(entrypoint=["sleep", str(HELPER_SECONDS)], **options)
-        where = user_network_surroundings(engine, hub, network, image, labels)
-        apply_rules(engine, probe.id, image, ipv4_rules(policy, where, 8888, HUB_PORT_INSIDE), labels)
-        canary.reload()
-        canary_ip = canary.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
-        targets = [(HUB_SERVICE_NAME, HUB_PORT_INSIDE), (canary_ip, CANARY_PORT), METADATA]
-        _, output = probe.exec_run(["python3", "-c", REACH_ARGV, json.dumps(targets)])
-        return ProbeResult(listens(canary_ip, CANARY_PORT), *json.loads(output))
+        with (
+            docker_host.throwaway(engine, entrypoint=listen, **options) as canary,
+            docker_host.throwaway(engine, entrypoint=["sleep", str(HELPER_SECONDS)], **options) as probe,
+        ):
+            where = user_network_surroundings(engine, hub, network, image, labels)
+            apply_rules(engine, probe.id, image, ipv4_rules(policy, where, SERVER_PORT_INSIDE, HUB_PORT_INSIDE), labels)
+            canary.reload()
+            canary_ip = canary.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+            targets = [(HUB_SERVICE_NAME, HUB_PORT_INSIDE), (canary_ip, CANARY_PORT), METADATA]
+            _, output = probe.exec_run(["python3", "-c", REACH_ARGV, json.dumps(targets)])
+            return ProbeResult(listens(canary_ip, CANARY_PORT), *json.loads(output))
     except (docker.errors.DockerException, requests.RequestException, ValueError) as error:
         raise NetworkRulesError(f"the probe could not run: {error}") from None
-    finally:
-        for container in (probe, canary):
-            if container is not None:
-                with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
-                    container.remove(force=True)
 
 
 def listens(host: str, port: int, seconds: float = 10) -> bool:
