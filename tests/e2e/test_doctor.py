@@ -141,3 +141,12 @@ def test_the_probe_container_is_gone_after_the_doctor(stack):
     assert code == 0
     assert rows["hub API from users"] == "PASS"
     assert stack.user_containers() == []
+
+
+def test_check_refuses_a_volume_template_two_servers_could_share(stack):
+    template = "jh-{username}{servername}"
+    result = stack.compose_result("exec", "-T", "-e", f"USER_VOLUME={template}", "hub", "appliance", "check")
+    assert result.returncode == 2
+    assert f"USER_VOLUME='{template}'" in result.stderr and "could share one volume" in result.stderr
+    assert "jupyterhub-user-{username}--{servername}" in result.stderr
+    assert "Traceback" not in result.stderr
