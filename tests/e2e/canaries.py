@@ -13,6 +13,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+NAMESPACE_PREFIX = "jh-canary-"
 CANARY_PORT = 8080
 HOST_SIDE = "198.51.100.1"
 INTERNET = "198.51.100.10"
@@ -33,6 +34,7 @@ class Canaries:
     listener: subprocess.Popen | None = None
 
     def create(self) -> "Canaries":
+        sweep_earlier_canaries()
         self.remove()
         inside = f"{self.veth}n"
         ip("netns", "add", self.namespace)
@@ -64,6 +66,14 @@ class Canaries:
             subprocess.run(["ip", "route", "del", f"{address}/32", "via", INTERNET], capture_output=True)
         subprocess.run(["ip", "link", "del", self.veth], capture_output=True)
         subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True)
+
+
+def sweep_earlier_canaries() -> None:
+    """Remove the namespaces (and with them their veth pairs) that an interrupted earlier run left."""
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    for name in listed:
+        if name.startswith(NAMESPACE_PREFIX):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 class HostListener:

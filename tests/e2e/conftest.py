@@ -5,7 +5,7 @@ import statistics
 import docker
 import pytest
 
-from tests.e2e.canaries import Canaries
+from tests.e2e.canaries import NAMESPACE_PREFIX, Canaries
 from tests.e2e.registry import REGISTRY, start_registry
 from tests.e2e.stack import (
     ARTIFACTS,
@@ -94,7 +94,7 @@ def local_registry(docker_client):
 @pytest.fixture(scope="session")
 def canaries():
     """Listeners in a network namespace of this run: an "internet" address, the metadata address, private ones."""
-    made = Canaries(f"jh-canary-{RUN_ID}", f"jhc{RUN_ID[:6]}").create()
+    made = Canaries(f"{NAMESPACE_PREFIX}{RUN_ID}", f"jhc{RUN_ID[:6]}").create()
     try:
         yield made
     finally:
