@@ -8,20 +8,28 @@ addresses are ignored, X-Real-Ip is ignored from every peer, and X-Forwarded-For
 addresses (Caddy's hop to the proxy is one), as tornado's `trusted_downstream` does.
 """
 
-import itertools
+import re
 from pathlib import Path
 
 from tornado import httputil
 from tornado.httpserver import _HTTPRequestContext
 
 LOCAL_ROUTES = Path("/proc/net/fib_trie")
+# A node of the routing trie ("|-- 172.24.0.2"); the entries below it ("/32 host LOCAL", …) belong to it.
+ADDRESS_NODE = re.compile(r"\|--\s+(\d+\.\d+\.\d+\.\d+)")
 
 
 def own_addresses(fib_trie: Path = LOCAL_ROUTES) -> set[str]:
     """This network namespace's own addresses, from its routing table: each IPv4 address also in the
     IPv6-mapped form in which Node (configurable-http-proxy) writes it into X-Forwarded-For."""
-    pairs = itertools.pairwise(fib_trie.read_text().splitlines())
-    found = {above.strip().split()[-1] for above, line in pairs if line.strip() == "/32 host LOCAL"} | {"127.0.0.1"}
+    found = {"127.0.0.1"}
+    address = None
+    for line in fib_trie.read_text().splitlines():
+        node = ADDRESS_NODE.fullmatch(line.strip())
+        if node:
+            address = node.group(1)
+        elif line.strip() == "/32 host LOCAL" and address:
+            found.add(address)
     return found | {f"::ffff:{address}" for address in found} | {"::1"}
 
 
