@@ -127,7 +127,7 @@ def displayed(name: str, value) -> str:
         return "(unset)"
     if BY_NAME[name].secret:
         return REDACTED
-    separator = " " if name == "VOLUME_DRIVER_OPTIONS" else ","
+    separator = getattr(BY_NAME[name].kind, "separator", ",")  # as the list was written
     return without_credentials(separator.join(map(str, value)) if isinstance(value, tuple) else str(value))
 
 

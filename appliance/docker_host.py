@@ -31,9 +31,10 @@ def address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-def client(timeout: int = CALL_SECONDS) -> docker.DockerClient:
-    """A client of the engine at DOCKER_HOST (default: the mounted socket), API version negotiated."""
-    return docker.DockerClient.from_env(timeout=timeout)
+def client(timeout: int = CALL_SECONDS, connections: int = 10) -> docker.DockerClient:
+    """A client of the engine at DOCKER_HOST (default: the mounted socket), API version negotiated;
+    `connections` is the most it keeps open at once (docker-py's default is 10)."""
+    return docker.DockerClient.from_env(timeout=timeout, max_pool_size=connections)
 
 
 def own_container(engine: docker.DockerClient):
@@ -48,12 +49,17 @@ class NotInAContainer(RuntimeError):
     """The hub cannot find its own container, whose image and networks it builds on."""
 
 
-def own_image(engine: docker.DockerClient) -> str:
-    """The id of the image this container runs: the image the appliance's helper containers use."""
+def required_own_container(engine: docker.DockerClient):
+    """The container this process runs in; NotInAContainer when there is none."""
     me = own_container(engine)
     if me is None:
         raise NotInAContainer("the hub cannot find its own container (it looks itself up by its hostname)")
-    return me.attrs["Image"]
+    return me
+
+
+def own_image(engine: docker.DockerClient) -> str:
+    """The id of the image this container runs: the image the appliance's helper containers use."""
+    return required_own_container(engine).attrs["Image"]
 
 
 def stop_restarting_self() -> bool:

@@ -23,8 +23,10 @@ from appliance.spawners.image_gate import ImageGate
 from appliance.spawners.isolation import NetworkIsolation
 
 LOG_LINES_SHOWN = 15
-# Below docker-py's connection pool size (10), so that every thread has a connection of its own.
 DOCKER_CALL_THREADS = 8
+# A connection for each Docker call thread, and for the helpers (rules, version probe) that spawns run
+# beside them in asyncio's default threads (min(32, cores + 4)).
+DOCKER_CONNECTIONS = DOCKER_CALL_THREADS + 8
 
 
 class ApplianceDockerSpawner(NetworkIsolation, ImageGate, DockerSpawner):
@@ -46,14 +48,19 @@ class ApplianceDockerSpawner(NetworkIsolation, ImageGate, DockerSpawner):
 
     # -- Docker calls ------------------------------------------------------------------------------
     _shared_executor: ThreadPoolExecutor | None = None
-    _shared_client: docker.APIClient | None = None
+    _shared_engine: docker.DockerClient | None = None
+
+    @property
+    def engine(self) -> docker.DockerClient:
+        """One client for all spawns and their helpers, from the appliance's single Docker seam."""
+        if ApplianceDockerSpawner._shared_engine is None:
+            ApplianceDockerSpawner._shared_engine = docker_host.client(connections=DOCKER_CONNECTIONS)
+        return ApplianceDockerSpawner._shared_engine
 
     @property
     def client(self) -> docker.APIClient:
-        """One low-level client for all spawns, from the appliance's single Docker seam."""
-        if ApplianceDockerSpawner._shared_client is None:
-            ApplianceDockerSpawner._shared_client = docker_host.client().api
-        return ApplianceDockerSpawner._shared_client
+        """dockerspawner's low-level client: the shared one's."""
+        return self.engine.api
 
     @property
     def executor(self) -> ThreadPoolExecutor:

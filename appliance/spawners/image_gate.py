@@ -20,7 +20,7 @@ BUILD_HINT = (
 class ImageGate:
     """A mixin for DockerSpawner: `pull_image` as its pull_policy says, with progress and reasons.
 
-    Needs the spawner's `docker()`, `client`, `pull_policy`, `report()` and `helper_labels()`.
+    Needs the spawner's `docker()`, `client`, `engine`, `pull_policy`, `report()` and `helper_labels()`.
     """
 
     async def pull_image(self, image):
@@ -52,7 +52,7 @@ class ImageGate:
         if image_id not in self._jupyterhub_versions:
             self.report(11, f"Asking image {image} for its JupyterHub version")
             self._jupyterhub_versions[image_id] = asyncio.ensure_future(
-                asyncio.to_thread(docker_host.jupyterhub_version_in, docker_host.client(), image, self.helper_labels())
+                asyncio.to_thread(docker_host.jupyterhub_version_in, self.engine, image, self.helper_labels())
             )
         found = await self._jupyterhub_versions[image_id]
         mismatch = jupyterhub_mismatch(image, found, jupyterhub.__version__)

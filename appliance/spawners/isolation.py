@@ -23,7 +23,7 @@ from appliance.network_rules import (
 
 
 class NetworkIsolation(LoggingConfigurable):
-    """A mixin for DockerSpawner. Needs its `docker()`, `container_id`, `network_name`, `port`, `report()` and
+    """A mixin for DockerSpawner. Needs its `docker()`, `engine`, `container_id`, `network_name`, `port`, `report()` and
     `helper_labels()`."""
 
     network_isolation = Bool(True, config=True, help="Firewall each user server (USER_NETWORK_ISOLATION).")
@@ -49,13 +49,15 @@ class NetworkIsolation(LoggingConfigurable):
 
     def read_surroundings(self, network: str) -> tuple[str, Surroundings]:
         try:
-            engine = docker_host.client()
-            hub = docker_host.own_container(engine)
-            if hub is None:
-                raise NetworkRulesError("the hub cannot find its own container")
+            hub = docker_host.required_own_container(self.engine)
             image = hub.attrs["Image"]
-            return image, user_network_surroundings(engine, hub, network, image, self.helper_labels())
-        except (docker.errors.DockerException, requests.RequestException, KeyError) as error:
+            return image, user_network_surroundings(self.engine, hub, network, image, self.helper_labels())
+        except (
+            docker.errors.DockerException,
+            requests.RequestException,
+            KeyError,
+            docker_host.NotInAContainer,
+        ) as error:
             raise NetworkRulesError(f"could not read the user network {network}: {error!r}") from None
 
     async def isolate_network(self, network: str = "") -> None:
@@ -64,8 +66,7 @@ class NetworkIsolation(LoggingConfigurable):
         policy = Policy(self.user_egress, tuple(egress_rule(entry) for entry in self.user_egress_allow))
         rules = ipv4_rules(policy, where, self.port, HUB_PORT_INSIDE)
         self.report(45, "Applying the network rules")
-        engine = docker_host.client()
-        await asyncio.to_thread(apply_rules, engine, self.container_id, image, rules, self.helper_labels())
+        await asyncio.to_thread(apply_rules, self.engine, self.container_id, image, rules, self.helper_labels())
         self.rules_hub_ip = where.hub_ip
         self.report(50, f"Network rules applied (egress: {self.user_egress})")
 

@@ -123,11 +123,10 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
             )
 
     def run_home_helper(self) -> tuple[int, str, str]:
-        engine = docker_host.client()
         return docker_host.run_to_end(
-            engine,
+            self.engine,
             HOME_HELPER_SECONDS,
-            image=docker_host.own_image(engine),
+            image=docker_host.own_image(self.engine),
             entrypoint=["sh", "-c", f"chmod 0700 /new-home && chown {self.user_id}:{self.group_id} /new-home"],
             user="0",
             volumes={self.host_homedir: {"bind": "/new-home", "mode": "rw"}},
