@@ -29,6 +29,7 @@ from appliance.network_rules import (
 )
 from appliance.secret_store import STORED_BY_SETTING, StoredSecretError, resolve, secret_path
 from appliance.settings import (
+    ADMIN_PASSWORD_MODES,
     BY_NAME,
     REDACTED,
     SETTINGS,
@@ -190,7 +191,7 @@ def join_networks_of_running_servers(settings: Settings) -> None:
 
 def announce_admin_login(settings: Settings, generated: bool, password: str | None) -> None:
     """Tell the admin how to log in: the password itself only on the start that generated it."""
-    if settings["AUTH_MODE"] != "password" or settings["ADMIN_PASSWORD"]:
+    if settings["AUTH_MODE"] not in ADMIN_PASSWORD_MODES or settings["ADMIN_PASSWORD"]:
         return
     url = (settings["PUBLIC_URL"] or f"http://localhost:{settings['HUB_PORT']}").rstrip("/")
     stored = secret_path(settings["DATA_DIR"], STORED_BY_SETTING["ADMIN_PASSWORD"])
@@ -205,6 +206,8 @@ def announce_admin_login(settings: Settings, generated: bool, password: str | No
         ]
     else:
         banner = [f"Admin login: user {admin}, password stored in {stored}"]
+        if settings["AUTH_MODE"] == "native":
+            banner[0] += " (the first one: a password changed at /hub/change-password replaces it)"
     banner.append(f"Show it again with: docker compose exec hub cat {stored}")
     rule = "=" * 72
     print("\n".join([rule, *banner, rule]), flush=True)

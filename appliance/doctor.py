@@ -18,7 +18,7 @@ from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
 from appliance.network_rules import NetworkRulesError, Policy, probe_rules
 from appliance.secret_store import SECRETS_FOLDER, STORED_BY_SETTING, STORED_SECRETS, secret_path
-from appliance.settings import Settings, SettingsError, load, plain_http_warning
+from appliance.settings import ADMIN_PASSWORD_MODES, Settings, SettingsError, load, plain_http_warning
 
 PROBE_SECONDS = 60
 
@@ -184,11 +184,15 @@ def check_database(settings: Settings) -> Outcome:
 
 
 def check_auth(settings: Settings) -> Outcome:
-    if settings["AUTH_MODE"] == "password":
+    if settings["AUTH_MODE"] in ADMIN_PASSWORD_MODES:
         stored = secret_path(settings["DATA_DIR"], STORED_BY_SETTING["ADMIN_PASSWORD"])
         if not (settings["ADMIN_PASSWORD"] or stored.exists()):
             return failed("no admin password, set or stored", "restart the hub once to generate one")
-        return passed(f"password login for admins {', '.join(settings['ADMIN_USERS'])}")
+        admins = f"admins {', '.join(settings['ADMIN_USERS'])}"
+        if settings["AUTH_MODE"] == "native":
+            approval = "open sign-up" if settings["OPEN_SIGNUP"] else "sign-ups approved by an admin"
+            return passed(f"native login ({approval}), {admins}")
+        return passed(f"password login for {admins}")
     public, callback = settings["PUBLIC_URL"], settings["OAUTH_CALLBACK_URL"]
     if public and urlsplit(public)[:2] != urlsplit(callback)[:2]:
         return failed(

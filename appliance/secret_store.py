@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.kinds import Invalid
-from appliance.settings import BY_NAME, Settings
+from appliance.settings import ADMIN_PASSWORD_MODES, BY_NAME, Settings
 
 SECRETS_FOLDER = "secrets"
 
@@ -45,8 +45,10 @@ def secret_path(data_dir: str, secret: StoredSecret) -> Path:
 
 
 def needed(settings: Settings) -> tuple[StoredSecret, ...]:
-    """The secrets this configuration uses: the admin password only in password mode."""
-    return tuple(s for s in STORED_SECRETS if s.name != "ADMIN_PASSWORD" or settings["AUTH_MODE"] == "password")
+    """The secrets this configuration uses: the admin password only where admins log in with it."""
+    return tuple(
+        s for s in STORED_SECRETS if s.name != "ADMIN_PASSWORD" or settings["AUTH_MODE"] in ADMIN_PASSWORD_MODES
+    )
 
 
 def resolve(settings: Settings) -> Resolved:

@@ -74,8 +74,12 @@ def auth_mode_of(values: Settings) -> str:
     return "github" if values["GITHUB_CLIENT_ID"] else "password"
 
 
+# The modes in which admins log in with ADMIN_PASSWORD (native: their accounts' first password).
+ADMIN_PASSWORD_MODES = ("password", "native")
+
+
 def admin_users_of(values: Settings) -> str:
-    return "admin" if values["AUTH_MODE"] == "password" else ""
+    return "admin" if values["AUTH_MODE"] in ADMIN_PASSWORD_MODES else ""
 
 
 def public_url_of(values: Settings) -> str:
@@ -125,8 +129,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "AUTH_MODE",
-        "How people log in: shared passwords (password) or GitHub OAuth (github).",
-        Choice(("password", "github")),
+        "How people log in: the admins' password and one shared by all users (password), each user their own "
+        "password, with sign-up and approval by an admin (native), or GitHub OAuth (github).",
+        Choice(("password", "native", "github")),
         default=auth_mode_of,
         default_doc="github when GITHUB_CLIENT_ID is set, else password",
         group="Login",
@@ -136,13 +141,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Users who are hub admins (in github mode, GitHub user names; no default there).",
         NameList("comma-separated user names"),
         default=admin_users_of,
-        default_doc="admin in password mode, unset in github mode",
+        default_doc="admin in password and native mode, unset in github mode",
         group="Login",
     ),
     Setting(
         "ADMIN_PASSWORD",
-        "Password of the admin users in password mode, 32+ characters as JupyterHub requires; "
-        "generated at first start, stored in DATA_DIR and logged once.",
+        "Password of the admin users in password mode, 32+ characters as JupyterHub requires; in native mode, "
+        "the first password of each admin account (change it at /hub/change-password). Generated at first start, "
+        "stored in DATA_DIR and logged once.",
         Text(min_length=32, describe="any text"),
         default_doc="generated",
         secret=True,
@@ -150,16 +156,54 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "USER_PASSWORD",
-        "Shared password of the non-admin users named in ALLOWED_USERS, in password mode; "
-        "unset means only admins log in.",
+        "Password mode: one password shared by all the non-admin users named in ALLOWED_USERS, so that anyone who "
+        "knows it can log in as any of them (use native mode for a class); unset means only admins log in.",
         Text(min_length=8, describe="any text"),
         secret=True,
         group="Login",
     ),
     Setting(
         "ALLOWED_USERS",
-        "Users, besides the admins, who may log in; no one else can.",
+        "Users, besides the admins, who may log in; no one else can. Native mode: these names are approved "
+        "when they sign up.",
         NameList("comma-separated user names"),
+        group="Login",
+    ),
+    Setting(
+        "OPEN_SIGNUP",
+        "Native mode: anyone who signs up may log in at once, with no admin's approval; an explicit opt-in.",
+        Flag(),
+        default="false",
+        group="Login",
+    ),
+    Setting(
+        "MIN_PASSWORD_LENGTH",
+        "Native mode: the shortest password a user may choose; common passwords are refused too.",
+        Integer(8, 72),
+        default="12",
+        group="Login",
+    ),
+    Setting(
+        "LOGIN_ATTEMPTS",
+        "Failed logins of one user name, within LOCKOUT_SECONDS, after which that name is locked "
+        "(HTTP 429) for LOCKOUT_SECONDS; password and native mode.",
+        Integer(1, 1000),
+        default="5",
+        group="Login",
+    ),
+    Setting(
+        "ADDRESS_LOGIN_ATTEMPTS",
+        "Failed logins from one client address, within LOCKOUT_SECONDS, after which that address is locked; "
+        "allow for a class behind one NAT address.",
+        Integer(1, 10000),
+        default="30",
+        group="Login",
+    ),
+    Setting(
+        "LOCKOUT_SECONDS",
+        "How long a user name or an address stays locked after too many failed logins.",
+        Integer(1, 86400),
+        default="300",
         group="Login",
     ),
     Setting(
@@ -668,7 +712,30 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
         problems.append(
             Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")
         )
-    if values["AUTH_MODE"] == "password":
+    problems += password_mode_problems(values)
+    return problems
+
+
+def password_mode_problems(values: Mapping[str, object]) -> list[Problem]:
+    """Each password mode's own settings; in the other modes, they are errors rather than ignored."""
+    mode = values["AUTH_MODE"]
+    problems = [
+        Problem(name, "(set)", f"only applies when AUTH_MODE={only}", f"unset it, or set AUTH_MODE={only}")
+        for only, names in (("github", GITHUB_ONLY), ("password", PASSWORD_ONLY), ("native", NATIVE_ONLY))
+        if mode != only
+        for name in names
+        if values[name]
+    ]
+    if mode == "native" and values["OPEN_SIGNUP"] and values["SPAWNER_MODE"] == "system":
+        problems.append(
+            Problem(
+                "OPEN_SIGNUP",
+                "true",
+                "is refused in system mode: anyone could sign up with the name of a host account and get its home",
+                "unset it, so that an admin approves each sign-up",
+            )
+        )
+    if mode == "password":
         if values["USER_PASSWORD"] and values["USER_PASSWORD"] == values["ADMIN_PASSWORD"]:
             problems.append(
                 Problem(
@@ -687,16 +754,13 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
                     "name the users in ALLOWED_USERS, or unset USER_PASSWORD",
                 )
             )
-        problems += [
-            Problem(name, "(set)", "only applies when AUTH_MODE=github", "unset it, or set AUTH_MODE=github")
-            for name in GITHUB_ONLY
-            if values[name]
-        ]
     return problems
 
 
 SWARM_ONLY = ("SWARM_PLACEMENT", "MEM_RESERVATION", "CPU_RESERVATION", "VOLUME_DRIVER", "VOLUME_DRIVER_OPTIONS")
 GITHUB_ONLY = ("ALLOWED_ORGANIZATIONS", "ADMIN_TEAMS", "ALLOW_ALL", "EXPOSE_GITHUB_TOKEN")
+PASSWORD_ONLY = ("USER_PASSWORD",)
+NATIVE_ONLY = ("OPEN_SIGNUP",)
 
 
 def github_problems(values: Mapping[str, object]) -> list[Problem]:

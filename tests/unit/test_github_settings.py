@@ -6,7 +6,7 @@ import pytest
 from oauthenticator.github import GitHubOAuthenticator
 from traitlets.config import Config
 
-from appliance.auth import NOT_ALLOWED_MESSAGE, expose_github_token, github_team_names
+from appliance.auth.github import NOT_ALLOWED_MESSAGE, expose_github_token, github_team_names
 from appliance.hub_config import apply
 from appliance.settings import SettingsError, load
 
@@ -21,7 +21,7 @@ GITHUB_APP = {
 def authenticator(**environ) -> GitHubOAuthenticator:
     c = Config()
     apply(load({**SECRETS, **GITHUB_APP, **environ}), c)
-    assert c.JupyterHub.authenticator_class == "appliance.auth.ApplianceGitHubOAuthenticator"
+    assert c.JupyterHub.authenticator_class == "appliance.auth.github.ApplianceGitHubOAuthenticator"
     return GitHubOAuthenticator(config=c)
 
 

@@ -7,6 +7,7 @@ from oauthenticator.github import GitHubOAuthenticator
 from traitlets.config import Config
 
 from appliance import __version__
+from appliance.auth.password import ApplianceSharedPasswordAuthenticator
 from appliance.hub_config import apply
 from appliance.settings import load
 
@@ -153,12 +154,16 @@ def test_named_servers_get_their_own_volume():
 
 def test_password_mode_is_accepted_by_shared_password_authenticator():
     c = configured(USER_PASSWORD="students-pw", ALLOWED_USERS="ann,bob", ADMIN_USERS="prof")
-    authenticator = SharedPasswordAuthenticator(config=c)
+    authenticator = ApplianceSharedPasswordAuthenticator(config=c)
     assert authenticator.admin_password == SECRETS["ADMIN_PASSWORD"]
     assert authenticator.user_password == "students-pw"
     assert authenticator.admin_users == {"prof"}
     assert authenticator.allowed_users == {"prof", "ann", "bob"}
-    assert c.JupyterHub.authenticator_class == "shared-password"
+    # Only the settings admit: a name taken out of ALLOWED_USERS is not let in for being in the database.
+    assert authenticator.allow_existing_users is False
+    assert (authenticator.name_login_attempts, authenticator.lockout_seconds) == (5, 300)
+    assert authenticator.address_login_attempts == 30
+    assert c.JupyterHub.authenticator_class == "appliance.auth.password.ApplianceSharedPasswordAuthenticator"
 
 
 def test_shared_password_authenticator_would_refuse_what_settings_refuse():

@@ -1,4 +1,4 @@
-"""Login: shared passwords, or GitHub OAuth that admits only whom the settings name."""
+"""GitHub mode: OAuth that admits only whom the settings name."""
 
 from oauthenticator.github import GitHubOAuthenticator
 from tornado import web
@@ -12,25 +12,8 @@ NOT_ALLOWED_MESSAGE = (
 )
 
 
-def configure_auth(settings: Settings, c: Config) -> None:
-    # JupyterHub admits no one by default: admins too must be on the allow list.
-    admins = set(settings["ADMIN_USERS"] or ())
-    c.Authenticator.admin_users = admins
-    c.Authenticator.allowed_users = admins | set(settings["ALLOWED_USERS"] or ())
-    if settings["AUTH_MODE"] == "github":
-        configure_github(settings, c)
-    else:
-        configure_shared_password(settings, c)
-
-
-def configure_shared_password(settings: Settings, c: Config) -> None:
-    c.JupyterHub.authenticator_class = "shared-password"
-    c.SharedPasswordAuthenticator.admin_password = settings["ADMIN_PASSWORD"]
-    c.SharedPasswordAuthenticator.user_password = settings["USER_PASSWORD"]
-
-
 def configure_github(settings: Settings, c: Config) -> None:
-    c.JupyterHub.authenticator_class = "appliance.auth.ApplianceGitHubOAuthenticator"
+    c.JupyterHub.authenticator_class = "appliance.auth.github.ApplianceGitHubOAuthenticator"
     github = c.GitHubOAuthenticator
     github.client_id = settings["GITHUB_CLIENT_ID"]
     github.client_secret = settings["GITHUB_CLIENT_SECRET"]

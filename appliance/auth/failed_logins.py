@@ -1,0 +1,72 @@
+"""Failed password logins, counted per user name and per client address.
+
+A key (a name, or an address) that fails `limit` times within `lockout_seconds` is locked for
+`lockout_seconds` after its last failure; while locked, its logins are refused without checking the password.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+# Keys whose failures have all aged out are forgotten once there are this many, so a flood of
+# made-up names cannot grow the table without bound.
+PRUNE_AT = 1000
+
+
+@dataclass
+class Record:
+    failures: list[float] = field(default_factory=list)
+    locked_until: float = 0.0
+
+
+class FailedLogins:
+    def __init__(
+        self,
+        per_name: int,
+        per_address: int,
+        lockout_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.limits = {"name": per_name, "address": per_address}
+        self.lockout_seconds = lockout_seconds
+        self.clock = clock
+        self.records: dict[tuple[str, str], Record] = {}
+
+    def wait_seconds(self, name: str, address: str) -> tuple[int, str]:
+        """How long until this name from this address may try again (0: now), and which key holds it back."""
+        now = self.clock()
+        waits = [
+            (record.locked_until - now, kind)
+            for kind, record in ((kind, self.records.get((kind, key))) for kind, key in self.keys(name, address))
+            if record and record.locked_until > now
+        ]
+        if not waits:
+            return 0, ""
+        seconds, kind = max(waits)
+        return max(1, int(seconds + 0.999)), kind
+
+    def failed(self, name: str, address: str) -> None:
+        now = self.clock()
+        if len(self.records) >= PRUNE_AT:
+            self.prune(now)
+        for kind, key in self.keys(name, address):
+            record = self.records.setdefault((kind, key), Record())
+            record.failures = [at for at in record.failures if at > now - self.lockout_seconds] + [now]
+            if len(record.failures) >= self.limits[kind]:
+                record.locked_until = now + self.lockout_seconds
+                record.failures = []
+
+    def succeeded(self, name: str) -> None:
+        """A right password clears the name's failures; the address's stay, since others may share it."""
+        self.records.pop(("name", name), None)
+
+    @staticmethod
+    def keys(name: str, address: str) -> tuple[tuple[str, str], ...]:
+        return (("name", name), ("address", address))
+
+    def prune(self, now: float) -> None:
+        self.records = {
+            key: record
+            for key, record in self.records.items()
+            if record.locked_until > now or any(at > now - self.lockout_seconds for at in record.failures)
+        }
