@@ -43,21 +43,58 @@ class HubClient:
 
     # -- hub -------------------------------------------------------------------------------
     def login(self, username: str, password: str) -> "HubClient":
-        form = self.session.get(f"{self.base_url}/hub/login", timeout=30)
-        form.raise_for_status()
-        match = re.search(r'name="_xsrf" value="([^"]+)"', form.text)
-        if not match:
-            raise HubClientError("the login form has no _xsrf field")
-        response = self.session.post(
-            f"{self.base_url}/hub/login",
-            data={"username": username, "password": password, "_xsrf": match.group(1)},
-            allow_redirects=False,
-            timeout=30,
-        )
+        response = self.login_response(username, password)
         if response.status_code != 302:
             raise HubClientError(f"login as {username} failed: HTTP {response.status_code}")
         self.username = username
         return self
+
+    def login_response(self, username: str, password: str) -> requests.Response:
+        return self.post_form("/hub/login", {"username": username, "password": password})
+
+    def post_form(self, path: str, fields: dict[str, str], form_page: str = "") -> requests.Response:
+        """Submit a hub form as a browser does: with the XSRF token of the page that shows it."""
+        return self.session.post(
+            f"{self.base_url}{path}",
+            data={**fields, "_xsrf": self.page_xsrf(form_page or path)},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+    def page_xsrf(self, path: str) -> str:
+        page = self.session.get(f"{self.base_url}{path}", timeout=30)
+        page.raise_for_status()
+        match = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+        if not match:
+            raise HubClientError(f"{path} has no form with an _xsrf field")
+        return match.group(1)
+
+    # -- native login's own pages ------------------------------------------------------------
+    def sign_up(self, username: str, password: str) -> str:
+        """Sign up; return what the page says."""
+        fields = {"username": username, "signup_password": password, "signup_password_confirmation": password}
+        return page_message(self.post_form("/hub/signup", fields), "alert")
+
+    def change_password(self, old: str, new: str) -> str:
+        fields = {"old_password": old, "new_password": new, "new_password_confirmation": new}
+        return page_message(self.post_form("/hub/change-password", fields), "alert")
+
+    def reset_password(self, username: str, new: str) -> str:
+        """As an admin: set another user's password."""
+        fields = {"new_password": new, "new_password_confirmation": new}
+        return page_message(self.post_form(f"/hub/change-password/{username}", fields), "alert")
+
+    def toggle_approval(self, username: str) -> requests.Response:
+        """As an admin: the Authorize (or Unauthorize) button of the authorization page."""
+        return self.post_form(f"/hub/authorize/{username}", {}, form_page="/hub/authorize")
+
+    def approved(self, username: str) -> bool:
+        page = self.session.get(f"{self.base_url}/hub/authorize", timeout=30)
+        page.raise_for_status()
+        row = re.search(rf'<tr [^>]*id="{re.escape(username)}">(.*?)</tr>', page.text, re.S)
+        if not row:
+            raise HubClientError(f"the authorization page lists no {username}")
+        return "<td>Yes</td>" in row.group(1)
 
     def github_login_attempt(self, github, login: str) -> "GitHubAttempt":
         """The OAuth web flow as a browser runs it: hub, GitHub's authorize page, approval, hub callback."""
@@ -264,6 +301,14 @@ def events_until_ready(stream: requests.Response) -> list[dict]:
         if event.get("ready"):
             return events
     raise HubClientError(f"progress stream ended before the server was ready: {events}")
+
+
+def page_message(response: requests.Response, css_class: str) -> str:
+    """The text of the page's first element of that class, whitespace collapsed."""
+    match = re.search(rf'class="[^"]*\b{css_class}\b[^"]*"[^>]*>(.*?)</(?:div|p)>', response.text, re.S)
+    if not match:
+        raise HubClientError(f"{response.url} shows no {css_class}: HTTP {response.status_code}")
+    return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
 
 
 def wait_until(condition, what: str, seconds: float = DEADLINE_SECONDS, every: float = 0.25):

@@ -1,11 +1,10 @@
 """GitHub login against a fake GitHub that speaks the real protocol: who gets in, who does not, and why."""
 
-import os
-
 import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
+from tests.e2e.browser import LAB_SECONDS, launch_chromium
 from tests.e2e.hub_client import HubClient
 from tests.e2e.stack import ARTIFACTS, HUB_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
 from tests.fake_github.container import FakeGitHubContainer
@@ -20,9 +19,6 @@ USERS = {
     "sam": {"id": 5, "teams": ["lab:staff"]},
     "eve": {"id": 6, "orgs": ["elsewhere"], "teams": ["school:chemistry"]},
 }
-# The same browser scripts/ensure-browser.sh checks for.
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-LAB_SECONDS = 180
 
 
 @pytest.fixture(scope="module")
@@ -136,19 +132,8 @@ def test_a_wrong_client_secret_is_logged_clearly_and_the_hub_keeps_running(stack
 @pytest.fixture(scope="module")
 def browser(fake_name):
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                # The hub sends the browser to the fake GitHub by its name on the appliance network.
-                f"--host-resolver-rules=MAP {fake_name} 127.0.0.1",
-            ],
-        )
+        # The hub sends the browser to the fake GitHub by its name on the appliance network.
+        browser = launch_chromium(playwright, f"--host-resolver-rules=MAP {fake_name} 127.0.0.1")
         yield browser
         browser.close()
 
