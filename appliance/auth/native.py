@@ -10,6 +10,7 @@ from nativeauthenticator import handlers as native_handlers
 from nativeauthenticator.orm import UserInfo
 from tornado import web
 from tornado.escape import url_escape
+from tornado.httputil import url_concat
 from traitlets import Unicode
 from traitlets.config import Config
 
@@ -28,7 +29,8 @@ def fits_bcrypt(password: str) -> bool:
 
 class NativeLoginHandler(native_handlers.LoginHandler):
     """The authenticator's login page, without its statsd timer (JupyterHub 6 dropped `statsd`, so every
-    login POST failed), and answering a failed login with 403 as JupyterHub's own login page does."""
+    login POST failed), answering a failed login with 403 as JupyterHub's own login page does, and showing
+    an error raised during a login (such as a lockout's 429) on the page instead of failing to render it."""
 
     async def post(self):
         data = {arg: self.get_argument(arg, strip=arg == "username") for arg in self.request.body_arguments}
@@ -44,6 +46,24 @@ class NativeLoginHandler(native_handlers.LoginHandler):
             login_error=self.failure_message(username, data.get("password", "")), username=username
         )
         self.finish(html)
+
+    def _render(self, login_error=None, username=None, **kwargs):
+        """The login page; also for an error during a login POST, which JupyterHub renders through it with
+        more arguments (`sync`, the error's own) that the authenticator's version did not take."""
+        return self.render_template(
+            "native-login.html",
+            next=url_escape(self.get_argument("next", default="")),
+            username=username,
+            login_error=login_error,
+            custom_html=self.authenticator.custom_html,
+            login_url=self.settings["login_url"],
+            enable_signup=self.authenticator.enable_signup,
+            two_factor_auth=self.authenticator.allow_2fa,
+            authenticator_login_url=url_concat(
+                self.authenticator.login_url(self.hub.base_url), {"next": self.get_argument("next", "")}
+            ),
+            **kwargs,
+        )
 
     def failure_message(self, username: str, password: str) -> str:
         account = self.authenticator.get_user(username)
@@ -142,4 +162,6 @@ def configure_native(settings: Settings, c: Config) -> None:
     # Failed logins are limited by the appliance itself (PasswordLogin), per name and per address, as in
     # password mode; the authenticator's own lockout counts only names and says nothing to the user.
     native.allowed_failed_logins = 0
-    c.JupyterHub.template_paths = [str(TEMPLATES)]
+    # Ours first; then the authenticator's own, which it adds only to JupyterHub's asynchronous templates,
+    # while error pages render from the synchronous ones.
+    c.JupyterHub.template_paths = [str(TEMPLATES), native_handlers.TEMPLATE_DIR]
