@@ -142,7 +142,8 @@ def run(_args) -> int:
         join_networks_of_running_servers(settings)
         if https_enabled(settings):
             prepare_tls_front(settings)
-    except (SettingsError, StoredSecretError, DataDirError, DatabaseError) as error:
+        wait_for_login_provider(settings)
+    except (SettingsError, StoredSecretError, DataDirError, DatabaseError, LoginProviderError) as error:
         exit_without_restart_loop(str(error))
     except NetworkRulesError as error:
         exit_without_restart_loop(cannot_isolate_message(str(error)))
@@ -158,6 +159,24 @@ def run(_args) -> int:
     environment = {**os.environ, **resolved.values, "APPLIANCE_TLS_FRONT": str(https_enabled(settings)).lower()}
     sys.stdout.flush()
     os.execvpe("supervisord", ["supervisord", "-c", SUPERVISORD_CONF], environment)
+
+
+class LoginProviderError(Exception):
+    """The login provider the settings name does not answer as one."""
+
+
+def wait_for_login_provider(settings: Settings) -> None:
+    """oidc mode: the issuer answers with its endpoints (a bounded wait), before the hub starts."""
+    if settings["AUTH_MODE"] != "oidc":
+        return
+    # Imported here: oauthenticator is heavy, and only oidc mode needs it at this point.
+    from appliance.auth.oidc import DiscoveryError, wait_for_issuer
+
+    try:
+        wait_for_issuer(settings["OIDC_ISSUER"], settings["OIDC_CA_CERT"], settings["OIDC_WAIT_SECONDS"], say)
+    except DiscoveryError as error:
+        raise LoginProviderError(str(error)) from None
+    say(f"The OpenID Connect provider {settings['OIDC_ISSUER']} answers with its endpoints.")
 
 
 def check_network_isolation(settings: Settings) -> None:

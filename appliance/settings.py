@@ -130,18 +130,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AUTH_MODE",
         "How people log in: the admins' password and one shared by all users (password), each user their own "
-        "password, with sign-up and approval by an admin (native), or GitHub OAuth (github).",
-        Choice(("password", "native", "github")),
+        "password, with sign-up and approval by an admin (native), GitHub OAuth (github), the lab's OpenID Connect "
+        "provider (oidc), or its LDAP directory (ldap).",
+        Choice(("password", "native", "github", "oidc", "ldap")),
         default=auth_mode_of,
         default_doc="github when GITHUB_CLIENT_ID is set, else password",
         group="Login",
     ),
     Setting(
         "ADMIN_USERS",
-        "Users who are hub admins (in github mode, GitHub user names; no default there).",
+        "Users who are hub admins (in github, oidc and ldap mode, names there; no default in those modes).",
         NameList("comma-separated user names"),
         default=admin_users_of,
-        default_doc="admin in password and native mode, unset in github mode",
+        default_doc="admin in password and native mode, else unset",
         group="Login",
     ),
     Setting(
@@ -221,11 +222,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "OAUTH_CALLBACK_URL",
-        "The callback URL registered in the GitHub OAuth app.",
+        "The callback URL registered with the GitHub OAuth app or the OpenID Connect client.",
         Url(("http", "https")),
         default=callback_of,
         default_doc="PUBLIC_URL + /hub/oauth_callback",
-        group="GitHub login",
+        group="Login",
     ),
     Setting(
         "ALLOWED_ORGANIZATIONS",
@@ -241,10 +242,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ALLOW_ALL",
-        "Let any GitHub user log in; an explicit opt-in, since it opens the hub to everyone with an account.",
+        "Let anyone with an account log in (github: any GitHub user; oidc: anyone the provider signs in; ldap: "
+        "anyone in the directory); an explicit opt-in, since it opens the hub to everyone with an account.",
         Flag(),
         default="false",
-        group="GitHub login",
+        group="Login",
     ),
     Setting(
         "GITHUB_URL",
@@ -254,12 +256,156 @@ SETTINGS: tuple[Setting, ...] = (
         group="GitHub login",
     ),
     Setting(
+        "GITHUB_SCOPES",
+        "Scopes of the GitHub token with EXPOSE_GITHUB_TOKEN: public_repo lets git push to public repositories, "
+        "repo to private ones too (and read them all); GitHub shows them on its consent page.",
+        NameList("space-separated GitHub scopes such as public_repo or repo", pattern=r"[a-z:_]+", separator=" "),
+        default="public_repo",
+        group="GitHub login",
+    ),
+    Setting(
         "EXPOSE_GITHUB_TOKEN",
-        "Put each user's GitHub token into their server as GITHUB_TOKEN, so that git push works; "
-        "any code that runs in the server can read and use it.",
+        "Put each user's GitHub token, with GITHUB_SCOPES, into their server as GITHUB_TOKEN, so that git push "
+        "works; any code that runs in the server can read and use it.",
         Flag(),
         default="false",
         group="GitHub login",
+    ),
+    Setting(
+        "ALLOWED_GROUPS",
+        "oidc mode: groups (from OIDC_GROUPS_CLAIM) whose members may log in.",
+        NameList("comma-separated group names"),
+        group="Login",
+    ),
+    Setting(
+        "ADMIN_GROUPS",
+        "oidc mode: groups (from OIDC_GROUPS_CLAIM) whose members are hub admins.",
+        NameList("comma-separated group names"),
+        group="Login",
+    ),
+    Setting(
+        "OIDC_ISSUER",
+        "The OpenID Connect provider's issuer URL; the hub reads ISSUER/.well-known/openid-configuration at start.",
+        Url(("http", "https")),
+        group="OpenID Connect login",
+    ),
+    Setting(
+        "OIDC_CLIENT_ID",
+        "Client ID of the hub's client at the provider.",
+        Text(describe="the client's ID"),
+        group="OpenID Connect login",
+    ),
+    Setting(
+        "OIDC_CLIENT_SECRET",
+        "Client secret of the hub's client at the provider.",
+        Text(describe="the client's secret"),
+        secret=True,
+        group="OpenID Connect login",
+    ),
+    Setting(
+        "OIDC_SCOPES",
+        "Scopes the hub asks for; add the one that puts groups into the userinfo if your provider needs one.",
+        NameList("space-separated scopes", pattern=r"[!#-\[\]-~]+", separator=" "),
+        default="openid profile email",
+        group="OpenID Connect login",
+    ),
+    Setting(
+        "OIDC_USERNAME_CLAIM",
+        "The userinfo claim that becomes the JupyterHub user name.",
+        Text(r"[A-Za-z0-9_.:-]+", describe="a claim name such as preferred_username or email"),
+        default="preferred_username",
+        group="OpenID Connect login",
+    ),
+    Setting(
+        "OIDC_GROUPS_CLAIM",
+        "The userinfo claim that lists the user's groups (for ALLOWED_GROUPS, ADMIN_GROUPS and JupyterHub groups).",
+        Text(r"[A-Za-z0-9_.:/-]+", describe="a claim name such as groups or roles"),
+        default="groups",
+        group="OpenID Connect login",
+    ),
+    Setting(
+        "OIDC_CA_CERT",
+        "The CA certificate (PEM) of a provider whose certificate no public CA signed.",
+        ExistingFile("a PEM CA certificate"),
+        group="OpenID Connect login",
+    ),
+    Setting(
+        "OIDC_WAIT_SECONDS",
+        "How long the hub, when it starts, waits for the issuer to answer before it gives up with an error.",
+        Integer(1, 3600),
+        default="60",
+        group="OpenID Connect login",
+    ),
+    Setting(
+        "LDAP_URL",
+        "The directory: ldap://host[:port] (upgraded with StartTLS) or ldaps://host[:port] (TLS from the start).",
+        Url(("ldap", "ldaps")),
+        group="LDAP login",
+    ),
+    Setting(
+        "LDAP_CA_CERT",
+        "The CA certificate (PEM) of the directory's certificate, when no public CA signed it.",
+        ExistingFile("a PEM CA certificate"),
+        group="LDAP login",
+    ),
+    Setting(
+        "LDAP_ALLOW_PLAINTEXT",
+        "Talk to an ldap:// directory without StartTLS, so that passwords cross the network in clear; "
+        "an explicit opt-in.",
+        Flag(),
+        default="false",
+        group="LDAP login",
+    ),
+    Setting(
+        "LDAP_BIND_DN_TEMPLATE",
+        "A user's DN, from their login name: such as uid={username},ou=people,dc=example,dc=org. "
+        "Or leave it unset and set LDAP_SEARCH_BASE to look the DN up.",
+        Text(r".*\{username\}.*", describe="a DN with {username} in it"),
+        group="LDAP login",
+    ),
+    Setting(
+        "LDAP_SEARCH_BASE",
+        "Where to look a user's DN up by LDAP_USERNAME_ATTRIBUTE (instead of LDAP_BIND_DN_TEMPLATE).",
+        Text(describe="a DN such as ou=people,dc=example,dc=org"),
+        group="LDAP login",
+    ),
+    Setting(
+        "LDAP_USERNAME_ATTRIBUTE",
+        "The attribute that holds the login name, for the lookup (uid; sAMAccountName in Active Directory).",
+        Text(r"[A-Za-z][A-Za-z0-9-]*", describe="an attribute name"),
+        default="uid",
+        group="LDAP login",
+    ),
+    Setting(
+        "LDAP_SEARCH_FILTER",
+        "A filter the user must also match, such as (&(objectClass=person)({userattr}={username})).",
+        Text(r"\(.*\)", describe="an LDAP filter in parentheses; {username} and {userattr} are filled in"),
+        group="LDAP login",
+    ),
+    Setting(
+        "LDAP_BIND_USER",
+        "The DN the hub binds as to look users up; unset means an anonymous bind.",
+        Text(describe="a DN"),
+        group="LDAP login",
+    ),
+    Setting(
+        "LDAP_BIND_PASSWORD",
+        "The password of LDAP_BIND_USER.",
+        Text(describe="any text"),
+        secret=True,
+        group="LDAP login",
+    ),
+    Setting(
+        "LDAP_ALLOWED_GROUPS",
+        "Group DNs whose members may log in, separated by semicolons (DNs hold commas).",
+        NameList("semicolon-separated group DNs", separator=";"),
+        group="LDAP login",
+    ),
+    Setting(
+        "LDAP_ADMIN_GROUPS",
+        "Group DNs whose members are hub admins, separated by semicolons.",
+        NameList("semicolon-separated group DNs", separator=";"),
+        group="LDAP login",
     ),
     Setting(
         "SINGLEUSER_IMAGE",
@@ -681,8 +827,7 @@ def derived_value(setting: Setting, values: Settings) -> object:
 def cross_checks(values: Mapping[str, object]) -> list[Problem]:
     """Problems that involve more than one setting."""
     problems = []
-    if values["AUTH_MODE"] == "github":
-        problems += github_problems(values)
+    problems += MODE_PROBLEMS.get(values["AUTH_MODE"], lambda _: [])(values)
     problems += tls_problems(values)
     if values["SPAWNER_MODE"] != "swarm":
         problems += [
@@ -712,19 +857,19 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
         problems.append(
             Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")
         )
-    problems += password_mode_problems(values)
+    problems += login_mode_problems(values)
     return problems
 
 
-def password_mode_problems(values: Mapping[str, object]) -> list[Problem]:
-    """Each password mode's own settings; in the other modes, they are errors rather than ignored."""
+def login_mode_problems(values: Mapping[str, object]) -> list[Problem]:
+    """Each login mode's own settings are errors in the other modes, rather than ignored."""
     mode = values["AUTH_MODE"]
     problems = [
-        Problem(name, "(set)", f"only applies when AUTH_MODE={only}", f"unset it, or set AUTH_MODE={only}")
-        for only, names in (("github", GITHUB_ONLY), ("password", PASSWORD_ONLY), ("native", NATIVE_ONLY))
-        if mode != only
-        for name in names
-        if values[name]
+        Problem(
+            name, "(set)", f"only applies when AUTH_MODE={' or '.join(modes)}", f"unset it, or set AUTH_MODE={modes[0]}"
+        )
+        for name, modes in ONLY_IN_MODES.items()
+        if mode not in modes and values[name]
     ]
     if mode == "native" and values["OPEN_SIGNUP"] and values["SPAWNER_MODE"] == "system":
         problems.append(
@@ -758,38 +903,110 @@ def password_mode_problems(values: Mapping[str, object]) -> list[Problem]:
 
 
 SWARM_ONLY = ("SWARM_PLACEMENT", "MEM_RESERVATION", "CPU_RESERVATION", "VOLUME_DRIVER", "VOLUME_DRIVER_OPTIONS")
-GITHUB_ONLY = ("ALLOWED_ORGANIZATIONS", "ADMIN_TEAMS", "ALLOW_ALL", "EXPOSE_GITHUB_TOKEN")
-PASSWORD_ONLY = ("USER_PASSWORD",)
-NATIVE_ONLY = ("OPEN_SIGNUP",)
+# Settings that mean something in some login modes only (those with a default are not listed).
+ONLY_IN_MODES = {
+    **dict.fromkeys(("ALLOWED_ORGANIZATIONS", "ADMIN_TEAMS", "EXPOSE_GITHUB_TOKEN"), ("github",)),
+    "ALLOW_ALL": ("github", "oidc", "ldap"),
+    "USER_PASSWORD": ("password",),
+    "OPEN_SIGNUP": ("native",),
+    **dict.fromkeys(
+        ("ALLOWED_GROUPS", "ADMIN_GROUPS", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_CA_CERT"),
+        ("oidc",),
+    ),
+    **dict.fromkeys(
+        (
+            "LDAP_URL",
+            "LDAP_CA_CERT",
+            "LDAP_ALLOW_PLAINTEXT",
+            "LDAP_BIND_DN_TEMPLATE",
+            "LDAP_SEARCH_BASE",
+            "LDAP_SEARCH_FILTER",
+            "LDAP_BIND_USER",
+            "LDAP_BIND_PASSWORD",
+            "LDAP_ALLOWED_GROUPS",
+            "LDAP_ADMIN_GROUPS",
+        ),
+        ("ldap",),
+    ),
+}
 
 
 def github_problems(values: Mapping[str, object]) -> list[Problem]:
     """GitHub login needs the OAuth app's credentials, a callback and at least one allow rule: it fails closed."""
-    problems = [
-        Problem(name, "(unset)", "is required when AUTH_MODE=github", "copy it from the GitHub OAuth app's page")
-        for name in ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET")
-        if not values[name]
-    ]
-    if not values["OAUTH_CALLBACK_URL"]:
-        problems.append(
-            Problem(
-                "OAUTH_CALLBACK_URL",
-                "(unset)",
-                "is required when AUTH_MODE=github, and PUBLIC_URL is unset too",
-                "set PUBLIC_URL to the URL people open (the callback is derived from it), or OAUTH_CALLBACK_URL",
-            )
-        )
+    problems = required(
+        values, "github", ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"), "copy it from the GitHub OAuth app's page"
+    )
+    problems += callback_problems(values, "github")
     if not (values["ALLOWED_USERS"] or values["ALLOWED_ORGANIZATIONS"] or values["ALLOW_ALL"]):
         problems.append(
-            Problem(
-                "ALLOWED_USERS",
-                "(unset)",
-                "github mode admits no one: no allow rule is set, so the hub refuses to start",
-                "set ALLOWED_USERS (GitHub user names), ALLOWED_ORGANIZATIONS (org or org:team), "
-                "or ALLOW_ALL=true to admit any GitHub user",
-            )
+            admits_no_one("github", "ALLOWED_USERS (GitHub user names), ALLOWED_ORGANIZATIONS (org or org:team)")
         )
     return problems
+
+
+def oidc_problems(values: Mapping[str, object]) -> list[Problem]:
+    """OpenID Connect login fails closed as GitHub's does."""
+    problems = required(values, "oidc", ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"),
+                        "copy it from the client's page at your provider (see the README's recipes)")  # fmt: skip
+    problems += callback_problems(values, "oidc")
+    if not (values["ALLOWED_USERS"] or values["ALLOWED_GROUPS"] or values["ALLOW_ALL"]):
+        problems.append(
+            admits_no_one("oidc", "ALLOWED_USERS (user names), ALLOWED_GROUPS (groups of OIDC_GROUPS_CLAIM)")
+        )
+    return problems
+
+
+def ldap_problems(values: Mapping[str, object]) -> list[Problem]:
+    """LDAP login: a directory, one way to find a user's DN, TLS unless waived, and an allow rule."""
+    problems = required(values, "ldap", ("LDAP_URL",), "set it to ldap://host or ldaps://host")
+    template, base = values["LDAP_BIND_DN_TEMPLATE"], values["LDAP_SEARCH_BASE"]
+    if bool(template) == bool(base):
+        problems.append(
+            Problem(
+                "LDAP_BIND_DN_TEMPLATE",
+                "(set)" if template else "(unset)",
+                "ldap mode needs exactly one way to find a user's DN: LDAP_BIND_DN_TEMPLATE or LDAP_SEARCH_BASE",
+                "set LDAP_BIND_DN_TEMPLATE such as uid={username},ou=people,dc=example,dc=org, or LDAP_SEARCH_BASE",
+            )
+        )
+    for name, needs in (("LDAP_BIND_USER", "LDAP_SEARCH_BASE"), ("LDAP_SEARCH_FILTER", "LDAP_SEARCH_BASE"),
+                        ("LDAP_BIND_PASSWORD", "LDAP_BIND_USER")):  # fmt: skip
+        if values[name] and not values[needs]:
+            problems.append(Problem(name, "(set)", f"needs {needs}", f"set {needs}, or unset {name}"))
+    if values["LDAP_ALLOW_PLAINTEXT"] and (values["LDAP_URL"] or "").startswith("ldaps://"):
+        problems.append(Problem("LDAP_ALLOW_PLAINTEXT", "true", "contradicts an ldaps:// LDAP_URL", "unset it"))
+    if not (values["ALLOWED_USERS"] or values["LDAP_ALLOWED_GROUPS"] or values["ALLOW_ALL"]):
+        problems.append(admits_no_one("ldap", "ALLOWED_USERS (login names), LDAP_ALLOWED_GROUPS (group DNs)"))
+    return problems
+
+
+MODE_PROBLEMS = {"github": github_problems, "oidc": oidc_problems, "ldap": ldap_problems}
+
+
+def required(values: Mapping[str, object], mode: str, names: tuple[str, ...], fix: str) -> list[Problem]:
+    return [Problem(name, "(unset)", f"is required when AUTH_MODE={mode}", fix) for name in names if not values[name]]
+
+
+def callback_problems(values: Mapping[str, object], mode: str) -> list[Problem]:
+    if values["OAUTH_CALLBACK_URL"]:
+        return []
+    return [
+        Problem(
+            "OAUTH_CALLBACK_URL",
+            "(unset)",
+            f"is required when AUTH_MODE={mode}, and PUBLIC_URL is unset too",
+            "set PUBLIC_URL to the URL people open (the callback is derived from it), or OAUTH_CALLBACK_URL",
+        )
+    ]
+
+
+def admits_no_one(mode: str, rules: str) -> Problem:
+    return Problem(
+        "ALLOWED_USERS",
+        "(unset)",
+        f"{mode} mode admits no one: no allow rule is set, so the hub refuses to start",
+        f"set {rules}, or ALLOW_ALL=true to admit anyone with an account",
+    )
 
 
 def volume_template_problems(template: str | None) -> list[Problem]:

@@ -3,11 +3,19 @@
 from traitlets.config import Config
 
 from appliance.auth.github import configure_github
+from appliance.auth.ldap import configure_ldap
 from appliance.auth.native import configure_native
+from appliance.auth.oidc import configure_oidc
 from appliance.auth.password import configure_password
 from appliance.settings import Settings
 
-CONFIGURE_MODE = {"password": configure_password, "native": configure_native, "github": configure_github}
+CONFIGURE_MODE = {
+    "password": configure_password,
+    "native": configure_native,
+    "github": configure_github,
+    "oidc": configure_oidc,
+    "ldap": configure_ldap,
+}
 
 
 def configure_auth(settings: Settings, c: Config) -> None:

@@ -1,9 +1,9 @@
 """GitHub mode: OAuth that admits only whom the settings name."""
 
 from oauthenticator.github import GitHubOAuthenticator
-from tornado import web
 from traitlets.config import Config
 
+from appliance.auth.oauth import NamesSettingsWhenRefused
 from appliance.settings import Settings
 
 NOT_ALLOWED_MESSAGE = (
@@ -21,17 +21,26 @@ def configure_github(settings: Settings, c: Config) -> None:
     github.github_url = settings["GITHUB_URL"]
     github.allow_all = settings["ALLOW_ALL"]
     github.allowed_organizations = set(settings["ALLOWED_ORGANIZATIONS"] or ())
-    # Private org and team membership is invisible without read:org.
-    github.scope = ["read:org"] if settings["ALLOWED_ORGANIZATIONS"] or settings["ADMIN_TEAMS"] else []
+    reads_org = bool(settings["ALLOWED_ORGANIZATIONS"] or settings["ADMIN_TEAMS"])
+    github.scope = github_scopes(settings)
     github.enable_auth_state = True
     github.custom_403_message = NOT_ALLOWED_MESSAGE
-    if settings["ADMIN_TEAMS"]:
+    if reads_org:
+        # The user's teams become JupyterHub groups (org:team), refreshed at each login.
         github.populate_teams_in_auth_state = True
         github.manage_groups = True
         github.auth_state_groups_key = github_team_names
-        github.admin_groups = set(settings["ADMIN_TEAMS"])
+        github.admin_groups = set(settings["ADMIN_TEAMS"] or ())
     if settings["EXPOSE_GITHUB_TOKEN"]:
         c.Spawner.auth_state_hook = expose_github_token
+
+
+def github_scopes(settings: Settings) -> list[str]:
+    """read:org to see private org and team membership; GITHUB_SCOPES for a token that can push."""
+    scopes = ["read:org"] if settings["ALLOWED_ORGANIZATIONS"] or settings["ADMIN_TEAMS"] else []
+    if settings["EXPOSE_GITHUB_TOKEN"]:
+        scopes += [scope for scope in settings["GITHUB_SCOPES"] if scope not in scopes]
+    return scopes
 
 
 def github_team_names(auth_state: dict) -> list[str]:
@@ -44,16 +53,8 @@ def expose_github_token(spawner, auth_state: dict | None) -> None:
         spawner.environment = {**spawner.environment, "GITHUB_TOKEN": auth_state["access_token"]}
 
 
-class ApplianceGitHubOAuthenticator(GitHubOAuthenticator):
-    """GitHubOAuthenticator that names the settings to check when GitHub refuses the app's credentials."""
-
-    async def get_token_info(self, handler, params):
-        try:
-            return await super().get_token_info(handler, params)
-        except web.HTTPError as error:
-            self.log.error(
-                "GitHub did not issue a token (%s). Check GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET and "
-                "OAUTH_CALLBACK_URL against the GitHub OAuth app's settings.",
-                error.log_message,
-            )
-            raise
+class ApplianceGitHubOAuthenticator(NamesSettingsWhenRefused, GitHubOAuthenticator):
+    provider = "GitHub"
+    settings_to_check = (
+        "GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET and OAUTH_CALLBACK_URL against the GitHub OAuth app's settings"
+    )

@@ -66,8 +66,11 @@ class PasswordLogin(Authenticator):
 
     async def refresh_user(self, user, handler=None, **kwargs):
         """A user taken off the allow list loses their session at its next refresh (auth_refresh_age)."""
-        allowed = await maybe_future(self.check_allowed(user.name, None))
-        if not (allowed or user.name in self.admin_users):
+        if not (await self.still_allowed(user.name) or user.name in self.admin_users):
             self.log.info("%s is no longer allowed to log in: their session ends", user.name)
             return False
         return await maybe_future(super().refresh_user(user, handler, **kwargs))
+
+    async def still_allowed(self, name: str) -> bool:
+        """Whether the allow rules still admit this user, without their password."""
+        return bool(await maybe_future(self.check_allowed(name, None)))

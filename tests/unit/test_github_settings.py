@@ -91,10 +91,19 @@ def test_plain_user_list_asks_for_no_extra_scope():
     assert github.custom_403_message == NOT_ALLOWED_MESSAGE
 
 
-def test_organizations_request_read_org():
+def test_organizations_request_read_org_and_their_teams_become_groups():
     github = authenticator(ALLOWED_ORGANIZATIONS="lab,school:physics")
     assert github.scope == ["read:org"]
     assert github.allowed_organizations == {"lab", "school:physics"}
+    assert github.manage_groups is True
+    assert github.admin_groups == set()
+
+
+def test_an_exposed_token_gets_a_scope_that_can_push():
+    assert authenticator(ALLOWED_USERS="ann", EXPOSE_GITHUB_TOKEN="true").scope == ["public_repo"]
+    private = authenticator(ALLOWED_ORGANIZATIONS="lab", EXPOSE_GITHUB_TOKEN="true", GITHUB_SCOPES="repo")
+    assert private.scope == ["read:org", "repo"]
+    assert problem_names({**GITHUB_APP, "ALLOWED_USERS": "ann", "GITHUB_SCOPES": "repo,user"}) == ["GITHUB_SCOPES"]
 
 
 def test_admin_teams_become_admin_groups_from_the_teams_in_auth_state():

@@ -90,7 +90,7 @@ BAD_ENVIRONMENTS = [
         "VOLUME_DRIVER_OPTIONS",
         "needs VOLUME_DRIVER",
     ),
-    ({"AUTH_MODE": "ldap"}, "AUTH_MODE", "password, native, github"),
+    ({"AUTH_MODE": "kerberos"}, "AUTH_MODE", "password, native, github, oidc, ldap"),
     ({"AUTH_MODE": "native", "MIN_PASSWORD_LENGTH": "3"}, "MIN_PASSWORD_LENGTH", "from 8 to 72"),
     ({"LOGIN_ATTEMPTS": "0"}, "LOGIN_ATTEMPTS", "from 1 to 1000"),
     ({"LOCKOUT_SECONDS": "forever"}, "LOCKOUT_SECONDS", "a whole number"),

@@ -1,0 +1,118 @@
+"""OIDC mode: the lab's OpenID Connect provider (oauthenticator's GenericOAuthenticator), its endpoints read
+from the issuer's discovery document, its groups claim made into allow rules, admin rules and JupyterHub groups."""
+
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import requests
+from oauthenticator.generic import GenericOAuthenticator
+from traitlets import Unicode
+from traitlets.config import Config
+
+from appliance.auth.oauth import NamesSettingsWhenRefused
+from appliance.settings import Settings
+
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+# GenericOAuthenticator's trait, and the discovery document's field that gives it.
+ENDPOINTS = {
+    "authorize_url": "authorization_endpoint",
+    "token_url": "token_endpoint",
+    "userdata_url": "userinfo_endpoint",
+}
+NOT_ALLOWED_MESSAGE = (
+    "Your account is not allowed on this hub: it is not among the allowed users, nor a member of an allowed "
+    "group. Ask the hub's admins to add you."
+)
+
+
+class DiscoveryError(Exception):
+    """The issuer's discovery document cannot be read, or is not one."""
+
+
+def discovered_endpoints(issuer: str, ca_file: str | None = None, timeout: float = 10) -> dict[str, str]:
+    """GenericOAuthenticator's endpoint traits, from ISSUER/.well-known/openid-configuration."""
+    url = issuer.rstrip("/") + DISCOVERY_PATH
+    try:
+        response = requests.get(url, timeout=timeout, verify=ca_file or True)
+    except requests.RequestException as error:
+        raise DiscoveryError(f"cannot be reached ({error.__class__.__name__}: {error})") from None
+    if response.status_code != 200:
+        raise DiscoveryError(f"answered HTTP {response.status_code} at {url}")
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise DiscoveryError(f"answered something that is not an OpenID Connect discovery document at {url}")
+    if str(document.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
+        raise DiscoveryError(f"names another issuer in its discovery document: {document.get('issuer')!r}")
+    endpoints = {}
+    for trait, field in ENDPOINTS.items():
+        value = document.get(field)
+        if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):
+            raise DiscoveryError(f"gives no {field} in its discovery document at {url}")
+        endpoints[trait] = value
+    return endpoints
+
+
+def wait_for_issuer(
+    issuer: str,
+    ca_file: str | None,
+    seconds: float,
+    report: Callable[[str], None],
+    clock: Callable[[], float] = time.monotonic,
+    pause: Callable[[float], None] = time.sleep,
+) -> dict[str, str]:
+    """The endpoints, retrying for a bounded time: the provider may start a few seconds after the hub."""
+    deadline = clock() + seconds
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return discovered_endpoints(issuer, ca_file)
+        except DiscoveryError as error:
+            if clock() + 2 > deadline:
+                raise DiscoveryError(
+                    f"OIDC_ISSUER={issuer!r} {error}; tried {attempt} times in {seconds:g} s. Check the URL, that the "
+                    "hub can reach it, and OIDC_CA_CERT for a provider with a private CA."
+                ) from None
+            report(f"Waiting for OIDC_ISSUER {issuer}: it {error} (attempt {attempt}).")
+            pause(2)
+
+
+class ApplianceOIDCAuthenticator(NamesSettingsWhenRefused, GenericOAuthenticator):
+    provider = "The OpenID Connect provider"
+    settings_to_check = "OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and OAUTH_CALLBACK_URL against the client at the provider"
+
+    oidc_issuer = Unicode("", config=True, help="The issuer whose discovery document gives the endpoints.")
+    oidc_ca_cert = Unicode("", config=True, help="A PEM CA file for the provider's certificate.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # `appliance run` waited for the issuer before the hub started; this reads it once more.
+        for trait, url in wait_for_issuer(self.oidc_issuer, self.oidc_ca_cert or None, 10, self.log.warning).items():
+            setattr(self, trait, url)
+
+
+def configure_oidc(settings: Settings, c: Config) -> None:
+    c.JupyterHub.authenticator_class = "appliance.auth.oidc.ApplianceOIDCAuthenticator"
+    oidc = c.ApplianceOIDCAuthenticator
+    oidc.oidc_issuer = settings["OIDC_ISSUER"]
+    oidc.oidc_ca_cert = settings["OIDC_CA_CERT"] or ""
+    oidc.client_id = settings["OIDC_CLIENT_ID"]
+    oidc.client_secret = settings["OIDC_CLIENT_SECRET"]
+    oidc.oauth_callback_url = settings["OAUTH_CALLBACK_URL"]
+    oidc.scope = list(settings["OIDC_SCOPES"])
+    oidc.username_claim = settings["OIDC_USERNAME_CLAIM"]
+    oidc.enable_pkce = True
+    oidc.allow_all = settings["ALLOW_ALL"]
+    oidc.login_service = urlsplit(settings["OIDC_ISSUER"]).hostname
+    oidc.custom_403_message = NOT_ALLOWED_MESSAGE
+    # The groups claim becomes allow and admin rules, and JupyterHub groups refreshed at each login.
+    oidc.manage_groups = True
+    oidc.auth_state_groups_key = f"oauth_user.{settings['OIDC_GROUPS_CLAIM']}"
+    oidc.allowed_groups = set(settings["ALLOWED_GROUPS"] or ())
+    oidc.admin_groups = set(settings["ADMIN_GROUPS"] or ())
+    if settings["OIDC_CA_CERT"]:
+        oidc.http_request_kwargs = {"ca_certs": settings["OIDC_CA_CERT"]}
