@@ -187,7 +187,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "LOGIN_ATTEMPTS",
         "Failed logins of one user name, within LOCKOUT_SECONDS, after which that name is locked "
-        "(HTTP 429) for LOCKOUT_SECONDS; password and native mode.",
+        "(HTTP 429) for LOCKOUT_SECONDS; password, native and ldap mode.",
         Integer(1, 1000),
         default="5",
         group="Login",
@@ -321,6 +321,14 @@ SETTINGS: tuple[Setting, ...] = (
         "The userinfo claim that lists the user's groups (for ALLOWED_GROUPS, ADMIN_GROUPS and JupyterHub groups).",
         Text(r"[A-Za-z0-9_.:/-]+", describe="a claim name such as groups or roles"),
         default="groups",
+        group="OpenID Connect login",
+    ),
+    Setting(
+        "OIDC_CLAIMS_FROM",
+        "Where the user's claims come from: the provider's userinfo endpoint, or the ID token (Entra ID puts "
+        "groups only there).",
+        Choice(("userinfo", "id_token")),
+        default="userinfo",
         group="OpenID Connect login",
     ),
     Setting(

@@ -91,7 +91,10 @@ class ApplianceOIDCAuthenticator(NamesSettingsWhenRefused, GenericOAuthenticator
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # `appliance run` waited for the issuer before the hub started; this reads it once more.
-        for trait, url in wait_for_issuer(self.oidc_issuer, self.oidc_ca_cert or None, 10, self.log.warning).items():
+        endpoints = wait_for_issuer(self.oidc_issuer, self.oidc_ca_cert or None, 10, self.log.warning)
+        if self.userdata_from_id_token:
+            del endpoints["userdata_url"]
+        for trait, url in endpoints.items():
             setattr(self, trait, url)
 
 
@@ -105,6 +108,7 @@ def configure_oidc(settings: Settings, c: Config) -> None:
     oidc.oauth_callback_url = settings["OAUTH_CALLBACK_URL"]
     oidc.scope = list(settings["OIDC_SCOPES"])
     oidc.username_claim = settings["OIDC_USERNAME_CLAIM"]
+    oidc.userdata_from_id_token = settings["OIDC_CLAIMS_FROM"] == "id_token"
     oidc.enable_pkce = True
     oidc.allow_all = settings["ALLOW_ALL"]
     oidc.login_service = urlsplit(settings["OIDC_ISSUER"]).hostname

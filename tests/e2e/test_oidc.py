@@ -1,0 +1,128 @@
+"""OpenID Connect login against a real provider: groups admit, make admins and become JupyterHub groups;
+everyone else gets a 403 that says why; a refused client secret is named in the log."""
+
+import pytest
+import requests
+from playwright.sync_api import sync_playwright
+
+from tests.e2e.browser import LAB_SECONDS, launch_chromium
+from tests.e2e.oidc_provider import OidcProvider, build_image
+from tests.e2e.stack import ARTIFACTS, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
+
+USERS = {
+    "ada": ["students"],
+    "kim": ["staff"],
+    "mal": ["visitors"],
+    "lena": ["students"],
+}
+
+
+@pytest.fixture(scope="module")
+def provider(stack_factory, docker_client):
+    """Started while the stack starts (on its network); stopped before the stack goes, which depends on it."""
+    build_image(docker_client)
+    provider = OidcProvider(f"oidc-{RUN_ID}", free_port(), {TEST_RUN_LABEL: RUN_ID})
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory, provider):
+    hub_port = free_port()
+    public_url = f"http://127.0.0.1:{hub_port}"
+
+    def start_provider_and_register_the_hub(stack):
+        provider.start(stack.network)
+        client_id, client_secret = provider.register_client(f"{public_url}/hub/oauth_callback")
+        stack.change_env(OIDC_CLIENT_ID=client_id, OIDC_CLIENT_SECRET=client_secret)
+        stack.run_compose("up", "--no-start", "--force-recreate", "hub")
+
+    stack = stack_factory(
+        {
+            "HUB_PORT": str(hub_port),
+            "PUBLIC_URL": public_url,
+            "AUTH_MODE": "oidc",
+            "OIDC_ISSUER": provider.issuer,
+            "OIDC_CLIENT_ID": "replaced-once-registered",
+            "OIDC_CLIENT_SECRET": "replaced-once-registered",
+            "ALLOWED_GROUPS": "students",
+            "ADMIN_GROUPS": "staff",
+        },
+        before_start=start_provider_and_register_the_hub,
+    )
+    for name, groups in USERS.items():
+        provider.set_user(name, {"preferred_username": name, "groups": groups, "email": f"{name}@example.org"})
+    return stack
+
+
+def test_the_authorize_request_carries_the_callback_scopes_and_pkce(stack, provider):
+    query, _ = provider.login_attempt(stack.client_for(), "ada")
+    assert query["redirect_uri"] == f"{stack.url}/hub/oauth_callback"
+    assert query["scope"] == "openid profile email"
+    assert query["code_challenge_method"] == "S256" and len(query["code_challenge"]) >= 43
+
+
+def test_an_allowed_group_member_logs_in_and_runs_code(stack, provider):
+    ada = provider.log_in(stack.client_for(), "ada")
+    assert ada.whoami() == "ada"
+    record_spawn(ada.ensure_running())
+    ada.create_notebook("hello.ipynb")
+    kernel = ada.start_kernel("hello.ipynb")
+    assert kernel.run("print('hello from', 'ada')") == "hello from ada"
+    kernel.close()
+
+
+def test_someone_in_no_allowed_group_gets_a_403_that_says_why(stack, provider):
+    _, callback = provider.login_attempt(stack.client_for(), "mal")
+    assert callback.status_code == 403
+    assert "not a member of an allowed group" in callback.text
+
+
+def test_an_admin_group_member_opens_the_admin_panel_and_a_member_does_not(stack, provider):
+    kim = provider.log_in(stack.client_for(), "kim")
+    assert kim.session.get(f"{stack.url}/hub/admin", timeout=30).status_code == 200
+    lena = provider.log_in(stack.client_for(), "lena")
+    assert lena.session.get(f"{stack.url}/hub/admin", timeout=30).status_code == 403
+
+    groups = {group["name"]: sorted(group["users"]) for group in kim.api("GET", "/groups").json()}
+    assert {"students", "staff"} <= set(groups)
+    assert "lena" in groups["students"] and groups["staff"] == ["kim"]
+
+
+@pytest.fixture(scope="module")
+def browser(provider):
+    with sync_playwright() as playwright:
+        # The hub sends the browser to the provider by its name on the appliance network.
+        browser = launch_chromium(playwright, f"--host-resolver-rules=MAP {provider.name} 127.0.0.1")
+        yield browser
+        browser.close()
+
+
+def test_in_a_real_browser_through_the_providers_page_to_jupyterlab(stack, provider, browser):
+    page = browser.new_page()
+    page.goto(f"{stack.url}/hub/login")
+    page.get_by_text(f"Sign in with {provider.name}").click()
+    page.wait_for_url(f"{provider.issuer}/oauth2/authorize**")
+    page.fill("input[name=sub]", "lena")
+    page.get_by_role("button", name="Authorize", exact=True).click()
+    page.wait_for_url(f"{stack.url}/hub/**")
+    page.goto(f"{stack.url}/hub/spawn")
+    page.wait_for_url(f"{stack.url}/user/lena/lab**", timeout=LAB_SECONDS * 1000)
+    page.locator(".jp-Launcher").wait_for(timeout=LAB_SECONDS * 1000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "oidc-login-jupyterlab.png"
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+
+
+def test_a_wrong_client_secret_shows_an_error_page_and_names_the_settings(stack, provider):
+    stack.change_env(OIDC_CLIENT_SECRET="the-secret-was-rotated")
+    stack.run_compose("up", "-d", "hub")
+    stack.wait_healthy()
+    _, callback = provider.login_attempt(stack.client_for(), "ada")
+    assert callback.status_code == 502
+    assert "refused to sign you in to this hub" in callback.text
+    logs = stack.logs()
+    assert "Check OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and OAUTH_CALLBACK_URL" in logs
+    assert "the-secret-was-rotated" not in logs
+    assert requests.get(f"{stack.url}/hub/health", timeout=10).status_code == 200
