@@ -135,6 +135,7 @@ def displayed(name: str, value) -> str:
 def run(_args) -> int:
     try:
         settings = load(os.environ)
+        wait_for_login_provider(settings)
         check_data_dir(settings["DATA_DIR"], sqlite_file(settings["DATABASE_URL"]))
         resolved = resolve(settings)
         upgrade_if_needed(settings["DATA_DIR"], settings["DATABASE_URL"], report=say)
@@ -142,7 +143,6 @@ def run(_args) -> int:
         join_networks_of_running_servers(settings)
         if https_enabled(settings):
             prepare_tls_front(settings)
-        wait_for_login_provider(settings)
     except (SettingsError, StoredSecretError, DataDirError, DatabaseError, LoginProviderError) as error:
         exit_without_restart_loop(str(error))
     except NetworkRulesError as error:

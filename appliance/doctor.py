@@ -193,13 +193,53 @@ def check_auth(settings: Settings) -> Outcome:
             approval = "open sign-up" if settings["OPEN_SIGNUP"] else "sign-ups approved by an admin"
             return passed(f"native login ({approval}), {admins}")
         return passed(f"password login for {admins}")
+    if settings["AUTH_MODE"] == "ldap":
+        return check_directory(settings)
     public, callback = settings["PUBLIC_URL"], settings["OAUTH_CALLBACK_URL"]
     if public and urlsplit(public)[:2] != urlsplit(callback)[:2]:
         return failed(
             f"OAUTH_CALLBACK_URL {callback} is not on PUBLIC_URL {public}",
             "unset OAUTH_CALLBACK_URL to derive it, or make both use the same scheme and host",
         )
+    if settings["AUTH_MODE"] == "oidc":
+        return check_issuer(settings, callback)
     return passed(f"GitHub login, callback {callback}")
+
+
+def check_issuer(settings: Settings, callback: str) -> Outcome:
+    from appliance.auth.oidc import DiscoveryError, discovered_endpoints
+
+    try:
+        discovered_endpoints(settings["OIDC_ISSUER"], settings["OIDC_CA_CERT"])
+    except DiscoveryError as error:
+        return failed(f"OIDC_ISSUER {settings['OIDC_ISSUER']} {error}", "check the URL, the network and OIDC_CA_CERT")
+    return passed(f"OpenID Connect login at {settings['OIDC_ISSUER']} (discovery answers), callback {callback}")
+
+
+def check_directory(settings: Settings) -> Outcome:
+    """The directory answers, and its TLS (StartTLS or ldaps) holds with the configured CA."""
+    import ldap3
+
+    from appliance.auth.ldap import tls_of
+
+    url = urlsplit(settings["LDAP_URL"])
+    plain = settings["LDAP_ALLOW_PLAINTEXT"]
+    server = ldap3.Server(
+        url.hostname, port=url.port, use_ssl=url.scheme == "ldaps", tls=tls_of(settings), connect_timeout=5
+    )
+    try:
+        connection = ldap3.Connection(server)
+        connection.open()
+        if url.scheme == "ldap" and not plain:
+            connection.start_tls()
+        connection.unbind()
+    except ldap3.core.exceptions.LDAPException as error:
+        return failed(
+            f"LDAP_URL {settings['LDAP_URL']}: {error.__class__.__name__}: {error}",
+            "check that the directory runs and is reachable, and LDAP_CA_CERT",
+        )
+    how = "in plain text (LDAP_ALLOW_PLAINTEXT)" if plain else "over verified TLS"
+    return passed(f"LDAP login at {settings['LDAP_URL']}, reached {how}")
 
 
 def check_network_rules(settings: Settings) -> Outcome:

@@ -4,6 +4,7 @@ with group DNs as allow rules, admin rules and JupyterHub groups."""
 import ssl
 from urllib.parse import urlsplit
 
+from ldap3 import Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.dn import parse_dn
 from ldapauthenticator import LDAPAuthenticator
@@ -66,8 +67,7 @@ def configure_ldap(settings: Settings, c: Config) -> None:
     else:
         ldap.tls_strategy = "insecure" if settings["LDAP_ALLOW_PLAINTEXT"] else "before_bind"
     ldap.server_port = url.port or (636 if url.scheme == "ldaps" else 389)
-    # ldap3 does not verify the directory's certificate unless told to.
-    ldap.tls_kwargs = {"validate": ssl.CERT_REQUIRED, "ca_certs_file": settings["LDAP_CA_CERT"]}
+    ldap.tls_kwargs = tls_kwargs_of(settings)
     ldap.allow_all = settings["ALLOW_ALL"]
     configure_user_lookup(settings, ldap)
     admin_groups = list(settings["LDAP_ADMIN_GROUPS"] or ())
@@ -75,6 +75,15 @@ def configure_ldap(settings: Settings, c: Config) -> None:
     ldap.allowed_groups = list(dict.fromkeys([*(settings["LDAP_ALLOWED_GROUPS"] or ()), *admin_groups]))
     c.ApplianceLDAPAuthenticator.admin_group_dns = admin_groups
     ldap.manage_groups = True
+
+
+def tls_kwargs_of(settings: Settings) -> dict:
+    """ldap3 does not verify the directory's certificate unless told to."""
+    return {"validate": ssl.CERT_REQUIRED, "ca_certs_file": settings["LDAP_CA_CERT"]}
+
+
+def tls_of(settings: Settings) -> Tls:
+    return Tls(**tls_kwargs_of(settings))
 
 
 def configure_user_lookup(settings: Settings, ldap) -> None:

@@ -20,6 +20,7 @@ class HubClientError(AssertionError):
 @dataclass
 class GitHubAttempt:
     authorize_query: dict[str, str]
+    authorize_page: str
     callback: requests.Response
 
 
@@ -110,7 +111,7 @@ class HubClient:
             github.local(authorize_url.split("?", 1)[0]), data={**query, "login": login}, allow_redirects=False
         )
         callback = self.session.get(approval.headers["Location"], allow_redirects=False, timeout=30)
-        return GitHubAttempt(query, callback)
+        return GitHubAttempt(query, page.text, callback)
 
     def login_with_github(self, github, login: str) -> "HubClient":
         attempt = self.github_login_attempt(github, login)

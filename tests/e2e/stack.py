@@ -1,6 +1,7 @@
 """A compose stack of the repository's own docker-compose.yml, and the labels the e2e tests sweep by."""
 
 import os
+import re
 import socket
 import subprocess
 import uuid
@@ -200,3 +201,11 @@ def record_spawn(spawn, into: list[float] = SPAWN_SECONDS) -> None:
     """Keep a spawn's duration for the run's summary; None (no spawn happened) is skipped."""
     if spawn is not None:
         into.append(spawn.seconds)
+
+
+def doctor(stack, **environ) -> tuple[int, dict[str, str], str]:
+    """Run the doctor in the hub; return its exit code, each check's PASS/FAIL/SKIP, and the whole report."""
+    flags = [part for key, value in environ.items() for part in ("-e", f"{key}={value}")]
+    result = stack.compose_result("exec", "-T", *flags, "hub", "appliance", "doctor")
+    rows = dict(re.findall(r"^(\S.*?)\s{2,}(PASS|FAIL|SKIP|WARN)\b", result.stdout, flags=re.MULTILINE))
+    return result.returncode, rows, result.stdout

@@ -65,6 +65,24 @@ def test_hub_exits_naming_every_variable_and_leaves_data_untouched(docker_client
     assert files_in(docker_client, data_volume) == ""
 
 
+def test_an_oidc_issuer_that_never_answers_stops_the_hub_naming_it(docker_client, data_volume):
+    unreachable = {
+        "AUTH_MODE": "oidc",
+        "OIDC_ISSUER": "http://127.0.0.1:9",  # the hub container's own loopback, where nothing listens
+        "OIDC_CLIENT_ID": "hub",
+        "OIDC_CLIENT_SECRET": "oidc-client-secret",
+        "PUBLIC_URL": "https://hub.example.org",
+        "ALLOW_ALL": "true",
+        "OIDC_WAIT_SECONDS": "3",
+    }
+    status, message = run_hub_until_exit(data_volume, unreachable)
+    assert status == 2
+    assert "Waiting for OIDC_ISSUER http://127.0.0.1:9: it cannot be reached" in message
+    assert "OIDC_ISSUER='http://127.0.0.1:9' cannot be reached" in message and "tried 2 times in 3 s" in message
+    assert "oidc-client-secret" not in message
+    assert files_in(docker_client, data_volume) == "", "nothing was written before the issuer answered"
+
+
 def test_compose_hub_with_bad_settings_stops_instead_of_restarting(stack_factory):
     stack = stack_factory({"SPAWNER_MODE": "kubernetes", "ADMIN_PASSWORD": "short"}, healthy=False)
 

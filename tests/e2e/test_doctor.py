@@ -1,8 +1,8 @@
 """`appliance doctor` passes on a healthy stack, and names each thing broken on purpose, with a fix."""
 
-import re
-
 import pytest
+
+from tests.e2e.stack import doctor
 
 ADMIN_PASSWORD = "doctor-admin-password-0123456789abc"
 
@@ -10,14 +10,6 @@ ADMIN_PASSWORD = "doctor-admin-password-0123456789abc"
 @pytest.fixture(scope="module")
 def stack(stack_factory):
     return stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD})
-
-
-def doctor(stack, **environ) -> tuple[int, dict[str, str], str]:
-    """Run the doctor in the hub; return its exit code, each check's PASS/FAIL/SKIP, and the whole report."""
-    flags = [part for key, value in environ.items() for part in ("-e", f"{key}={value}")]
-    result = stack.compose_result("exec", "-T", *flags, "hub", "appliance", "doctor")
-    rows = dict(re.findall(r"^(\S.*?)\s{2,}(PASS|FAIL|SKIP|WARN)\b", result.stdout, flags=re.MULTILINE))
-    return result.returncode, rows, result.stdout
 
 
 def test_a_healthy_stack_passes_every_check(stack):

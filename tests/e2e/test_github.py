@@ -66,7 +66,9 @@ def test_the_authorize_request_carries_the_derived_callback_scope_and_pkce(stack
     query = attempt.authorize_query
     assert query["client_id"] == CLIENT_ID
     assert query["redirect_uri"] == f"{stack.url}/hub/oauth_callback"
-    assert query["scope"] == "read:org"
+    # read:org for the organization rules, public_repo (GITHUB_SCOPES) for the exposed token to push.
+    assert query["scope"] == "read:org public_repo"
+    assert "read:org public_repo" in attempt.authorize_page
     assert query["code_challenge_method"] == "S256"
     assert attempt.callback.status_code == 302
 
@@ -93,6 +95,9 @@ def test_an_admin_team_member_opens_the_admin_panel(stack, github):
     assert sam.api("GET", "/user").json()["admin"] is True
     assert sam.session.get(f"{stack.url}/hub/admin", timeout=30).status_code == 200
     assert "GET /api/v3/user/teams" in github.state()["calls"]
+    logged_in(stack, github, "tom")
+    groups = {group["name"]: group["users"] for group in sam.api("GET", "/groups").json()}
+    assert "sam" in groups["lab:staff"] and "tom" in groups["school:physics"], "teams became JupyterHub groups"
 
 
 def test_a_github_user_outside_every_rule_gets_a_403_that_says_why(stack, github):
@@ -111,6 +116,7 @@ def test_the_users_github_token_reaches_their_kernel(stack, github):
     kernel.close()
     assert seen in github.tokens_of("alice")
     assert seen.startswith("gho_")
+    assert "public_repo" in github.state()["tokens"][seen]["scope"].split(), "the token can push"
 
 
 def test_a_wrong_client_secret_is_logged_clearly_and_the_hub_keeps_running(stack, github):

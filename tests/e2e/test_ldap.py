@@ -4,8 +4,9 @@ looked up with the hub's own bind, and a directory that is down shown as such wh
 import pytest
 import requests
 
+from tests.certificates import CertificateAuthority
 from tests.e2e.ldap_server import PEOPLE, SUFFIX, LdapServer, build_image, group_dn
-from tests.e2e.stack import RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
+from tests.e2e.stack import RUN_ID, TEST_RUN_LABEL, doctor, free_port, record_spawn
 
 PASSWORDS = {"ada": "ada-directory-password", "kim": "kim-directory-password", "mal": "mal-directory-password"}
 HUB_ACCOUNT = ("hub", "hub-search-password")
@@ -75,10 +76,30 @@ def test_a_users_dn_is_looked_up_with_the_hubs_own_bind(stack):
     assert HUB_ACCOUNT[1] not in stack.logs()
 
 
+def test_a_directory_certificate_that_ca_did_not_sign_is_refused(stack, directory):
+    CertificateAuthority.create("someone else's CA").write(directory.folder / "other-ca.pem")
+    stack.change_env(LDAP_CA_CERT="/etc/appliance/certs/other-ca.pem")
+    stack.run_compose("up", "-d", "hub")
+    stack.wait_healthy()
+    refused = stack.client_for().login_response("ada", PASSWORDS["ada"])
+    assert refused.status_code == 503, "StartTLS verified the directory's certificate against LDAP_CA_CERT"
+    assert "certificate verify failed" in stack.logs()
+
+    _, rows, report = doctor(stack)
+    assert rows["auth"] == "FAIL" and "certificate verify failed" in report, report
+
+    stack.change_env(LDAP_CA_CERT="/etc/appliance/certs/ca.pem")
+    stack.run_compose("up", "-d", "hub")
+    stack.wait_healthy()
+    assert stack.client_for().login("ada", PASSWORDS["ada"]).whoami() == "ada"
+    _code, rows, report = doctor(stack)
+    assert rows["auth"] == "PASS" and "reached over verified TLS" in report, report
+
+
 def test_a_directory_that_is_down_is_named_and_the_hub_stays_up(stack, directory):
     directory.container.get_wrapped_container().stop(timeout=5)
     refused = stack.client_for().login_response("ada", PASSWORDS["ada"])
     assert refused.status_code == 503
     assert "cannot reach its directory" in refused.text
-    assert "The directory at LDAP_URL" in stack.logs()
+    assert "cannot be used: LDAPSocketOpenError" in stack.logs().split("certificate verify failed")[-1]
     assert requests.get(f"{stack.url}/hub/health", timeout=10).status_code == 200

@@ -7,7 +7,7 @@ from playwright.sync_api import sync_playwright
 
 from tests.e2e.browser import LAB_SECONDS, launch_chromium
 from tests.e2e.oidc_provider import OidcProvider, build_image
-from tests.e2e.stack import ARTIFACTS, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
+from tests.e2e.stack import ARTIFACTS, RUN_ID, TEST_RUN_LABEL, doctor, free_port, record_spawn
 
 USERS = {
     "ada": ["students"],
@@ -75,7 +75,7 @@ def test_an_allowed_group_member_logs_in_and_runs_code(stack, provider):
 def test_someone_in_no_allowed_group_gets_a_403_that_says_why(stack, provider):
     _, callback = provider.login_attempt(stack.client_for(), "mal")
     assert callback.status_code == 403
-    assert "not a member of an allowed group" in callback.text
+    assert "nor a member of an allowed group" in callback.text
 
 
 def test_an_admin_group_member_opens_the_admin_panel_and_a_member_does_not(stack, provider):
@@ -113,6 +113,15 @@ def test_in_a_real_browser_through_the_providers_page_to_jupyterlab(stack, provi
     screenshot = ARTIFACTS / "oidc-login-jupyterlab.png"
     page.screenshot(path=str(screenshot))
     assert screenshot.stat().st_size > 10_000
+
+
+def test_the_doctor_checks_the_issuer(stack, provider):
+    code, rows, report = doctor(stack)
+    assert rows["auth"] == "PASS", report
+    assert f"OpenID Connect login at {provider.issuer} (discovery answers)" in report
+    code, rows, report = doctor(stack, OIDC_ISSUER=f"{provider.issuer}/realms/none")
+    assert code == 1 and rows["auth"] == "FAIL"
+    assert "answered HTTP 404" in report
 
 
 def test_a_wrong_client_secret_shows_an_error_page_and_names_the_settings(stack, provider):
