@@ -1,22 +1,46 @@
-"""Headless Chromium, as this machine runs it: no sandbox (root), no background connections."""
+"""Headless Chromium, as this machine runs it (no sandbox as root, no background connections), and
+what the browser tests share: JupyterLab opened by the spawn page, with a screenshot kept."""
 
 import os
+from contextlib import contextmanager
+
+from playwright.sync_api import sync_playwright
+
+from tests.e2e.stack import ARTIFACTS
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # How long JupyterLab may take to appear once the spawn starts.
 LAB_SECONDS = 180
 
 
-def launch_chromium(playwright, *extra_args: str):
-    return playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        args=[
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--no-first-run",
-            *extra_args,
-        ],
-    )
+@contextmanager
+def chromium(*extra_args: str):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                *extra_args,
+            ],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def spawn_until_lab(page, hub_url: str, username: str, screenshot_name: str) -> None:
+    """From a logged-in page: the spawn page, then JupyterLab's launcher; a screenshot is kept as an artifact."""
+    page.goto(f"{hub_url}/hub/spawn")
+    page.wait_for_url(f"{hub_url}/user/{username}/lab**", timeout=LAB_SECONDS * 1000)
+    page.locator(".jp-Launcher").wait_for(timeout=LAB_SECONDS * 1000)
+    assert page.locator("#jp-main-dock-panel").is_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / screenshot_name
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000

@@ -224,6 +224,15 @@ class HubClient:
             raise HubClientError(f"starting a kernel: HTTP {response.status_code} {response.text}")
         return self.connect_kernel(response.json()["kernel"]["id"])
 
+    def run_once(self, code: str, notebook: str = "run-once.ipynb") -> str:
+        """Run code in a new kernel of a new notebook; return what it printed."""
+        self.create_notebook(notebook)
+        kernel = self.start_kernel(notebook)
+        try:
+            return kernel.run(code)
+        finally:
+            kernel.close()
+
     def connect_kernel(self, kernel_id: str) -> "Kernel":
         ws_base = "ws" + self.base_url.removeprefix("http")
         url = f"{ws_base}/user/{self.username}/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}"

@@ -2,11 +2,10 @@
 
 import pytest
 import requests
-from playwright.sync_api import sync_playwright
 
-from tests.e2e.browser import LAB_SECONDS, launch_chromium
+from tests.e2e.browser import chromium, spawn_until_lab
 from tests.e2e.hub_client import HubClient
-from tests.e2e.stack import ARTIFACTS, HUB_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
+from tests.e2e.stack import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
 from tests.fake_github.container import FakeGitHubContainer
 
 CLIENT_ID = "appliance-e2e-app"
@@ -110,10 +109,7 @@ def test_a_github_user_outside_every_rule_gets_a_403_that_says_why(stack, github
 def test_the_users_github_token_reaches_their_kernel(stack, github):
     alice = logged_in(stack, github, "alice")
     record_spawn(alice.ensure_running())
-    alice.create_notebook("token.ipynb")
-    kernel = alice.start_kernel("token.ipynb")
-    seen = kernel.run("import os; print(os.environ.get('GITHUB_TOKEN', 'missing'))")
-    kernel.close()
+    seen = alice.run_once("import os; print(os.environ.get('GITHUB_TOKEN', 'missing'))")
     assert seen in github.tokens_of("alice")
     assert seen.startswith("gho_")
     assert "public_repo" in github.state()["tokens"][seen]["scope"].split(), "the token can push"
@@ -137,11 +133,9 @@ def test_a_wrong_client_secret_is_logged_clearly_and_the_hub_keeps_running(stack
 
 @pytest.fixture(scope="module")
 def browser(fake_name):
-    with sync_playwright() as playwright:
-        # The hub sends the browser to the fake GitHub by its name on the appliance network.
-        browser = launch_chromium(playwright, f"--host-resolver-rules=MAP {fake_name} 127.0.0.1")
+    # The hub sends the browser to the fake GitHub by its name on the appliance network.
+    with chromium(f"--host-resolver-rules=MAP {fake_name} 127.0.0.1") as browser:
         yield browser
-        browser.close()
 
 
 def test_in_a_real_browser_sign_in_with_github_then_jupyterlab_loads(stack, github, browser):
@@ -153,13 +147,4 @@ def test_in_a_real_browser_sign_in_with_github_then_jupyterlab_loads(stack, gith
     page.get_by_role("button", name="Authorize as bella").click()
     page.wait_for_url(f"{stack.url}/hub/**")
 
-    page.goto(f"{stack.url}/hub/spawn")
-    page.wait_for_url(f"{stack.url}/user/bella/lab**", timeout=LAB_SECONDS * 1000)
-    launcher = page.locator(".jp-Launcher")
-    launcher.wait_for(timeout=LAB_SECONDS * 1000)
-    assert page.locator("#jp-main-dock-panel").is_visible()
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "github-login-jupyterlab.png"
-    page.screenshot(path=str(screenshot))
-    assert screenshot.stat().st_size > 10_000
+    spawn_until_lab(page, stack.url, "bella", "github-login-jupyterlab.png")

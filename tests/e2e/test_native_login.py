@@ -6,11 +6,10 @@ import re
 import tarfile
 
 import pytest
-from playwright.sync_api import sync_playwright
 
-from tests.e2e.browser import LAB_SECONDS, launch_chromium
+from tests.e2e.browser import chromium, spawn_until_lab
 from tests.e2e.hub_client import page_message, wait_until
-from tests.e2e.stack import ARTIFACTS, record_spawn
+from tests.e2e.stack import record_spawn
 
 ADMIN_PASSWORD = "native-admin-first-password-0123456789"
 LOCKOUT_SECONDS = 15
@@ -55,10 +54,7 @@ def test_a_sign_up_waits_for_approval_then_the_user_logs_in_and_runs_code(stack,
     assert teacher.approved("nina")
     nina.login("nina", PASSWORDS["nina"])
     record_spawn(nina.ensure_running())
-    nina.create_notebook("check.ipynb")
-    kernel = nina.start_kernel("check.ipynb")
-    assert kernel.run("import getpass; print(getpass.getuser(), 6 * 7)") == "jovyan 42"
-    kernel.close()
+    assert nina.run_once("import getpass; print(getpass.getuser(), 6 * 7)") == "jovyan 42"
 
 
 def test_a_link_on_another_site_approves_and_discards_no_one(stack, teacher):
@@ -121,10 +117,8 @@ def test_wrong_passwords_lock_the_name_for_the_lockout_then_the_right_one_works(
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def test_in_a_real_browser_sign_up_approval_and_jupyterlab(stack, browser):
@@ -143,13 +137,7 @@ def test_in_a_real_browser_sign_up_approval_and_jupyterlab(stack, browser):
     admin.locator("tr#rhea td", has_text="Yes").wait_for()
 
     log_in(rhea, stack.url, "rhea", PASSWORDS["rhea"])
-    rhea.goto(f"{stack.url}/hub/spawn")
-    rhea.wait_for_url(f"{stack.url}/user/rhea/lab**", timeout=LAB_SECONDS * 1000)
-    rhea.locator(".jp-Launcher").wait_for(timeout=LAB_SECONDS * 1000)
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "native-signup-jupyterlab.png"
-    rhea.screenshot(path=str(screenshot))
-    assert screenshot.stat().st_size > 10_000
+    spawn_until_lab(rhea, stack.url, "rhea", "native-signup-jupyterlab.png")
 
 
 def log_in(page, url: str, name: str, password: str) -> None:

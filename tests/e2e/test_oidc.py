@@ -3,11 +3,10 @@ everyone else gets a 403 that says why; a refused client secret is named in the 
 
 import pytest
 import requests
-from playwright.sync_api import sync_playwright
 
-from tests.e2e.browser import LAB_SECONDS, launch_chromium
+from tests.e2e.browser import chromium, spawn_until_lab
 from tests.e2e.oidc_provider import OidcProvider, build_image
-from tests.e2e.stack import ARTIFACTS, RUN_ID, TEST_RUN_LABEL, doctor, free_port, record_spawn
+from tests.e2e.stack import RUN_ID, TEST_RUN_LABEL, doctor, free_port, record_spawn
 
 USERS = {
     "ada": ["students"],
@@ -66,10 +65,7 @@ def test_an_allowed_group_member_logs_in_and_runs_code(stack, provider):
     ada = provider.log_in(stack.client_for(), "ada")
     assert ada.whoami() == "ada"
     record_spawn(ada.ensure_running())
-    ada.create_notebook("hello.ipynb")
-    kernel = ada.start_kernel("hello.ipynb")
-    assert kernel.run("print('hello from', 'ada')") == "hello from ada"
-    kernel.close()
+    assert ada.run_once("print('hello from', 'ada')") == "hello from ada"
 
 
 def test_someone_in_no_allowed_group_gets_a_403_that_says_why(stack, provider):
@@ -91,11 +87,9 @@ def test_an_admin_group_member_opens_the_admin_panel_and_a_member_does_not(stack
 
 @pytest.fixture(scope="module")
 def browser(provider):
-    with sync_playwright() as playwright:
-        # The hub sends the browser to the provider by its name on the appliance network.
-        browser = launch_chromium(playwright, f"--host-resolver-rules=MAP {provider.name} 127.0.0.1")
+    # The hub sends the browser to the provider by its name on the appliance network.
+    with chromium(f"--host-resolver-rules=MAP {provider.name} 127.0.0.1") as browser:
         yield browser
-        browser.close()
 
 
 def test_in_a_real_browser_through_the_providers_page_to_jupyterlab(stack, provider, browser):
@@ -106,13 +100,7 @@ def test_in_a_real_browser_through_the_providers_page_to_jupyterlab(stack, provi
     page.fill("input[name=sub]", "lena")
     page.get_by_role("button", name="Authorize", exact=True).click()
     page.wait_for_url(f"{stack.url}/hub/**")
-    page.goto(f"{stack.url}/hub/spawn")
-    page.wait_for_url(f"{stack.url}/user/lena/lab**", timeout=LAB_SECONDS * 1000)
-    page.locator(".jp-Launcher").wait_for(timeout=LAB_SECONDS * 1000)
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / "oidc-login-jupyterlab.png"
-    page.screenshot(path=str(screenshot))
-    assert screenshot.stat().st_size > 10_000
+    spawn_until_lab(page, stack.url, "lena", "oidc-login-jupyterlab.png")
 
 
 def test_the_doctor_checks_the_issuer(stack, provider):
