@@ -76,6 +76,8 @@ def auth_mode_of(values: Settings) -> str:
 
 # The modes in which admins log in with ADMIN_PASSWORD (native: their accounts' first password).
 ADMIN_PASSWORD_MODES = ("password", "native")
+# The modes whose login page takes a password.
+PASSWORD_MODES = ("password", "native", "ldap")
 
 
 def admin_users_of(values: Settings) -> str:
@@ -1051,7 +1053,7 @@ def plain_http_warning(values: Settings) -> str | None:
     """Passwords typed into a hub served over plain HTTP on a network interface cross that network in clear."""
     loopback = ipaddress.ip_address(values["HUB_BIND"]).is_loopback
     https = (values["PUBLIC_URL"] or "").startswith("https://")
-    if values["AUTH_MODE"] != "password" or https or loopback:
+    if values["AUTH_MODE"] not in PASSWORD_MODES or https or loopback:
         return None
     return (
         f"WARNING: the hub takes passwords over plain HTTP on {values['HUB_BIND']}:{values['HUB_PORT']}: anyone on "

@@ -74,6 +74,22 @@ def test_password_login_over_plain_http_on_every_interface_warns_and_names_the_w
 
 @pytest.mark.parametrize(
     "environ",
+    [
+        {"AUTH_MODE": "native"},
+        {"AUTH_MODE": "ldap", "LDAP_URL": "ldaps://ldap.example.org", "LDAP_SEARCH_BASE": "dc=x", "ALLOW_ALL": "1"},
+    ],
+)
+def test_every_mode_whose_page_takes_a_password_warns_over_plain_http(environ):
+    assert plain_http_warning(load(environ)).startswith("WARNING: the hub takes passwords over plain HTTP")
+
+
+def test_a_mode_that_sends_people_to_their_provider_does_not_warn():
+    environ = {"GITHUB_CLIENT_ID": "id", "GITHUB_CLIENT_SECRET": "s", "ALLOWED_USERS": "ann"}
+    assert plain_http_warning(load({**environ, "PUBLIC_URL": "http://hub.example.org"})) is None
+
+
+@pytest.mark.parametrize(
+    "environ",
     [{"HUB_BIND": "127.0.0.1"}, {"DOMAIN": "hub.example.org"}, {"PUBLIC_URL": "https://hub.example.org"}],
 )
 def test_loopback_or_https_do_not_warn(environ):
