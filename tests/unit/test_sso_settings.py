@@ -15,9 +15,10 @@ from traitlets.config import Config
 from werkzeug.serving import make_server
 
 from appliance.auth.ldap import group_name
-from appliance.auth.oidc import DiscoveryError, discovered_endpoints, wait_for_issuer
+from appliance.auth.oidc import ENDPOINTS, DiscoveryError, discovered_endpoints, wait_for_issuer
 from appliance.hub_config import apply
 from appliance.settings import SettingsError, load
+from tests.certificates import CertificateAuthority
 
 SECRETS = {"JPY_COOKIE_SECRET": "ab" * 32, "CONFIGPROXY_AUTH_TOKEN": "p" * 64, "JUPYTERHUB_CRYPT_KEY": "cd" * 32}
 OIDC = {
@@ -181,6 +182,38 @@ def test_an_answer_that_is_no_discovery_document_of_this_issuer_is_named_so(serv
 
     with pytest.raises(DiscoveryError, match="gives no token_endpoint"):
         discovered_endpoints(serve(without_token_endpoint))
+
+
+def test_a_provider_with_a_private_ca_is_trusted_through_oidc_ca_cert_only(tmp_path):
+    ca = CertificateAuthority.create("the lab's private CA")
+    ca_file = ca.write(tmp_path / "lab-ca.pem")
+    cert, key = ca.issue(tmp_path, "sso", ["localhost"], ips=("127.0.0.1",))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), DiscoveryOfItself)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    issuer = f"https://127.0.0.1:{server.server_port}"
+    try:
+        assert discovered_endpoints(issuer, str(ca_file))["token_url"] == f"{issuer}/token"
+        with pytest.raises(DiscoveryError, match="SSLError"):
+            discovered_endpoints(issuer)
+    finally:
+        server.shutdown()
+
+
+class DiscoveryOfItself(http.server.BaseHTTPRequestHandler):
+    """A discovery document naming this server (over HTTPS) as the issuer."""
+
+    def do_GET(self):
+        issuer = f"https://127.0.0.1:{self.server.server_port}"
+        endpoints = {name: f"{issuer}/{name.split('_')[0]}" for name in ENDPOINTS.values()}
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(json.dumps({"issuer": issuer, **endpoints}).encode())
+
+    def log_message(self, *args):
+        pass
 
 
 def test_the_wait_for_an_issuer_is_bounded_and_names_the_setting():
