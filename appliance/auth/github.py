@@ -3,7 +3,7 @@
 from oauthenticator.github import GitHubOAuthenticator
 from traitlets.config import Config
 
-from appliance.auth.oauth import NamesSettingsWhenRefused
+from appliance.auth.oauth import ProviderLogin
 from appliance.settings import Settings
 
 NOT_ALLOWED_MESSAGE = (
@@ -53,7 +53,7 @@ def expose_github_token(spawner, auth_state: dict | None) -> None:
         spawner.environment = {**spawner.environment, "GITHUB_TOKEN": auth_state["access_token"]}
 
 
-class ApplianceGitHubOAuthenticator(NamesSettingsWhenRefused, GitHubOAuthenticator):
+class ApplianceGitHubOAuthenticator(ProviderLogin, GitHubOAuthenticator):
     provider = "GitHub"
     settings_to_check = (
         "GITHUB_CLIENT_ID, GITHUB_CLIENT_SECRET and OAUTH_CALLBACK_URL against the GitHub OAuth app's settings"

@@ -10,7 +10,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from traitlets import Unicode
 from traitlets.config import Config
 
-from appliance.auth.oauth import NamesSettingsWhenRefused
+from appliance.auth.oauth import ProviderLogin
 from appliance.settings import Settings
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
@@ -81,7 +81,7 @@ def wait_for_issuer(
             pause(2)
 
 
-class ApplianceOIDCAuthenticator(NamesSettingsWhenRefused, GenericOAuthenticator):
+class ApplianceOIDCAuthenticator(ProviderLogin, GenericOAuthenticator):
     provider = "The OpenID Connect provider"
     settings_to_check = "OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and OAUTH_CALLBACK_URL against the client at the provider"
 
@@ -113,6 +113,8 @@ def configure_oidc(settings: Settings, c: Config) -> None:
     oidc.allow_all = settings["ALLOW_ALL"]
     oidc.login_service = urlsplit(settings["OIDC_ISSUER"]).hostname
     oidc.custom_403_message = NOT_ALLOWED_MESSAGE
+    # The tokens are kept (encrypted), so that sessions can be checked against the provider again.
+    oidc.enable_auth_state = True
     # The groups claim becomes allow and admin rules, and JupyterHub groups refreshed at each login.
     oidc.manage_groups = True
     oidc.auth_state_groups_key = f"oauth_user.{settings['OIDC_GROUPS_CLAIM']}"

@@ -148,3 +148,14 @@ def test_in_a_real_browser_sign_in_with_github_then_jupyterlab_loads(stack, gith
     page.wait_for_url(f"{stack.url}/hub/**")
 
     spawn_until_lab(page, stack.url, "bella", "github-login-jupyterlab.png")
+
+
+def test_a_user_taken_off_the_allow_list_loses_their_open_session(stack, github):
+    alice = logged_in(stack, github, "alice")
+    assert alice.whoami() == "alice"
+    stack.change_env(ALLOWED_USERS="bella")
+    stack.run_compose("up", "-d", "hub")
+    stack.wait_healthy()
+    assert alice.api("GET", "/user").status_code == 403, "the session was checked against the rules again"
+    assert stack.client_for().github_login_attempt(github, "alice").callback.status_code == 403
+    assert logged_in(stack, github, "bella").whoami() == "bella"

@@ -103,6 +103,17 @@ def test_in_a_real_browser_through_the_providers_page_to_jupyterlab(stack, provi
     spawn_until_lab(page, stack.url, "lena", "oidc-login-jupyterlab.png")
 
 
+def test_someone_taken_out_of_the_allowed_group_loses_their_open_session(stack, provider):
+    provider.set_user("nora", {"preferred_username": "nora", "groups": ["students"]})
+    nora = provider.log_in(stack.client_for(), "nora")
+    assert nora.whoami() == "nora"
+    provider.set_user("nora", {"preferred_username": "nora", "groups": ["alumni"]})
+    stack.run_compose("restart", "hub")
+    stack.wait_healthy()
+    assert nora.api("GET", "/user").status_code == 403, "the provider was asked again, with nora's token"
+    assert provider.login_attempt(stack.client_for(), "nora")[1].status_code == 403
+
+
 def test_the_doctor_checks_the_issuer(stack, provider):
     code, rows, report = doctor(stack)
     assert rows["auth"] == "PASS", report
