@@ -114,14 +114,15 @@ def probe_options(labels: dict[str, str]) -> dict:
 
 @contextlib.contextmanager
 def throwaway(engine: docker.DockerClient, **options):
-    """A container created, then started, and removed whatever happens (one that cannot even start, too)."""
+    """A container created, then started, and removed whatever happens (one that cannot even start, too), with
+    the anonymous volumes its image declares (the hub image's /data): otherwise each one stays on the host."""
     container = engine.containers.create(**options)
     try:
         container.start()
         yield container
     finally:
         with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
-            container.remove(force=True)
+            container.remove(force=True, v=True)
 
 
 def run_to_end(engine: docker.DockerClient, seconds: float, **options) -> tuple[int, str, str]:

@@ -128,11 +128,14 @@ def test_an_incoherent_login_setup_is_named(stack):
     assert "is not on PUBLIC_URL https://hub.example.org" in report
 
 
-def test_the_probe_container_is_gone_after_the_doctor(stack):
+def test_the_probe_container_is_gone_after_the_doctor_and_leaves_no_volume(stack):
+    volumes_before = {volume.name for volume in stack.client.volumes.list()}
     code, rows, _ = doctor(stack)
     assert code == 0
     assert rows["hub API from users"] == "PASS"
     assert stack.user_containers() == []
+    # The rules helpers and probes run the hub image, which declares VOLUME /data.
+    assert {volume.name for volume in stack.client.volumes.list()} == volumes_before
 
 
 def test_check_refuses_a_volume_template_two_servers_could_share(stack):
