@@ -220,17 +220,14 @@ def check_directory(settings: Settings) -> Outcome:
     """The directory answers, and its TLS (StartTLS or ldaps) holds with the configured CA."""
     import ldap3
 
-    from appliance.auth.ldap import tls_of
+    from appliance.auth.ldap import directory_endpoint, tls_of
 
-    url = urlsplit(settings["LDAP_URL"])
-    plain = settings["LDAP_ALLOW_PLAINTEXT"]
-    server = ldap3.Server(
-        url.hostname, port=url.port, use_ssl=url.scheme == "ldaps", tls=tls_of(settings), connect_timeout=5
-    )
+    host, port, strategy = directory_endpoint(settings)
+    server = ldap3.Server(host, port=port, use_ssl=strategy == "on_connect", tls=tls_of(settings), connect_timeout=5)
     try:
         connection = ldap3.Connection(server)
         connection.open()
-        if url.scheme == "ldap" and not plain:
+        if strategy == "before_bind":
             connection.start_tls()
         connection.unbind()
     except ldap3.core.exceptions.LDAPException as error:
@@ -238,7 +235,7 @@ def check_directory(settings: Settings) -> Outcome:
             f"LDAP_URL {settings['LDAP_URL']}: {error.__class__.__name__}: {error}",
             "check that the directory runs and is reachable, and LDAP_CA_CERT",
         )
-    how = "in plain text (LDAP_ALLOW_PLAINTEXT)" if plain else "over verified TLS"
+    how = "in plain text (LDAP_ALLOW_PLAINTEXT)" if strategy == "insecure" else "over verified TLS"
     return passed(f"LDAP login at {settings['LDAP_URL']}, reached {how}")
 
 

@@ -21,11 +21,10 @@ def configure_github(settings: Settings, c: Config) -> None:
     github.github_url = settings["GITHUB_URL"]
     github.allow_all = settings["ALLOW_ALL"]
     github.allowed_organizations = set(settings["ALLOWED_ORGANIZATIONS"] or ())
-    reads_org = bool(settings["ALLOWED_ORGANIZATIONS"] or settings["ADMIN_TEAMS"])
     github.scope = github_scopes(settings)
     github.enable_auth_state = True
     github.custom_403_message = NOT_ALLOWED_MESSAGE
-    if reads_org:
+    if reads_org(settings):
         # The user's teams become JupyterHub groups (org:team), refreshed at each login.
         github.populate_teams_in_auth_state = True
         github.manage_groups = True
@@ -35,9 +34,14 @@ def configure_github(settings: Settings, c: Config) -> None:
         c.Spawner.auth_state_hook = expose_github_token
 
 
+def reads_org(settings: Settings) -> bool:
+    """Organization and team rules need read:org: without it GitHub hides private memberships."""
+    return bool(settings["ALLOWED_ORGANIZATIONS"] or settings["ADMIN_TEAMS"])
+
+
 def github_scopes(settings: Settings) -> list[str]:
-    """read:org to see private org and team membership; GITHUB_SCOPES for a token that can push."""
-    scopes = ["read:org"] if settings["ALLOWED_ORGANIZATIONS"] or settings["ADMIN_TEAMS"] else []
+    """read:org for the organization and team rules; GITHUB_SCOPES for a token that can push."""
+    scopes = ["read:org"] if reads_org(settings) else []
     if settings["EXPOSE_GITHUB_TOKEN"]:
         scopes += [scope for scope in settings["GITHUB_SCOPES"] if scope not in scopes]
     return scopes

@@ -60,13 +60,7 @@ class ApplianceLDAPAuthenticator(PasswordLogin, LDAPAuthenticator):
 def configure_ldap(settings: Settings, c: Config) -> None:
     c.JupyterHub.authenticator_class = "appliance.auth.ldap.ApplianceLDAPAuthenticator"
     ldap = c.LDAPAuthenticator
-    url = urlsplit(settings["LDAP_URL"])
-    ldap.server_address = url.hostname
-    if url.scheme == "ldaps":
-        ldap.tls_strategy = "on_connect"
-    else:
-        ldap.tls_strategy = "insecure" if settings["LDAP_ALLOW_PLAINTEXT"] else "before_bind"
-    ldap.server_port = url.port or (636 if url.scheme == "ldaps" else 389)
+    ldap.server_address, ldap.server_port, ldap.tls_strategy = directory_endpoint(settings)
     ldap.tls_kwargs = tls_kwargs_of(settings)
     ldap.allow_all = settings["ALLOW_ALL"]
     configure_user_lookup(settings, ldap)
@@ -75,6 +69,15 @@ def configure_ldap(settings: Settings, c: Config) -> None:
     ldap.allowed_groups = list(dict.fromkeys([*(settings["LDAP_ALLOWED_GROUPS"] or ()), *admin_groups]))
     c.ApplianceLDAPAuthenticator.admin_group_dns = admin_groups
     ldap.manage_groups = True
+
+
+def directory_endpoint(settings: Settings) -> tuple[str, int, str]:
+    """Host, port and ldapauthenticator's tls_strategy: ldaps:// is TLS from the start, ldap:// is StartTLS
+    before the bind, or plain text with LDAP_ALLOW_PLAINTEXT."""
+    url = urlsplit(settings["LDAP_URL"])
+    if url.scheme == "ldaps":
+        return url.hostname, url.port or 636, "on_connect"
+    return url.hostname, url.port or 389, "insecure" if settings["LDAP_ALLOW_PLAINTEXT"] else "before_bind"
 
 
 def tls_kwargs_of(settings: Settings) -> dict:
@@ -97,7 +100,6 @@ def configure_user_lookup(settings: Settings, ldap) -> None:
         ldap.lookup_dn_search_user = settings["LDAP_BIND_USER"] or ""
         ldap.lookup_dn_search_password = settings["LDAP_BIND_PASSWORD"] or ""
         ldap.lookup_dn_user_dn_attribute = settings["LDAP_USERNAME_ATTRIBUTE"]
+    # Only with the lookup (LDAP_SEARCH_FILTER needs LDAP_SEARCH_BASE), whose base and attribute it uses.
     if settings["LDAP_SEARCH_FILTER"]:
         ldap.search_filter = settings["LDAP_SEARCH_FILTER"]
-        ldap.user_search_base = settings["LDAP_SEARCH_BASE"]
-        ldap.user_attribute = settings["LDAP_USERNAME_ATTRIBUTE"]
