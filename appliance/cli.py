@@ -8,7 +8,7 @@ from pathlib import Path
 
 import docker.errors
 
-from appliance import __version__, docker_host, reconcile
+from appliance import __version__, docker_host, profiles, reconcile
 from appliance.backup import (
     DEFAULT_MAX_DATABASE_BYTES,
     BackupError,
@@ -106,6 +106,9 @@ def check(_args) -> int:
     width = max(len(setting.name) for setting in SETTINGS)
     for setting in SETTINGS:
         print(f"{setting.name:<{width}}  {displayed(setting.name, settings[setting.name])}")
+    print("\nProfiles users choose from:")
+    for profile in profiles.in_use(settings):
+        print(f"  {profile.summary()}")
     return 0
 
 

@@ -11,7 +11,7 @@ import jupyterhub
 import sqlalchemy
 
 from appliance import data_dir as data_dir_checks
-from appliance import docker_host
+from appliance import docker_host, profiles
 from appliance.database import jupyterhub_revisions, sqlite_file
 from appliance.images import jupyterhub_mismatch
 from appliance.labels import LABEL_INSTANCE
@@ -112,7 +112,7 @@ def check_hub_api_from_user_network(settings: Settings) -> Outcome:
 def check_images(settings: Settings) -> Outcome:
     """Each user image is here or pullable, and those here have a JupyterHub that works with the hub's."""
     client = docker_host.client()
-    images = dict.fromkeys([settings["SINGLEUSER_IMAGE"], *(settings["ALLOWED_IMAGES"] or ())])
+    images = dict.fromkeys(profile.image for profile in profiles.in_use(settings))
     missing, found = [], {}
     for image in images:
         try:
@@ -134,6 +134,26 @@ def check_images(settings: Settings) -> Outcome:
         return failed(" ".join(filter(None, mismatches)), "use user images with the hub's JupyterHub major version")
     described = [f"{image} (JupyterHub {found[image] or 'unknown'})" if image in found else image for image in images]
     return passed(f"present or pullable: {', '.join(described)}")
+
+
+def check_gpus(settings: Settings) -> Outcome:
+    """When a profile asks for GPUs, the engine can give them: the NVIDIA runtime, or CDI devices it discovered."""
+    wanting = [profile.name for profile in profiles.in_use(settings) if profile.gpus is not None]
+    if not wanting:
+        return passed("no profile asks for GPUs")
+    info = docker_host.client().info()
+    runtimes = sorted(info.get("Runtimes") or {})
+    devices = [device.get("ID", "?") for device in info.get("DiscoveredDevices") or ()]
+    if "nvidia" in runtimes or devices:
+        found = f"runtimes {', '.join(runtimes)}" + (f"; CDI devices {', '.join(devices)}" if devices else "")
+        return passed(f"profiles {', '.join(wanting)} ask for GPUs; the engine has {found}")
+    return failed(
+        f"profiles {', '.join(wanting)} ask for GPUs, but the engine has no GPU runtime (runtimes: "
+        f"{', '.join(runtimes) or 'none'}) and no CDI devices",
+        "install the NVIDIA Container Toolkit on the Docker host "
+        "(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html), run "
+        "`sudo nvidia-ctk runtime configure --runtime=docker` and restart Docker; or remove gpus from those profiles",
+    )
 
 
 def pullable(client: docker.DockerClient, image: str) -> bool:
@@ -279,6 +299,7 @@ CHECKS = (
     Check("docker socket", check_docker_socket),
     Check("user network", check_network, needs=("docker socket",)),
     Check("user images", check_images, needs=("docker socket",)),
+    Check("GPUs", check_gpus, needs=("docker socket",)),
     Check("hub API from users", check_hub_api_from_user_network, needs=("user network", "user images")),
     Check("network rules", check_network_rules, needs=("user network",)),
     Check("data dir", check_data_dir),

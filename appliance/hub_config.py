@@ -7,7 +7,7 @@ import sys
 
 from traitlets.config import Config
 
-from appliance import reconcile
+from appliance import profiles, reconcile
 from appliance.auth import configure_auth
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, NOTEBOOK_DIR, PROXY_API_URL, PUBLIC_PORT_INSIDE
 from appliance.settings import Settings
@@ -67,7 +67,8 @@ def configure_spawner(settings: Settings, c: Config) -> None:
     c.ApplianceDockerSpawner.appliance_instance = settings["APPLIANCE_INSTANCE"]
     c.ApplianceDockerSpawner.server_start_timeout = settings["SERVER_START_TIMEOUT"]
     c.DockerSpawner.image = settings["SINGLEUSER_IMAGE"]
-    c.DockerSpawner.allowed_images = allowed_images(settings)
+    # Checked against the owner's groups at each start (appliance.spawners.profiles), whoever asks.
+    c.ApplianceDockerSpawner.profiles = list(profiles.in_use(settings))
     c.DockerSpawner.remove = True
     c.DockerSpawner.env_keep = []
     c.Spawner.default_url = "/lab"
@@ -76,13 +77,6 @@ def configure_spawner(settings: Settings, c: Config) -> None:
     c.JupyterHub.named_server_limit_per_user = settings["NAMED_SERVERS"]
     if settings["SPAWNER_MODE"] == "swarm":
         c.SwarmSpawner.extra_placement_spec = {"constraints": list(settings["SWARM_PLACEMENT"] or [])}
-
-
-def allowed_images(settings: Settings) -> list[str]:
-    """The images users may choose: none, or ALLOWED_IMAGES with the default image offered first."""
-    if not settings["ALLOWED_IMAGES"]:
-        return []
-    return list(dict.fromkeys([settings["SINGLEUSER_IMAGE"], *settings["ALLOWED_IMAGES"]]))
 
 
 def configure_system_accounts(settings: Settings, c: Config) -> None:

@@ -218,6 +218,17 @@ class Template:
 
 DOCKER_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]*"
 
+# Docker's image reference grammar (distribution/reference): [host[:port]/]path[:tag][@digest], with a
+# lowercase path of components joined by `/`, and within a component single `.` or `_`, `__`, or dashes.
+_ALNUM = r"[a-z0-9]+"
+_PATH_COMPONENT = rf"{_ALNUM}(?:(?:[._]|__|-+){_ALNUM})*"
+_HOST_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST = rf"{_HOST_COMPONENT}(?:\.{_HOST_COMPONENT})*(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+IMAGE_REFERENCE = rf"(?:{_HOST}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?"
+IMAGE_REFERENCE_DESCRIBED = "a Docker image reference such as quay.io/jupyter/scipy-notebook:2025-01-06 (lowercase)"
+
 
 @dataclass(frozen=True)
 class ExistingFile:

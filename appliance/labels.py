@@ -9,3 +9,5 @@ LABEL_USER = f"{LABEL_PREFIX}.user"
 LABEL_SERVER = f"{LABEL_PREFIX}.server"
 # On the throwaway helper containers of a spawn (version probe, network rules, home creation): whose spawn.
 LABEL_HELPER_FOR = f"{LABEL_PREFIX}.helper-for"
+# On a profile's shared volume (course material, a scratch): the instance's, never a user's; never removed.
+LABEL_SHARED = f"{LABEL_PREFIX}.shared"

@@ -14,6 +14,8 @@ from appliance import __version__
 from appliance.images import DEFAULT_REGISTRY, image_name
 from appliance.kinds import (
     DOCKER_NAME,
+    IMAGE_REFERENCE,
+    IMAGE_REFERENCE_DESCRIBED,
     AbsolutePath,
     ByteSize,
     Choice,
@@ -30,6 +32,7 @@ from appliance.kinds import (
     Text,
     Url,
 )
+from appliance.profiles import DEFAULT_PROFILES_FILE, SWARM_ONLY_FIELDS, ProfilesFileKind
 
 Settings = Mapping[str, object]
 RawEnv = Mapping[str, str]
@@ -420,7 +423,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SINGLEUSER_IMAGE",
         "Image of the user servers.",
-        Text(r"[a-z0-9][a-z0-9._/:@-]*", describe="an image reference such as repo/name:tag"),
+        Text(IMAGE_REFERENCE, describe=IMAGE_REFERENCE_DESCRIBED),
         default=singleuser_image_of,
         default_doc=f"IMAGE_REGISTRY/jupyterhub-appliance-singleuser:{__version__}, the hub's own version "
         "(system mode: …-systemuser)",
@@ -428,8 +431,17 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ALLOWED_IMAGES",
-        "Images users may pick from when they start a server; unset means they get SINGLEUSER_IMAGE and cannot pick.",
-        NameList("comma-separated image references"),
+        "Images users may pick from when they start a server, a shorthand for one profile per image; unset means they "
+        "get SINGLEUSER_IMAGE and cannot pick.",
+        NameList("comma-separated Docker image references", IMAGE_REFERENCE),
+        group="User servers",
+    ),
+    Setting(
+        "PROFILES_FILE",
+        "The profiles file: images, sizes, GPUs and shared volumes that users choose from at spawn, each for the "
+        "groups it names (README: Profiles). Compose mounts ./profiles (PROFILES_DIR) at /etc/appliance/profiles.",
+        ProfilesFileKind(),
+        default=DEFAULT_PROFILES_FILE,
         group="User servers",
     ),
     Setting(
@@ -868,6 +880,7 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
             Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")
         )
     problems += login_mode_problems(values)
+    problems += profile_problems(values)
     return problems
 
 
@@ -1017,6 +1030,46 @@ def admits_no_one(mode: str, rules: str) -> Problem:
         f"{mode} mode admits no one: no allow rule is set, so the hub refuses to start",
         f"set {rules}, or ALLOW_ALL=true to admit anyone with an account",
     )
+
+
+def profile_problems(values: Mapping[str, object]) -> list[Problem]:
+    """The profiles file against the other settings: it replaces ALLOWED_IMAGES, and Swarm's fields need swarm mode."""
+    source = values["PROFILES_FILE"]
+    if not source:
+        return []
+    shown_path = repr(source.path)
+    problems = []
+    if values["ALLOWED_IMAGES"]:
+        problems.append(
+            Problem(
+                "ALLOWED_IMAGES",
+                "(set)",
+                f"cannot be used together with the profiles file {source.path}",
+                "give each image a profile in the file, and unset ALLOWED_IMAGES",
+            )
+        )
+    swarm = values["SPAWNER_MODE"] == "swarm"
+    for profile in source.profiles:
+        fields = [name for name in SWARM_ONLY_FIELDS if getattr(profile, name) not in (None, ())]
+        if fields and not swarm:
+            problems.append(
+                Problem(
+                    "PROFILES_FILE",
+                    shown_path,
+                    f"profile {profile.name!r} sets {', '.join(fields)}, which only apply when SPAWNER_MODE=swarm",
+                    "remove them from the profile, or set SPAWNER_MODE=swarm",
+                )
+            )
+        if swarm and profile.gpus == "all":
+            problems.append(
+                Problem(
+                    "PROFILES_FILE",
+                    shown_path,
+                    f"profile {profile.name!r} has gpus: all, which Swarm cannot schedule",
+                    "give a number of GPUs or a list of device ids, which Swarm reserves as NVIDIA-GPU resources",
+                )
+            )
+    return problems
 
 
 def volume_template_problems(template: str | None) -> list[Problem]:

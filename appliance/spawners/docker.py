@@ -16,20 +16,29 @@ from dockerspawner import DockerSpawner
 from traitlets import Integer, Unicode, default
 
 from appliance import docker_host
-from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
+from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SERVER, LABEL_SHARED, LABEL_USER
 from appliance.network_rules import NetworkRulesError
+from appliance.profiles import Profile, SharedVolume
 from appliance.spawners.errors import SpawnError
 from appliance.spawners.image_gate import ImageGate
 from appliance.spawners.isolation import NetworkIsolation
+from appliance.spawners.profiles import ProfileChoice, device_requests
 
 LOG_LINES_SHOWN = 15
 DOCKER_CALL_THREADS = 8
 # A connection for each Docker call thread, and for the helpers (rules, version probe) that spawns run
 # beside them in asyncio's default threads (min(32, cores + 4)).
 DOCKER_CONNECTIONS = DOCKER_CALL_THREADS + 8
+SHARED_VOLUME_HELPER_SECONDS = 60
+# Docker's answer to a GPU request on an engine without a GPU runtime (NVIDIA Container Toolkit).
+NO_GPU_DRIVER = "could not select device driver"
+GPU_TOOLKIT_FIX = (
+    "An admin installs the NVIDIA Container Toolkit on the Docker host and configures Docker for it "
+    "(`nvidia-ctk runtime configure --runtime=docker`, then restart Docker); `appliance doctor` checks it."
+)
 
 
-class ApplianceDockerSpawner(NetworkIsolation, ImageGate, DockerSpawner):
+class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, DockerSpawner):
     appliance_instance = Unicode(
         "jupyterhub-appliance",
         config=True,
@@ -98,6 +107,47 @@ class ApplianceDockerSpawner(NetworkIsolation, ImageGate, DockerSpawner):
             self.log.info("Creating volume %s for %s", name, self.user.name)
             await self.docker("create_volume", name=name, labels=self.user_labels())
 
+    def shared_labels(self) -> dict[str, str]:
+        """A profile's shared volume belongs to the instance, not to a user; the appliance never removes it."""
+        return {LABEL_INSTANCE: self.appliance_instance, LABEL_SHARED: "true"}
+
+    async def ensure_shared_volume(self, volume: SharedVolume) -> None:
+        """Create a missing shared volume; a writable one (a scratch) is opened to every user of the profile."""
+        try:
+            await self.docker("inspect_volume", volume.name)
+            return
+        except docker.errors.NotFound:
+            pass
+        self.log.info("Creating the shared volume %s (profile %s)", volume.name, self.profile.name)
+        await self.docker("create_volume", name=volume.name, labels=self.shared_labels())
+        if not volume.read_only:
+            await self.open_to_every_user(volume.name)
+
+    async def open_to_every_user(self, name: str) -> None:
+        """Mode 0777 and a default ACL of rwx for all: every user of the scratch reads and edits every file in it,
+        whatever their uid and umask, in a helper with no network and no capability (root owns the new volume)."""
+        try:
+            status, _, stderr = await asyncio.to_thread(
+                docker_host.run_to_end,
+                self.engine,
+                SHARED_VOLUME_HELPER_SECONDS,
+                image=docker_host.own_image(self.engine),
+                entrypoint=["python3", "-c", OPEN_TO_EVERY_USER, "/shared"],
+                user="0",
+                volumes={name: {"bind": "/shared", "mode": "rw"}},
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                read_only=True,
+                network_mode="none",
+                labels=self.helper_labels(),
+            )
+        except (docker.errors.DockerException, docker_host.NotInAContainer) as error:
+            raise SpawnError(f"Could not make the shared volume {name} writable: {error}") from None
+        if status != 0:
+            raise SpawnError(f"Could not make the shared volume {name} writable: {stderr}")
+        if stderr:
+            self.log.warning("Shared volume %s: %s", name, stderr)
+
     # -- progress ---------------------------------------------------------------------------------
     def report(self, progress: int, message: str) -> None:
         self.progress_events.append({"progress": progress, "message": message})
@@ -115,6 +165,7 @@ class ApplianceDockerSpawner(NetworkIsolation, ImageGate, DockerSpawner):
     # -- the spawn --------------------------------------------------------------------------------
     async def start(self):
         self.progress_events = []
+        self.apply_devices_and_placement(self.apply_profile())
         ip, port = await super().start()
         # The rules go in while the server process starts; it is ready only once both are done.
         isolating = asyncio.ensure_future(self.isolate_network()) if self.network_isolation else None
@@ -134,16 +185,46 @@ class ApplianceDockerSpawner(NetworkIsolation, ImageGate, DockerSpawner):
                 isolating.exception()
         return ip, port
 
+    def apply_devices_and_placement(self, profile: Profile) -> None:
+        """The profile's GPUs as DeviceRequests; the rest of the configured host config stays as it is."""
+        host_config = {key: value for key, value in self.extra_host_config.items() if key != "device_requests"}
+        if profile.gpus is not None:
+            host_config["device_requests"] = device_requests(profile.gpus)
+        self.extra_host_config = host_config
+
     async def create_object(self):
+        shared = self.shared_volumes
         for source in self.volume_binds:
-            if not source.startswith("/"):
+            if source in shared:
+                await self.ensure_shared_volume(shared[source])
+            elif not source.startswith("/"):
                 await self.ensure_labelled_volume(source)
         self.report(20, f"Creating container {self.object_name}")
         return await super().create_object()
 
     async def start_object(self):
         self.report(40, f"Starting container {self.object_name}")
-        await super().start_object()
+        try:
+            await super().start_object()
+        except docker.errors.APIError as error:
+            if NO_GPU_DRIVER not in str(error):
+                raise
+            await self.fail_without_gpus(error)
+
+    async def fail_without_gpus(self, error: docker.errors.APIError) -> None:
+        """A GPU profile on an engine without GPU support: say so, and log what the container asked for."""
+        requested = (await self.docker("inspect_container", self.container_id))["HostConfig"].get("DeviceRequests")
+        self.log.warning(
+            "The container %s asked for GPUs (DeviceRequests %s) and could not start: %s",
+            self.object_name,
+            requested,
+            error.explanation,
+        )
+        await self.remove_object()
+        raise SpawnError(
+            f"The profile {self.profile.name} asks for GPUs ({self.profile.gpus}), but this host's Docker engine has "
+            f"no GPU support (Docker: {error.explanation}). {GPU_TOOLKIT_FIX}"
+        )
 
     async def wait_for_server(self, ip: str, port: int) -> None:
         """Wait until the server accepts connections; fail fast when its container exits or it never answers.
@@ -219,6 +300,20 @@ class ApplianceDockerSpawner(NetworkIsolation, ImageGate, DockerSpawner):
         logs = await self.recent_logs()
         await self.remove_object()
         raise SpawnError(f"{reason} Its last log lines:\n{logs or '(none)'}")
+
+
+# Run by the shared-volume helper: mode 0777, and a default POSIX ACL (user, group and other: rwx) so that new files
+# are 0666 and new folders 0777 whatever the creator's umask; where the filesystem has no ACLs, only the mode.
+OPEN_TO_EVERY_USER = """
+import os, struct, sys
+path = sys.argv[1]
+os.chmod(path, 0o777)
+entries = b"".join(struct.pack("<HHI", tag, 7, 0xFFFFFFFF) for tag in (0x01, 0x04, 0x20))
+try:
+    os.setxattr(path, "system.posix_acl_default", struct.pack("<I", 2) + entries)
+except OSError as error:
+    print(f"no default ACL ({error.strerror}); new files follow each user's umask", file=sys.stderr)
+"""
 
 
 async def accepts_connections(ip: str, port: int) -> bool:

@@ -7,9 +7,15 @@ from docker.types import Mount
 from dockerspawner import SwarmSpawner
 from traitlets import Integer
 
+from appliance.profiles import Profile
 from appliance.spawners.docker import LOG_LINES_SHOWN, ApplianceDockerSpawner
 from appliance.spawners.errors import SpawnError
 
+# The generic resource that NVIDIA's toolkit has dockerd advertise for each GPU (node-generic-resources).
+GPU_RESOURCE_KIND = "NVIDIA-GPU"
+
+# Swarm's reason for a task it cannot place (it would wait, pending, for such a node to appear).
+NO_NODE = "no suitable node"
 TASK_ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 
 
@@ -25,14 +31,31 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
 
     pids_limit = Integer(0, config=True, help="Most processes a server's task may run (PIDS_LIMIT); 0: no limit.")
 
-    def docker(self, method, *args, **kwargs):
-        """As dockerspawner calls Docker, with the pids limit in a new service's resources.
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.configured_placement = list(self.extra_placement_spec.get("constraints", []))
+        self.generic_resources: list[dict] = []
 
-        The engine takes it (Resources.Limits.Pids, API 1.41), but docker-py's Resources has no argument for it.
+    def apply_devices_and_placement(self, profile: Profile) -> None:
+        """The profile's placement constraints after SWARM_PLACEMENT's, and its GPUs as generic resources."""
+        self.extra_placement_spec = {
+            **self.extra_placement_spec,
+            "constraints": [*self.configured_placement, *profile.placement],
+        }
+        self.generic_resources = gpu_resources(profile.gpus)
+
+    def docker(self, method, *args, **kwargs):
+        """As dockerspawner calls Docker, with the pids limit and the GPUs in a new service's resources.
+
+        The engine takes both (Resources.Limits.Pids and Reservations.GenericResources, API 1.41), but
+        docker-py's Resources has no argument for the pids limit.
         """
-        if method == "create_service" and self.pids_limit:
+        if method == "create_service":
             resources = kwargs["task_template"].setdefault("Resources", {})
-            resources.setdefault("Limits", {})["Pids"] = self.pids_limit
+            if self.pids_limit:
+                resources.setdefault("Limits", {})["Pids"] = self.pids_limit
+            if self.generic_resources:
+                resources.setdefault("Reservations", {})["GenericResources"] = self.generic_resources
         return super().docker(method, *args, **kwargs)
 
     @property
@@ -45,7 +68,7 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
                 type="volume",
                 read_only=bind["mode"] == "ro",
                 driver_config=self.mount_driver_config,
-                labels=self.user_labels(),
+                labels=self.shared_labels() if source in self.shared_volumes else self.user_labels(),
             )
             for source, bind in self.volume_binds.items()
         ]
@@ -90,6 +113,13 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
             if state in TASK_ENDED:
                 await self.remove_object()
                 raise SpawnError(self.task_failure(task))
+            if state == "pending" and NO_NODE in (task["Status"].get("Err") or ""):
+                await self.remove_object()
+                raise SpawnError(
+                    f"Swarm has no node that can run this server ({task['Status']['Err']}): the reservations, GPUs or "
+                    "placement of its profile (or MEM_RESERVATION, CPU_RESERVATION, SWARM_PLACEMENT) ask for more "
+                    "than any node offers."
+                )
             await asyncio.sleep(0.25)
         raise SpawnError(f"The task of {self.service_name} did not run within {self.start_timeout} s.")
 
@@ -121,3 +151,12 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
             return b"".join(self.client.service_logs(self.service_id, stdout=True, stderr=True, tail=LOG_LINES_SHOWN))
 
         return (await asyncio.to_thread(read)).decode(errors="replace").strip()
+
+
+def gpu_resources(gpus: int | tuple[str, ...] | None) -> list[dict]:
+    """GPUs as Swarm generic resources: a count (discrete), or device ids (named); `all` is refused by the settings."""
+    if gpus is None:
+        return []
+    if isinstance(gpus, tuple):
+        return [{"NamedResourceSpec": {"Kind": GPU_RESOURCE_KIND, "Value": device}} for device in gpus]
+    return [{"DiscreteResourceSpec": {"Kind": GPU_RESOURCE_KIND, "Value": gpus}}]

@@ -17,8 +17,8 @@ def test_a_healthy_stack_passes_every_check(stack):
     assert code == 0, report
     assert rows == {
         **dict.fromkeys(
-            ["settings", "docker socket", "user network", "user images", "hub API from users", "network rules",
-             "data dir", "database", "auth"],
+            ["settings", "docker socket", "user network", "user images", "GPUs", "hub API from users",
+             "network rules", "data dir", "database", "auth"],
             "PASS",
         ),
         "plain HTTP": "WARN",  # the stack serves password logins over plain HTTP on every interface
@@ -48,6 +48,7 @@ def test_a_missing_docker_socket_is_named_and_its_dependents_skipped(stack):
     assert rows["docker socket"] == "FAIL"
     assert "mount /var/run/docker.sock" in report
     assert rows["user network"] == rows["user images"] == rows["hub API from users"] == rows["network rules"] == "SKIP"
+    assert rows["GPUs"] == "SKIP"
     assert rows["database"] == "PASS"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from appliance import __version__
 from appliance.docs import VERSIONED_FILES, render_env_example, render_table, stale_files, write
 from appliance.images import DEFAULT_REGISTRY
+from appliance.profiles import SCHEMA_FILE, rendered_schema
 from appliance.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +21,9 @@ def test_readme_and_env_example_match_the_declarations():
 def test_drift_is_detected(tmp_path):
     (tmp_path / "README.md").write_text((ROOT / "README.md").read_text().replace("`SPAWNER_MODE`", "`MODE`"))
     (tmp_path / ".env.example").write_text(render_env_example() + "#EXTRA=1\n")
-    assert stale_files(tmp_path) == ["README.md", ".env.example"]
+    (tmp_path / "docs").mkdir()
+    (tmp_path / SCHEMA_FILE).write_text(rendered_schema().replace("mem_limit", "memory"))
+    assert stale_files(tmp_path) == ["README.md", SCHEMA_FILE, ".env.example"]
     result = subprocess.run(
         [sys.executable, "-m", "appliance", "docs", "--root", str(tmp_path)], capture_output=True, text=True
     )
@@ -53,6 +56,8 @@ def test_a_version_bump_is_caught_and_written_everywhere(tmp_path):
         (tmp_path / name).write_text((ROOT / name).read_text().replace(__version__, "0.0.1"))
     (tmp_path / "README.md").write_text((ROOT / "README.md").read_text())
     (tmp_path / ".env.example").write_text(render_env_example())
+    (tmp_path / "docs").mkdir()
+    (tmp_path / SCHEMA_FILE).write_text(rendered_schema())
     assert stale_files(tmp_path) == list(VERSIONED_FILES)
     result = subprocess.run(
         [sys.executable, "-m", "appliance", "docs", "--root", str(tmp_path)], capture_output=True, text=True

@@ -136,10 +136,19 @@ def test_swarm_mode_places_reserves_and_reaches_tasks_without_virtual_ips():
     assert "--spawner-mode=swarm" in c.JupyterHub.services[0]["command"]
 
 
-def test_image_choice_offers_the_default_first_and_nothing_else_unless_listed():
-    assert configured().DockerSpawner.allowed_images == []
+def test_without_profiles_everyone_gets_one_profile_of_the_global_settings():
+    (only,) = configured(SINGLEUSER_IMAGE="lab:1").ApplianceDockerSpawner.profiles
+    assert (only.name, only.image, only.default, only.groups, only.mem_limit) == ("default", "lab:1", True, (), None)
+
+
+def test_allowed_images_become_one_profile_each_the_default_image_first():
     c = configured(SINGLEUSER_IMAGE="lab:1", ALLOWED_IMAGES="r:2,lab:1,julia:3")
-    assert c.DockerSpawner.allowed_images == ["lab:1", "r:2", "julia:3"]
+    profiles = c.ApplianceDockerSpawner.profiles
+    assert [(p.name, p.image, p.default) for p in profiles] == [
+        ("lab-1", "lab:1", True),
+        ("r-2", "r:2", False),
+        ("julia-3", "julia:3", False),
+    ]
 
 
 def test_named_servers_get_their_own_volume():
