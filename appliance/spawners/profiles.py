@@ -9,6 +9,7 @@ the configured values before the profile's own are applied.
 
 import html
 
+from sqlalchemy.orm import object_session
 from traitlets import Any, List, default
 from traitlets.config import LoggingConfigurable
 
@@ -54,6 +55,7 @@ class ProfileChoice(LoggingConfigurable):
         try:
             profile = chosen(tuple(self.profiles), self.user_options or {}, self.owner_groups(), self.user.name)
         except ProfileRefused as refusal:
+            self.forget_refused_options()
             raise SpawnRefused(refusal.status, str(refusal)) from None
         for name, value in self.configured.items():
             setattr(self, name, value)
@@ -71,6 +73,15 @@ class ProfileChoice(LoggingConfigurable):
         self.profile = profile
         self.log.info("Server %s starts with the profile %s", self._log_name, profile.summary())
         return profile
+
+    def forget_refused_options(self) -> None:
+        """JupyterHub saves a start's options as the server's next default before the start is checked; a refused
+        choice must not become that default, or each later start without options would be refused again."""
+        orm_spawner = getattr(self, "orm_spawner", None)
+        session = object_session(orm_spawner) if orm_spawner is not None else None
+        if session is not None:
+            orm_spawner.user_options = {}
+            session.commit()
 
     async def check_allowed(self, image):
         """dockerspawner's check of a user_options image: apply_profile has checked it against the profiles."""
@@ -119,12 +130,12 @@ def profile_choice(profile: Profile, checked: bool, spawner: ProfileChoice) -> s
         f'  <input class="form-check-input" type="radio" name="profile" id="{element_id}" value="{e(profile.name)}"'
         f"{' checked' if checked else ''}>\n"
         f'  <label class="form-check-label" for="{element_id}"><strong>{e(profile.title)}</strong>{description}'
-        f'<div><small class="text-muted">{e(sizes(profile, spawner))}</small></div></label>\n'
+        f'<div><small class="text-muted">{" &middot; ".join(map(e, sizes(profile, spawner)))}</small></div></label>\n'
         "</div>"
     )
 
 
-def sizes(profile: Profile, spawner: ProfileChoice) -> str:
+def sizes(profile: Profile, spawner: ProfileChoice) -> list[str]:
     """What the profile gives: image, memory, CPUs, GPUs and shared folders."""
     memory = profile.mem_limit or spawner.configured["mem_limit"]
     cpus = profile.cpu_limit or spawner.configured["cpu_limit"]
@@ -133,7 +144,7 @@ def sizes(profile: Profile, spawner: ProfileChoice) -> str:
     parts += [f"{cpus:g} CPU"] if cpus else []
     parts += [f"GPUs: {gpus_shown(profile.gpus)}"] if profile.gpus is not None else []
     parts += [f"{v.mount_path} ({'read-only' if v.read_only else 'shared, writable'})" for v in profile.volumes]
-    return " · ".join(parts)
+    return parts
 
 
 def human_bytes(count: int) -> str:

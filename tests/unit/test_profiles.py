@@ -389,5 +389,5 @@ def test_the_spawn_page_lists_only_the_owners_profiles_escaped(tmp_path):
     assert 'value="small" checked' in form and 'value="large"' in form and 'value="gpu"' not in form
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in form and "<script>" not in form
     assert "Large &amp; &lt;b&gt;fast&lt;/b&gt;" in form
-    assert "2G memory · 1 CPU" in form
+    assert "2G memory &middot; 1 CPU" in form
     assert profiles_form(spawner(tmp_path, groups=[], text=text)) == "", "one profile: nothing to choose"
