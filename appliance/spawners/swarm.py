@@ -114,6 +114,7 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
                 await self.remove_object()
                 raise SpawnError(self.task_failure(task))
             if state == "pending" and NO_NODE in (task["Status"].get("Err") or ""):
+                await self.log_requested_resources()
                 await self.remove_object()
                 raise SpawnError(
                     f"Swarm has no node that can run this server ({task['Status']['Err']}): the reservations, GPUs or "
@@ -122,6 +123,14 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
                 )
             await asyncio.sleep(0.25)
         raise SpawnError(f"The task of {self.service_name} did not run within {self.start_timeout} s.")
+
+    async def log_requested_resources(self) -> None:
+        service = await self.docker("inspect_service", self.service_id)
+        self.log.warning(
+            "No node can run the service %s, which asks for %s",
+            self.service_name,
+            service["Spec"]["TaskTemplate"].get("Resources"),
+        )
 
     def task_failure(self, task: dict) -> str:
         reason = task["Status"].get("Err") or task["Status"].get("Message") or task["Status"]["State"]

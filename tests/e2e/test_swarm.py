@@ -29,6 +29,12 @@ ADMIN_PASSWORD = "swarm-admin-password-0123456789abcdef"
 USER_PASSWORD = "swarm-students-password"
 MISSING_IMAGE = f"appliance-e2e/not-on-any-node:{RUN_ID}"
 NOTEBOOK = "swarm.ipynb"
+PROFILES = f"""\
+profiles:
+  - {{name: standard, default: true}}
+  - {{name: elsewhere, image: "{MISSING_IMAGE}"}}
+  - {{name: gpu, gpus: 1, placement: [node.role==manager]}}
+"""
 
 
 def docker_cli(*args: str, env: dict | None = None) -> str:
@@ -55,13 +61,14 @@ class SwarmStack:
         self.url = f"http://127.0.0.1:{free_port()}"
         env_file = tmp_dir / "swarm.env"
         env_file.write_text(
-            f"ADMIN_PASSWORD={ADMIN_PASSWORD}\nUSER_PASSWORD={USER_PASSWORD}\nALLOWED_USERS=bob\n"
-            f"IDLE_TIMEOUT=0\nALLOWED_IMAGES={MISSING_IMAGE}\n"
+            f"ADMIN_PASSWORD={ADMIN_PASSWORD}\nUSER_PASSWORD={USER_PASSWORD}\nALLOWED_USERS=bob\nIDLE_TIMEOUT=0\n"
             # Swarm servers cannot be firewalled by the appliance; the admin says so explicitly.
             "USER_NETWORK_ISOLATION=off\n"
         )
+        (tmp_dir / "profiles.yml").write_text(PROFILES)
         self.env = {
             **os.environ,
+            "PROFILES_DIR": str(tmp_dir),
             "APPLIANCE_ENV_FILE": str(env_file),
             "APPLIANCE_INSTANCE": self.name,
             "DOCKER_NETWORK": self.name,
@@ -104,8 +111,12 @@ class SwarmStack:
         subprocess.run(["docker", "stack", "rm", self.name], capture_output=True, check=False)
 
         def gone() -> bool:
-            containers = self.client.containers.list(all=True, filters={"label": f"{INSTANCE_LABEL}={self.name}"})
-            stack = self.client.containers.list(all=True, filters={"label": f"com.docker.stack.namespace={self.name}"})
+            containers = self.client.containers.list(
+                all=True, filters={"label": f"{INSTANCE_LABEL}={self.name}"}, ignore_removed=True
+            )
+            stack = self.client.containers.list(
+                all=True, filters={"label": f"com.docker.stack.namespace={self.name}"}, ignore_removed=True
+            )
             return not containers and not stack and not self.client.networks.list(names=[self.name])
 
         wait_until(gone, f"the containers and network of {self.name} to go", seconds=90)
@@ -211,6 +222,18 @@ def test_an_image_missing_on_the_node_is_a_clear_message_not_a_timeout(stack, bo
     assert "build or pull it there, or use a registry" in reason
     assert time.monotonic() - started < 60
     wait_until(lambda: not stack.user_services("bob"), "the failed service to be removed")
+
+
+def test_a_profile_no_node_can_hold_fails_at_once_with_swarms_reason(stack, bob):
+    if bob.server_model():
+        bob.stop_server()
+    started = time.monotonic()
+    reason = bob.failed_start({"profile": "gpu"})
+    assert "Swarm has no node that can run this server (no suitable node (insufficient resources on 1 node))" in reason
+    assert time.monotonic() - started < 30
+    [logged] = [line for line in stack.logs().splitlines() if "No node can run the service jupyter-bob" in line]
+    assert "'GenericResources': [{'DiscreteResourceSpec': {'Kind': 'NVIDIA-GPU', 'Value': 1}}]" in logged, logged
+    wait_until(lambda: not stack.user_services("bob"), "the unplaceable service to be removed")
 
 
 def test_an_unknown_labelled_service_is_reported_when_the_hub_restarts(stack, docker_client):
