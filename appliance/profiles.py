@@ -60,7 +60,7 @@ class Profile:
     cpu_reservation: float | None = None
     gpus: str | int | tuple[str, ...] | None = None
     volumes: tuple[SharedVolume, ...] = ()
-    environment: Mapping[str, str] = field(default_factory=dict)
+    environment: Mapping[str, str] = field(default_factory=dict, hash=False)
     groups: tuple[str, ...] = ()
     placement: tuple[str, ...] = ()
 

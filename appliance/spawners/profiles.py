@@ -16,8 +16,9 @@ from traitlets.config import LoggingConfigurable
 from appliance.profiles import Profile, ProfileRefused, SharedVolume, chosen, gpus_shown
 from appliance.spawners.errors import SpawnRefused
 
-# The values a profile may replace, as configured; restored before each start.
-PROFILE_TRAITS = ("image", "mem_limit", "cpu_limit", "mem_guarantee", "cpu_guarantee", "environment", "volumes")
+# The values a profile may replace, as configured; restored before each start. The environment is not among
+# them: hooks that run before start() add to it (the GitHub token), so only the last profile's own keys go.
+PROFILE_TRAITS = ("image", "mem_limit", "cpu_limit", "mem_guarantee", "cpu_guarantee", "volumes")
 GPU_CAPABILITIES = [["gpu"]]
 
 
@@ -31,6 +32,7 @@ class ProfileChoice(LoggingConfigurable):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.configured = {name: getattr(self, name) for name in PROFILE_TRAITS}
+        self.configured_environment = dict(self.environment)
         self.profile: Profile | None = None
 
     # -- the spawn page -------------------------------------------------------------------------------
@@ -68,11 +70,21 @@ class ProfileChoice(LoggingConfigurable):
             self.mem_guarantee = profile.mem_reservation
         if profile.cpu_reservation:
             self.cpu_guarantee = profile.cpu_reservation
-        self.environment = {**self.configured["environment"], **profile.environment}
+        self.environment = {**self.environment_without_profile(), **profile.environment}
         self.volumes = {**self.configured["volumes"], **{v.name: volume_bind(v) for v in profile.volumes}}
         self.profile = profile
         self.log.info("Server %s starts with the profile %s", self._log_name, profile.summary())
         return profile
+
+    def environment_without_profile(self) -> dict[str, str]:
+        """The environment as it is now, less what the last applied profile added (configured values come back)."""
+        environment = dict(self.environment)
+        for name in self.profile.environment if self.profile else ():
+            if name in self.configured_environment:
+                environment[name] = self.configured_environment[name]
+            else:
+                environment.pop(name, None)
+        return environment
 
     def forget_refused_options(self) -> None:
         """JupyterHub saves a start's options as the server's next default before the start is checked; a refused

@@ -54,10 +54,15 @@ def run_hub_until_exit(data_volume, environ, extra_mounts=(), data_mode="rw", **
     return outcome["StatusCode"], stderr.decode()
 
 
-def test_hub_exits_naming_every_variable_and_leaves_data_untouched(docker_client, data_volume):
-    status, message = run_hub_until_exit(data_volume, BAD_ENVIRONMENT)
+def test_hub_exits_naming_every_variable_and_leaves_data_untouched(docker_client, data_volume, tmp_path):
+    """Also a profiles file with a mistake, in the folder compose mounts it from."""
+    (tmp_path / "profiles.yml").write_text("profiles:\n  - name: small\n    mem_limit: lots\n")
+    status, message = run_hub_until_exit(
+        data_volume, BAD_ENVIRONMENT, extra_mounts=[(str(tmp_path), "/etc/appliance/profiles")]
+    )
     assert status == 2
-    assert "has 3 problem(s); nothing was started or written" in message
+    assert "has 4 problem(s); nothing was started or written" in message
+    assert "/etc/appliance/profiles/profiles.yml:3: profile 'small': mem_limit must be a size such as 512M" in message
     assert "SPAWNER_MODE='kubernetes'" in message
     assert "ADMIN_PASSWORD=<redacted, 8 characters>" in message
     assert "TLS_KEY='/tls/key.pem'" in message

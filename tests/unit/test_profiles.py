@@ -328,6 +328,11 @@ def test_each_start_applies_its_profile_from_the_configured_values(tmp_path):
     assert list(server.volumes) == ["jupyterhub-user-{username}"]
     assert "device_requests" not in server.extra_host_config
     assert server.extra_host_config["cap_drop"] == ["ALL"]
+    # What hooks add before a start (the GitHub token, say) stays; what the last profile added goes.
+    server.environment = {**server.environment, "GITHUB_TOKEN": "gho_x"}
+    server.user_options = {"profile": "small"}
+    server.apply_profile()
+    assert server.environment["GITHUB_TOKEN"] == "gho_x" and server.environment["COURSE"] == "intro"
 
 
 def test_a_start_outside_the_owners_groups_is_refused_before_anything_else(tmp_path):
