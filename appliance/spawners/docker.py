@@ -19,7 +19,7 @@ from appliance import docker_host
 from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SERVER, LABEL_SHARED, LABEL_USER
 from appliance.network_rules import NetworkRulesError
 from appliance.profiles import Profile, SharedVolume
-from appliance.spawners.errors import SpawnError
+from appliance.spawners.errors import NO_ANSWER, SERVER_FAILED, UNAVAILABLE, SpawnError
 from appliance.spawners.image_gate import ImageGate
 from appliance.spawners.isolation import NetworkIsolation
 from appliance.spawners.profiles import ProfileChoice, device_requests
@@ -223,7 +223,9 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, DockerS
         await self.remove_object()
         raise SpawnError(
             f"The profile {self.profile.name} asks for GPUs ({self.profile.gpus}), but this host's Docker engine has "
-            f"no GPU support (Docker: {error.explanation}). {GPU_TOOLKIT_FIX}"
+            f"no GPU support (Docker: {error.explanation}). {GPU_TOOLKIT_FIX}",
+            status=UNAVAILABLE,
+            reason="gpu",
         )
 
     async def wait_for_server(self, ip: str, port: int) -> None:
@@ -242,12 +244,13 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, DockerS
             if time.monotonic() >= next_state_check:
                 reason = await self.exit_reason()
                 if reason:
-                    await self.fail_with_logs(reason)
+                    await self.fail_with_logs(reason, SERVER_FAILED)
                 next_state_check = time.monotonic() + 1
             await asyncio.sleep(0.05)
         await self.fail_with_logs(
             f"The server's container runs, but nothing answered on port {port} within "
-            f"{self.server_start_timeout} s (SERVER_START_TIMEOUT)."
+            f"{self.server_start_timeout} s (SERVER_START_TIMEOUT).",
+            NO_ANSWER,
         )
 
     async def poll(self):
@@ -292,14 +295,14 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, DockerS
         logs = await self.docker("logs", self.container_id, tail=LOG_LINES_SHOWN)
         return logs.decode(errors="replace").strip()
 
-    async def fail_with_logs(self, reason: str) -> None:
+    async def fail_with_logs(self, reason: str, status: int) -> None:
         """Raise a SpawnError with the server's last log lines, after removing its container.
 
         JupyterHub does not stop a server whose container already exited, so the spawner removes it here.
         """
         logs = await self.recent_logs()
         await self.remove_object()
-        raise SpawnError(f"{reason} Its last log lines:\n{logs or '(none)'}")
+        raise SpawnError(f"{reason} Its last log lines:\n{logs or '(none)'}", status=status, reason="server")
 
 
 # Run by the shared-volume helper: mode 0777, and a default POSIX ACL (user, group and other: rwx) so that new files

@@ -10,7 +10,7 @@ import jupyterhub
 
 from appliance import docker_host
 from appliance.images import jupyterhub_mismatch
-from appliance.spawners.errors import SpawnError
+from appliance.spawners.errors import CONFLICT, UNAVAILABLE, SpawnError
 
 BUILD_HINT = (
     "An admin can build or pull it on the Docker host (the appliance's own user image: `docker compose build`)."
@@ -33,13 +33,19 @@ class ImageGate:
             await self.check_jupyterhub_version(image, present)
             return
         if not present and self.pull_policy == "never":
-            raise SpawnError(f"Image {image} is not on this host, and pulling is turned off. {BUILD_HINT}")
+            raise SpawnError(
+                f"Image {image} is not on this host, and pulling is turned off. {BUILD_HINT}",
+                status=UNAVAILABLE,
+                reason="image",
+            )
         self.report(5, f"Pulling image {image}")
         try:
             await asyncio.to_thread(self.pull_with_progress, image)
         except docker.errors.APIError as error:
             situation = "could not be pulled" if present else "is not on this host, and pulling it failed"
-            raise SpawnError(f"Image {image} {situation}: {error.explanation}. {BUILD_HINT}") from None
+            raise SpawnError(
+                f"Image {image} {situation}: {error.explanation}. {BUILD_HINT}", status=UNAVAILABLE, reason="image"
+            ) from None
         self.report(10, f"Pulled image {image}")
         await self.check_jupyterhub_version(image, await self.image_id(image))
 
@@ -57,7 +63,7 @@ class ImageGate:
         found = await self._jupyterhub_versions[image_id]
         mismatch = jupyterhub_mismatch(image, found, jupyterhub.__version__)
         if mismatch:
-            raise SpawnError(mismatch)
+            raise SpawnError(mismatch, status=CONFLICT, reason="image")
         if found:
             self.report(12, f"Image {image} has JupyterHub {found}; the hub has {jupyterhub.__version__}")
         else:

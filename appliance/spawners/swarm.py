@@ -9,7 +9,7 @@ from traitlets import Integer
 
 from appliance.profiles import Profile
 from appliance.spawners.docker import LOG_LINES_SHOWN, ApplianceDockerSpawner
-from appliance.spawners.errors import SpawnError
+from appliance.spawners.errors import NO_ANSWER, SERVER_FAILED, UNAVAILABLE, SpawnError
 
 # The generic resource that NVIDIA's toolkit has dockerd advertise for each GPU (node-generic-resources).
 GPU_RESOURCE_KIND = "NVIDIA-GPU"
@@ -112,17 +112,21 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
                 return
             if state in TASK_ENDED:
                 await self.remove_object()
-                raise SpawnError(self.task_failure(task))
+                raise self.task_failure(task)
             if state == "pending" and NO_NODE in (task["Status"].get("Err") or ""):
                 await self.log_requested_resources()
                 await self.remove_object()
                 raise SpawnError(
                     f"Swarm has no node that can run this server ({task['Status']['Err']}): the reservations, GPUs or "
                     "placement of its profile (or MEM_RESERVATION, CPU_RESERVATION, SWARM_PLACEMENT) ask for more "
-                    "than any node offers."
+                    "than any node offers.",
+                    status=UNAVAILABLE,
+                    reason="placement",
                 )
             await asyncio.sleep(0.25)
-        raise SpawnError(f"The task of {self.service_name} did not run within {self.start_timeout} s.")
+        raise SpawnError(
+            f"The task of {self.service_name} did not run within {self.start_timeout} s.", status=NO_ANSWER
+        )
 
     async def log_requested_resources(self) -> None:
         service = await self.docker("inspect_service", self.service_id)
@@ -132,14 +136,16 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
             service["Spec"]["TaskTemplate"].get("Resources"),
         )
 
-    def task_failure(self, task: dict) -> str:
+    def task_failure(self, task: dict) -> SpawnError:
         reason = task["Status"].get("Err") or task["Status"].get("Message") or task["Status"]["State"]
         if "No such image" in reason:
-            return (
+            return SpawnError(
                 f"Image {self.image} is not on the node Swarm chose, and it could not be pulled there ({reason}). "
-                "Every node that may run user servers needs the image: build or pull it there, or use a registry."
+                "Every node that may run user servers needs the image: build or pull it there, or use a registry.",
+                status=UNAVAILABLE,
+                reason="image",
             )
-        return f"Swarm could not run the server's task: {reason}."
+        return SpawnError(f"Swarm could not run the server's task: {reason}.", status=SERVER_FAILED, reason="server")
 
     async def get_ip_and_port(self):
         task = await self.get_task()

@@ -34,13 +34,26 @@ def chromium(*extra_args: str):
             browser.close()
 
 
+def log_in(page, url: str, name: str, password: str) -> None:
+    """Log in through the hub's login form."""
+    page.goto(f"{url}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.locator("#login_submit").click()
+    page.wait_for_url(f"{url}/hub/**")
+
+
+def keep_screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / name
+    page.screenshot(path=str(screenshot))
+    assert screenshot.stat().st_size > 10_000
+
+
 def spawn_until_lab(page, hub_url: str, username: str, screenshot_name: str) -> None:
     """From a logged-in page: the spawn page, then JupyterLab's launcher; a screenshot is kept as an artifact."""
     page.goto(f"{hub_url}/hub/spawn")
     page.wait_for_url(f"{hub_url}/user/{username}/lab**", timeout=LAB_SECONDS * 1000)
     page.locator(".jp-Launcher").wait_for(timeout=LAB_SECONDS * 1000)
     assert page.locator("#jp-main-dock-panel").is_visible()
-    ARTIFACTS.mkdir(exist_ok=True)
-    screenshot = ARTIFACTS / screenshot_name
-    page.screenshot(path=str(screenshot))
-    assert screenshot.stat().st_size > 10_000
+    keep_screenshot(page, screenshot_name)

@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from tests.e2e.browser import chromium, spawn_until_lab
+from tests.e2e.browser import chromium, log_in, spawn_until_lab
 from tests.e2e.hub_client import page_message, wait_until
 from tests.e2e.stack import record_spawn
 
@@ -138,14 +138,6 @@ def test_in_a_real_browser_sign_up_approval_and_jupyterlab(stack, browser):
 
     log_in(rhea, stack.url, "rhea", PASSWORDS["rhea"])
     spawn_until_lab(rhea, stack.url, "rhea", "native-signup-jupyterlab.png")
-
-
-def log_in(page, url: str, name: str, password: str) -> None:
-    page.goto(f"{url}/hub/login")
-    page.fill("#username_input", name)
-    page.fill("#password_input", password)
-    page.locator("#login_submit").click()
-    page.wait_for_url(f"{url}/hub/**")
 
 
 def test_passwords_survive_a_backup_and_restore_of_a_lost_data_volume(stack):

@@ -7,6 +7,7 @@ import time
 import pytest
 import requests
 
+from tests.e2e.browser import chromium, keep_screenshot, log_in
 from tests.e2e.hub_client import wait_until
 from tests.e2e.registry import REGISTRY, push
 from tests.e2e.stack import (
@@ -90,6 +91,21 @@ def test_users_get_a_form_with_the_allowed_images(stack, bob):
     form = bob.session.get(f"{stack.url}/hub/spawn", timeout=30).text
     for image in (SINGLEUSER_IMAGE, EXITS_IMAGE, SILENT_IMAGE, MISSING_IMAGE):
         assert image in form
+
+
+def test_the_spawn_page_shows_why_a_chosen_image_cannot_start(stack):
+    """In a browser: the form's request fails within JupyterHub's first second, and the page says why, not error 500."""
+    with chromium() as browser:
+        page = browser.new_context().new_page()
+        log_in(page, stack.url, "bob", USER_PASSWORD)
+        page.goto(f"{stack.url}/hub/spawn")
+        page.locator(".appliance-profile", has_text=MISSING_IMAGE).locator("input").check()
+        page.locator("form input[type=submit], form button[type=submit]").first.click()
+        message = page.get_by_text(f"Image {MISSING_IMAGE} is not on this host, and pulling it failed")
+        message.wait_for(timeout=30_000)
+        assert "503" in page.content() and "Internal Server Error" not in page.content()
+        keep_screenshot(page, "spawn-error-missing-image.png")
+    wait_until(lambda: not stack.user_containers("bob"), "no container for the refused start")
 
 
 def test_an_image_not_on_the_host_is_pulled_with_progress(stack, bob, docker_client):
