@@ -13,7 +13,7 @@ import sqlalchemy
 from appliance import data_dir as data_dir_checks
 from appliance import docker_host, profiles
 from appliance.database import jupyterhub_revisions, sqlite_file
-from appliance.images import jupyterhub_mismatch
+from appliance.images import jupyterhub_mismatch, looks_like_docker_stacks
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
 from appliance.network_rules import NetworkRulesError, Policy, probe_rules
@@ -113,10 +113,10 @@ def check_images(settings: Settings) -> Outcome:
     """Each user image is here or pullable, and those here have a JupyterHub that works with the hub's."""
     client = docker_host.client()
     images = dict.fromkeys(profile.image for profile in profiles.in_use(settings))
-    missing, found = [], {}
+    missing, found, configs = [], {}, {}
     for image in images:
         try:
-            client.images.get(image)
+            configs[image] = client.images.get(image).attrs["Config"]
         except docker.errors.ImageNotFound:
             if not pullable(client, image):
                 missing.append(image)
@@ -129,7 +129,10 @@ def check_images(settings: Settings) -> Outcome:
             f"not on this host and not pullable: {', '.join(missing)}",
             "build or pull them on the Docker host (the appliance's own user image: `docker compose build`)",
         )
-    mismatches = [jupyterhub_mismatch(image, version, jupyterhub.__version__) for image, version in found.items()]
+    mismatches = [
+        jupyterhub_mismatch(image, version, jupyterhub.__version__, looks_like_docker_stacks(configs[image]))
+        for image, version in found.items()
+    ]
     if any(mismatches):
         return failed(" ".join(filter(None, mismatches)), "use user images with the hub's JupyterHub major version")
     described = [f"{image} (JupyterHub {found[image] or 'unknown'})" if image in found else image for image in images]

@@ -9,7 +9,7 @@ import docker.errors
 import jupyterhub
 
 from appliance import docker_host
-from appliance.images import jupyterhub_mismatch
+from appliance.images import jupyterhub_mismatch, looks_like_docker_stacks
 from appliance.spawners.errors import CONFLICT, UNAVAILABLE, SpawnError
 
 BUILD_HINT = (
@@ -61,7 +61,8 @@ class ImageGate:
                 asyncio.to_thread(docker_host.jupyterhub_version_in, self.engine, image, self.helper_labels())
             )
         found = await self._jupyterhub_versions[image_id]
-        mismatch = jupyterhub_mismatch(image, found, jupyterhub.__version__)
+        config = (await self.docker("inspect_image", image_id))["Config"]
+        mismatch = jupyterhub_mismatch(image, found, jupyterhub.__version__, looks_like_docker_stacks(config))
         if mismatch:
             raise SpawnError(mismatch, status=CONFLICT, reason="image")
         if found:

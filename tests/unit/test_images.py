@@ -3,7 +3,7 @@
 import pytest
 
 from appliance import __version__
-from appliance.images import image_name, jupyterhub_mismatch
+from appliance.images import image_name, jupyterhub_mismatch, looks_like_docker_stacks, pinned_tag
 
 
 def test_images_are_named_by_registry_kind_and_version():
@@ -32,3 +32,18 @@ def test_another_major_version_is_refused_naming_both_and_the_way_out():
 
 def test_a_version_that_is_not_a_number_is_refused():
     assert "is not a version number" in jupyterhub_mismatch("lab:odd", "banana", "6.1.1")
+
+
+def test_a_docker_stacks_image_of_another_major_is_pointed_to_its_pinned_tag():
+    message = jupyterhub_mismatch("quay.io/jupyter/scipy-notebook:latest", "5.3.0", "6.1.1", docker_stacks=True)
+    assert "It is a docker-stacks image: use its tag pinned to this hub's JupyterHub, " in message
+    assert "quay.io/jupyter/scipy-notebook:hub-6.1.1 (or build FROM that one)" in message
+    assert pinned_tag("localhost:5000/lab/scipy@sha256:" + "a" * 64, "6.1.1") == "localhost:5000/lab/scipy:hub-6.1.1"
+    assert pinned_tag("registry:5000/scipy", "6.1.1") == "registry:5000/scipy:hub-6.1.1"
+
+
+def test_docker_stacks_images_are_told_by_how_they_start():
+    assert looks_like_docker_stacks({"Entrypoint": ["tini", "-g", "--", "start.sh"], "Cmd": ["start-notebook.py"]})
+    assert looks_like_docker_stacks({"Entrypoint": None, "Cmd": ["/usr/local/bin/start-singleuser.sh"]})
+    assert not looks_like_docker_stacks({"Entrypoint": ["tini", "-g", "--"], "Cmd": ["jupyterhub-singleuser"]})
+    assert not looks_like_docker_stacks({})
