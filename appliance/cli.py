@@ -8,7 +8,7 @@ from pathlib import Path
 
 import docker.errors
 
-from appliance import __version__, docker_host, profiles, reconcile
+from appliance import __version__, docker_host, image_pulls, profiles, reconcile
 from appliance.backup import (
     DEFAULT_MAX_DATABASE_BYTES,
     BackupError,
@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     reconcile.add_arguments(
         commands.add_parser("reconcile", help="(run by the hub) check Docker's containers against the hub")
     )
+    image_pulls.add_arguments(
+        commands.add_parser("pull-ahead", help="(run by the hub) pull the user images this host lacks")
+    )
     args = parser.parse_args(argv)
     commands_by_name = {
         "run": run,
@@ -77,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "backup": backup_command,
         "restore": restore_command,
         "reconcile": reconcile.run,
+        "pull-ahead": image_pulls.run,
     }
     return commands_by_name[args.command](args)
 

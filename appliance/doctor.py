@@ -11,7 +11,7 @@ import jupyterhub
 import sqlalchemy
 
 from appliance import data_dir as data_dir_checks
-from appliance import docker_host, profiles
+from appliance import docker_host, image_pulls, profiles
 from appliance.database import jupyterhub_revisions, sqlite_file
 from appliance.images import jupyterhub_mismatch, looks_like_docker_stacks
 from appliance.labels import LABEL_INSTANCE
@@ -110,23 +110,29 @@ def check_hub_api_from_user_network(settings: Settings) -> Outcome:
 
 
 def check_images(settings: Settings) -> Outcome:
-    """Each user image is here or pullable, and those here have a JupyterHub that works with the hub's."""
+    """Each user image is here, being pulled ahead (with its progress) or pullable, and those here have a
+    JupyterHub that works with the hub's; a pull ahead that failed is named with its reason."""
     client = docker_host.client()
     images = dict.fromkeys(profile.image for profile in profiles.in_use(settings))
-    missing, found, configs = [], {}, {}
+    pulls = image_pulls.read_states()
+    missing, pulling, found, configs = [], [], {}, {}
     for image in images:
         try:
             configs[image] = client.images.get(image).attrs["Config"]
         except docker.errors.ImageNotFound:
-            if not pullable(client, image):
-                missing.append(image)
+            state = pulls.get(image)
+            if state is not None and state.pulling:
+                pulling.append(state)
+            elif not pullable(client, image):
+                missing.append(state.shown() if state is not None else image)
             continue
         found[image] = docker_host.jupyterhub_version_in(
             client, image, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}
         )
+    still_pulling = f"still pulling: {', '.join(p.shown() for p in pulling)}" if pulling else ""
     if missing:
         return failed(
-            f"not on this host and not pullable: {', '.join(missing)}",
+            "; ".join(filter(None, [f"not on this host and not pullable: {', '.join(missing)}", still_pulling])),
             "build or pull them on the Docker host (the appliance's own user image: `docker compose build`)",
         )
     mismatches = [
@@ -135,7 +141,13 @@ def check_images(settings: Settings) -> Outcome:
     ]
     if any(mismatches):
         return failed(" ".join(filter(None, mismatches)), "use user images with the hub's JupyterHub major version")
-    described = [f"{image} (JupyterHub {found[image] or 'unknown'})" if image in found else image for image in images]
+    described = [f"{image} (JupyterHub {found[image] or 'unknown'})" for image in found]
+    described += [image for image in images if image not in found and image not in {p.image for p in pulling}]
+    if pulling:
+        return warned(
+            f"present: {', '.join(described) or 'none'}; {still_pulling}",
+            "spawns of these images wait for their pull; nothing to do unless it stalls",
+        )
     return passed(f"present or pullable: {', '.join(described)}")
 
 

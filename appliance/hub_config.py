@@ -7,7 +7,7 @@ import sys
 
 from traitlets.config import Config
 
-from appliance import profiles, reconcile
+from appliance import image_pulls, profiles, reconcile
 from appliance.auth import configure_auth
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, NOTEBOOK_DIR, PROXY_API_URL, PUBLIC_PORT_INSIDE
 from appliance.settings import Settings
@@ -169,7 +169,12 @@ def configure_culling(settings: Settings, c: Config) -> None:
 
 def configure_services(settings: Settings, c: Config) -> None:
     """Hub-managed services, each with the narrowest role it needs."""
-    wanted = [reconcile_service(settings), idle_culler_service(settings), metrics_service(settings)]
+    wanted = [
+        reconcile_service(settings),
+        idle_culler_service(settings),
+        metrics_service(settings),
+        pull_ahead_service(settings),
+    ]
     services_and_roles = [pair for pair in wanted if pair]
     c.JupyterHub.services = [service for service, _ in services_and_roles]
     c.JupyterHub.load_roles = [role for _, role in services_and_roles]
@@ -201,6 +206,17 @@ def idle_culler_service(settings: Settings) -> ServiceAndRole:
     return (
         {"name": "idle-culler", "command": command},
         {"name": "idle-culler", "scopes": scopes, "services": ["idle-culler"]},
+    )
+
+
+def pull_ahead_service(settings: Settings) -> ServiceAndRole:
+    """Pulls the images users can get and this host lacks, at hub start (appliance.image_pulls); no API access."""
+    if not settings["PULL_AHEAD"]:
+        return None
+    images = [profile.image for profile in profiles.in_use(settings)]
+    return (
+        {"name": "pull-ahead", "command": image_pulls.command(images)},
+        {"name": "pull-ahead", "scopes": [], "services": ["pull-ahead"]},
     )
 
 

@@ -437,6 +437,14 @@ SETTINGS: tuple[Setting, ...] = (
         group="User servers",
     ),
     Setting(
+        "PULL_AHEAD",
+        "At hub start, pull every user image (SINGLEUSER_IMAGE, ALLOWED_IMAGES, profiles) that this host lacks, so "
+        "that first spawns do not wait for it; spawns that arrive meanwhile wait for that pull.",
+        Flag(),
+        default="true",
+        group="User servers",
+    ),
+    Setting(
         "PROFILES_FILE",
         "The profiles file: images, sizes, GPUs and shared volumes that users choose from at spawn, each for the "
         "groups it names (README: Profiles). Compose mounts ./profiles (PROFILES_DIR) at /etc/appliance/profiles.",

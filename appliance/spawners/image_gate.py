@@ -8,7 +8,7 @@ from typing import ClassVar
 import docker.errors
 import jupyterhub
 
-from appliance import docker_host
+from appliance import docker_host, image_pulls
 from appliance.images import jupyterhub_mismatch, looks_like_docker_stacks
 from appliance.spawners.errors import CONFLICT, UNAVAILABLE, SpawnError
 
@@ -32,6 +32,12 @@ class ImageGate:
             self.report(10, f"Image {image} is on this host")
             await self.check_jupyterhub_version(image, present)
             return
+        if not present and await self.joined_pull_ahead(image):
+            present = await self.image_id(image)
+            if present:
+                self.report(10, f"Pulled image {image}")
+                await self.check_jupyterhub_version(image, present)
+                return
         if not present and self.pull_policy == "never":
             raise SpawnError(
                 f"Image {image} is not on this host, and pulling is turned off. {BUILD_HINT}",
@@ -48,6 +54,22 @@ class ImageGate:
             ) from None
         self.report(10, f"Pulled image {image}")
         await self.check_jupyterhub_version(image, await self.image_id(image))
+
+    async def joined_pull_ahead(self, image: str) -> bool:
+        """Wait for the pull that began at hub start (appliance.image_pulls), if one is under way, showing its
+        progress; True when there was one. It may have failed: then the image is still missing."""
+        state = image_pulls.read_states().get(image)
+        if state is None or not state.pulling:
+            return False
+        self.report(5, f"Image {image} is being pulled since the hub started; waiting for that pull")
+        deadline, shown = time.monotonic() + self.start_timeout, ""
+        while state is not None and state.pulling and time.monotonic() < deadline:
+            if state.progress != shown:
+                self.report(7, f"Pulling {image}: {state.progress}")
+                shown = state.progress
+            await asyncio.sleep(1)
+            state = image_pulls.read_states().get(image)
+        return True
 
     # The JupyterHub version in each image, by image id (content-addressed, so never stale); spawns of
     # the same image at once share one question. None: the image could not tell.
@@ -79,11 +101,8 @@ class ImageGate:
             return None
 
     def pull_with_progress(self, image: str) -> None:
-        repository, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "latest")
         last_reported = 0.0
-        for line in self.client.pull(repository, tag=tag, stream=True, decode=True):
-            if "error" in line:
-                raise docker.errors.APIError(line["error"], explanation=line["error"])
-            if time.monotonic() - last_reported > 1 and line.get("progress"):
-                self.report(7, f"Pulling {image}: {line.get('status', '')} {line['progress']}")
+        for progress in image_pulls.progress_lines(self.client, image):
+            if time.monotonic() - last_reported > 1:
+                self.report(7, f"Pulling {image}: {progress}")
                 last_reported = time.monotonic()

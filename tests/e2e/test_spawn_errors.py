@@ -71,6 +71,8 @@ def stack(stack_factory, broken_images, registry):
             "ALLOWED_USERS": "bob",
             "ALLOWED_IMAGES": f"{EXITS_IMAGE},{SILENT_IMAGE},{MISSING_IMAGE},{PULLED_IMAGE},{OLD_JUPYTERHUB_IMAGE}",
             "SERVER_START_TIMEOUT": str(SERVER_START_TIMEOUT),
+            # The spawns' own pulls are what this story tests (test_pull_ahead: the pull at hub start).
+            "PULL_AHEAD": "false",
         }
     )
 

@@ -62,6 +62,8 @@ class SwarmStack:
         env_file = tmp_dir / "swarm.env"
         env_file.write_text(
             f"ADMIN_PASSWORD={ADMIN_PASSWORD}\nUSER_PASSWORD={USER_PASSWORD}\nALLOWED_USERS=bob\nIDLE_TIMEOUT=0\n"
+            # The image missing on every node is to stay missing: nothing is pulled at hub start.
+            "PULL_AHEAD=false\n"
             # Swarm servers cannot be firewalled by the appliance; the admin says so explicitly.
             "USER_NETWORK_ISOLATION=off\n"
         )

@@ -85,7 +85,7 @@ def test_read_only_root_keeps_tmp_and_home_writable():
 
 
 def test_idle_culler_runs_with_the_narrowest_role():
-    c = configured(IDLE_TIMEOUT="40")
+    c = configured(IDLE_TIMEOUT="40", PULL_AHEAD="false")
     [_, culler] = c.JupyterHub.services
     assert culler["command"][-2:] == ["--timeout=40", "--cull-every=10"]
     [_, role] = c.JupyterHub.load_roles
@@ -95,14 +95,14 @@ def test_idle_culler_runs_with_the_narrowest_role():
 
 
 def test_idle_culling_off_and_metrics_token_on():
-    c = configured(IDLE_TIMEOUT="0", METRICS_TOKEN="m" * 40)
+    c = configured(IDLE_TIMEOUT="0", METRICS_TOKEN="m" * 40, PULL_AHEAD="false")
     assert [service["name"] for service in c.JupyterHub.services] == ["reconcile", "metrics"]
     assert c.JupyterHub.services[1] == {"name": "metrics", "api_token": "m" * 40}
     assert c.JupyterHub.load_roles[1] == {"name": "metrics", "scopes": ["read:metrics"], "services": ["metrics"]}
 
 
 def test_reconciler_reads_servers_only_and_removes_only_when_told():
-    c = configured(APPLIANCE_INSTANCE="lab", UNKNOWN_CONTAINERS="remove", IDLE_TIMEOUT="0")
+    c = configured(APPLIANCE_INSTANCE="lab", UNKNOWN_CONTAINERS="remove", IDLE_TIMEOUT="0", PULL_AHEAD="false")
     [reconcile] = c.JupyterHub.services
     assert reconcile["command"][-5:] == [
         "--instance=lab",
@@ -204,3 +204,11 @@ def test_system_mode_runs_host_accounts_in_their_homes():
     assert c.ApplianceSystemUserSpawner.host_passwd_file == "/etc/passwd"
     assert "volumes" not in c.DockerSpawner
     assert c.DockerSpawner.extra_host_config["cap_drop"] == ["ALL"]
+
+
+def test_the_images_users_can_get_are_pulled_ahead_by_a_service_without_api_access():
+    c = configured(SINGLEUSER_IMAGE="lab:1", ALLOWED_IMAGES="r:2,lab:1")
+    [puller] = [service for service in c.JupyterHub.services if service["name"] == "pull-ahead"]
+    assert puller["command"][-3:] == ["pull-ahead", "lab:1", "r:2"]
+    assert {"name": "pull-ahead", "scopes": [], "services": ["pull-ahead"]} in c.JupyterHub.load_roles
+    assert "pull-ahead" not in [service["name"] for service in configured(PULL_AHEAD="false").JupyterHub.services]
