@@ -25,7 +25,8 @@ USER_PASSWORD = "students-password"
 SERVER_START_TIMEOUT = 8
 EXITS_IMAGE = f"appliance-e2e-exits:{RUN_ID}"
 SILENT_IMAGE = f"appliance-e2e-silent:{RUN_ID}"
-MISSING_IMAGE = f"appliance-e2e-missing:{RUN_ID}"
+# In the test registry, which never had it: the pull fails on loopback, not on a public registry.
+MISSING_IMAGE = f"{REGISTRY}/appliance-e2e/missing:{RUN_ID}"
 PULLED_IMAGE = f"{REGISTRY}/appliance-e2e/pulled:{RUN_ID}"
 OLD_JUPYTERHUB = "5.4.6"
 OLD_JUPYTERHUB_IMAGE = f"appliance-e2e-jupyterhub5:{RUN_ID}"

@@ -95,6 +95,8 @@ BAD_ENVIRONMENTS = [
     ({"LOGIN_ATTEMPTS": "0"}, "LOGIN_ATTEMPTS", "from 1 to 1000"),
     ({"LOCKOUT_SECONDS": "forever"}, "LOCKOUT_SECONDS", "a whole number"),
     ({"AUTH_MODE": "native", "OPEN_SIGNUP": "maybe"}, "OPEN_SIGNUP", "true or false"),
+    ({"PULL_AHEAD": "sometimes"}, "PULL_AHEAD", "true or false"),
+    ({"PROFILES_FILE": "/etc/appliance/missing.yml"}, "PROFILES_FILE", "cannot be read: No such file"),
     ({"OPEN_SIGNUP": "true"}, "OPEN_SIGNUP", "only applies when AUTH_MODE=native"),
     ({"AUTH_MODE": "native", "USER_PASSWORD": "shared-pw"}, "USER_PASSWORD", "only applies when AUTH_MODE=password"),
     ({"AUTH_MODE": "native", "ALLOW_ALL": "true"}, "ALLOW_ALL", "only applies when AUTH_MODE=github"),
