@@ -29,6 +29,7 @@ FRESH_SECONDS = 60
 STATE_EVERY_SECONDS = 1
 LOG_EVERY_SECONDS = 5
 PULL_SECONDS = 3600
+RECHECK_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def pull_one(api: docker.APIClient, image: str, path: str, log: Callable[[str], 
     except (docker.errors.APIError, requests.RequestException) as error:
         reason = getattr(error, "explanation", None) or str(error)
         write_state(PullState(image, "failed", error=reason, updated=time.time()), path)
-        log(f"Pulling {image} failed: {reason}. Spawns of it will try again.")
+        log(f"Pulling {image} failed: {reason}. Spawns of it try again, and so does this service in 10 minutes.")
         return
     write_state(PullState(image, "pulled", updated=time.time()), path)
     log(f"Pulled {image} in {time.monotonic() - started:.0f} s")
@@ -129,7 +130,9 @@ def log(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Pull, then stay: the hub restarts a managed service that ends, which would pull a failed image in a loop."""
-    pull_ahead(docker_host.client(timeout=PULL_SECONDS), args.images, STATE_FILE, log)
+    """Pull at start, then again every RECHECK_SECONDS for what is still missing (a pull that failed, an image
+    removed since). It never ends: the hub restarts a managed service that does, at once."""
+    engine = docker_host.client(timeout=PULL_SECONDS)
     while True:
-        time.sleep(3600)
+        pull_ahead(engine, args.images, STATE_FILE, log)
+        time.sleep(RECHECK_SECONDS)
