@@ -111,7 +111,8 @@ def pull_one(api: docker.APIClient, image: str, path: str, log: Callable[[str], 
     except (docker.errors.APIError, requests.RequestException) as error:
         reason = getattr(error, "explanation", None) or str(error)
         write_state(PullState(image, "failed", error=reason, updated=time.time()), path)
-        log(f"Pulling {image} failed: {reason}. Spawns of it try again, and so does this service in {RECHECK_SECONDS // 60} minutes.")
+        retry = f"Spawns of it try again, and so does this service in {RECHECK_SECONDS // 60} minutes."
+        log(f"Pulling {image} failed: {reason}. {retry}")
         return
     write_state(PullState(image, "pulled", updated=time.time()), path)
     log(f"Pulled {image} in {time.monotonic() - started:.0f} s")
