@@ -53,7 +53,7 @@ def git_server(docker_client):
 
 
 @pytest.fixture(scope="module")
-def stack(git_server, stack_factory):
+def stack(stack_factory, git_server):
     def start_the_git_server_and_allow_it(stack):
         address = git_server.start(stack.network)
         stack.change_env(USER_EGRESS_ALLOW=f"{address}/32:{GIT_PORT}")
