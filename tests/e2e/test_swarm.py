@@ -27,7 +27,8 @@ from tests.e2e.stack import (
 
 ADMIN_PASSWORD = "swarm-admin-password-0123456789abcdef"
 USER_PASSWORD = "swarm-students-password"
-MISSING_IMAGE = f"appliance-e2e/not-on-any-node:{RUN_ID}"
+# On loopback, where nothing listens: the node's pull fails at once, and no public registry is asked.
+MISSING_IMAGE = f"127.0.0.1:9/appliance-e2e/not-on-any-node:{RUN_ID}"
 NOTEBOOK = "swarm.ipynb"
 PROFILES = f"""\
 profiles:
