@@ -100,12 +100,15 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, DockerS
         namespace["server_suffix"] = f"--{namespace['servername']}" if self.name else ""
         return namespace
 
-    async def ensure_labelled_volume(self, name: str) -> None:
+    async def ensure_volume(self, name: str, labels: dict[str, str], whose: str) -> bool:
+        """Create the volume with these labels unless it exists; True when it was created."""
         try:
             await self.docker("inspect_volume", name)
+            return False
         except docker.errors.NotFound:
-            self.log.info("Creating volume %s for %s", name, self.user.name)
-            await self.docker("create_volume", name=name, labels=self.user_labels())
+            self.log.info("Creating volume %s for %s", name, whose)
+            await self.docker("create_volume", name=name, labels=labels)
+            return True
 
     def shared_labels(self) -> dict[str, str]:
         """A profile's shared volume belongs to the instance, not to a user; the appliance never removes it."""
@@ -113,14 +116,8 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, DockerS
 
     async def ensure_shared_volume(self, volume: SharedVolume) -> None:
         """Create a missing shared volume; a writable one (a scratch) is opened to every user of the profile."""
-        try:
-            await self.docker("inspect_volume", volume.name)
-            return
-        except docker.errors.NotFound:
-            pass
-        self.log.info("Creating the shared volume %s (profile %s)", volume.name, self.profile.name)
-        await self.docker("create_volume", name=volume.name, labels=self.shared_labels())
-        if not volume.read_only:
+        created = await self.ensure_volume(volume.name, self.shared_labels(), f"the profile {self.profile.name}")
+        if created and not volume.read_only:
             await self.open_to_every_user(volume.name)
 
     async def open_to_every_user(self, name: str) -> None:
@@ -198,7 +195,7 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, DockerS
             if source in shared:
                 await self.ensure_shared_volume(shared[source])
             elif not source.startswith("/"):
-                await self.ensure_labelled_volume(source)
+                await self.ensure_volume(source, self.user_labels(), self.user.name)
         self.report(20, f"Creating container {self.object_name}")
         return await super().create_object()
 

@@ -83,9 +83,11 @@ class ImageGate:
                 asyncio.to_thread(docker_host.jupyterhub_version_in, self.engine, image, self.helper_labels())
             )
         found = await self._jupyterhub_versions[image_id]
-        config = (await self.docker("inspect_image", image_id))["Config"]
-        mismatch = jupyterhub_mismatch(image, found, jupyterhub.__version__, looks_like_docker_stacks(config))
-        if mismatch:
+        if jupyterhub_mismatch(image, found, jupyterhub.__version__):
+            # Only a refusal needs the image's config: it names docker-stacks' pinned tag.
+            config = (await self.docker("inspect_image", image_id))["Config"]
+            docker_stacks = looks_like_docker_stacks(config)
+            mismatch = jupyterhub_mismatch(image, found, jupyterhub.__version__, docker_stacks)
             raise SpawnError(mismatch, status=CONFLICT, reason="image")
         if found:
             self.report(12, f"Image {image} has JupyterHub {found}; the hub has {jupyterhub.__version__}")
