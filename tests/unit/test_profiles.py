@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import jsonschema
 import pytest
 import yaml
+from docker.types import HostConfig
 from traitlets.config import Config
 
 from appliance.docs import render_profile_fields
@@ -350,7 +351,8 @@ def test_gpus_become_device_requests_in_docker_mode(tmp_path):
     assert server.extra_host_config["device_requests"] == [{"count": -1, "capabilities": [["gpu"]]}]
     assert device_requests(2) == [{"count": 2, "capabilities": [["gpu"]]}]
     assert device_requests(("0", "3")) == [{"device_ids": ["0", "3"], "capabilities": [["gpu"]]}]
-    host_config = server.client.create_host_config(device_requests=server.extra_host_config["device_requests"])
+    # What docker-py sends the engine (API 1.41, the oldest the appliance supports), built without a daemon.
+    host_config = HostConfig(version="1.41", device_requests=server.extra_host_config["device_requests"])
     assert host_config["DeviceRequests"] == [
         {"Driver": "", "Count": -1, "DeviceIDs": [], "Capabilities": [["gpu"]], "Options": {}}
     ]
