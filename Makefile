@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-# An older JupyterHub, whose database the upgrade test starts from.
+# An older JupyterHub, whose databases (sqlite and PostgreSQL) the upgrade tests start from.
 OLD_HUB := .cache/jupyterhub-5.4.6
 
 .PHONY: test test-unit test-e2e images lint docs lock engine browser bench
@@ -20,9 +20,9 @@ engine:
 browser:
 	scripts/ensure-browser.sh
 
-$(OLD_HUB)/.installed:
+$(OLD_HUB)/.installed-with-psycopg:
 	python3 -m venv $(OLD_HUB)
-	$(OLD_HUB)/bin/pip install --quiet jupyterhub==5.4.6
+	$(OLD_HUB)/bin/pip install --quiet jupyterhub==5.4.6 'psycopg[binary]==3.3.9'
 	touch $@
 
 images: engine
@@ -39,7 +39,7 @@ lint: $(VENV)/.installed
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest -m "not e2e" tests/unit
 
-test-e2e: $(VENV)/.installed $(OLD_HUB)/.installed engine browser
+test-e2e: $(VENV)/.installed $(OLD_HUB)/.installed-with-psycopg engine browser
 	$(PY) -m pytest -m e2e tests/e2e
 
 # Spawn latency against the floor and a stock hub; prints a table, writes bench/results/. Not part of `make test`.

@@ -1,8 +1,9 @@
 """`appliance backup` and `appliance restore`: one archive with the hub's database and stored secrets.
 
-User volumes are never in it. The database is copied with sqlite's online backup, so a backup is
-safe while the hub runs. A restore refuses while a hub uses the same data, and moves whatever it
-replaces to DATA_DIR/backups instead of deleting it.
+User volumes are never in it. A sqlite database is copied with sqlite's online backup, PostgreSQL
+with pg_dump (custom format), so a backup is safe while the hub runs. A restore refuses while a hub
+uses the same data; it moves whatever it replaces to DATA_DIR/backups instead of deleting it, and
+restores PostgreSQL only into an empty database.
 """
 
 import io
@@ -20,6 +21,8 @@ from appliance.database import (
     DatabaseError,
     backups_dir,
     check_known_revision,
+    connect_url,
+    is_postgres,
     jupyterhub_revisions,
     jupyterhub_version,
     online_copy,
@@ -32,6 +35,10 @@ from appliance.settings import Settings
 
 MANIFEST = "manifest.json"
 DATABASE_MEMBER = "jupyterhub.sqlite"
+POSTGRES_MEMBER = "jupyterhub.pgdump"
+# The manifest's "database" (absent in archives from before PostgreSQL) and the member that holds it.
+DATABASE_MEMBERS = {"sqlite": DATABASE_MEMBER, "postgresql": POSTGRES_MEMBER}
+BACKUP_SUFFIX = {"sqlite": "sqlite", "postgresql": "pgdump"}  # of the copies made before upgrades
 SECRET_MEMBERS = {f"{SECRETS_FOLDER}/{secret.file_name}": secret for secret in STORED_SECRETS}
 ARCHIVE_FORMAT = "jupyterhub-appliance-backup/1"
 MANIFEST_KEYS = {  # key: the type its value must have
@@ -56,11 +63,12 @@ class BackupError(Exception):
 def database_of(settings: Settings) -> Path:
     path = sqlite_file(settings["DATABASE_URL"])
     if path is None:
-        raise BackupError(
-            "DATABASE_URL is not a sqlite file; back that database up with its own tools. "
-            "`appliance backup` covers the sqlite database kept in DATA_DIR."
-        )
+        raise BackupError("DATABASE_URL is an in-memory sqlite database, which cannot be backed up.")
     return path
+
+
+def database_kind(settings: Settings) -> str:
+    return "postgresql" if is_postgres(settings["DATABASE_URL"]) else "sqlite"
 
 
 def default_archive_path(settings: Settings) -> Path:
@@ -69,31 +77,49 @@ def default_archive_path(settings: Settings) -> Path:
 
 def create_backup(settings: Settings, output: BinaryIO, report: Report) -> list[str]:
     """Write the archive to output; returns its member names."""
-    database = database_of(settings)
-    if not database.exists():
-        raise BackupError(f"There is no database at {database} yet: start the hub once before backing it up.")
+    kind = database_kind(settings)
     with tempfile.TemporaryDirectory(dir=backups_dir(settings["DATA_DIR"])) as folder:
-        copy = Path(folder) / DATABASE_MEMBER
-        report(f"Copying {database} (sqlite online backup)")
-        online_copy(database, copy, report)
+        copy = Path(folder) / DATABASE_MEMBERS[kind]
+        revision = copy_database(settings, copy, report)
         secrets = {member: secret_path(settings["DATA_DIR"], s) for member, s in SECRET_MEMBERS.items()}
         stored = {member: path for member, path in secrets.items() if path.exists()}
         manifest = {
             "format": ARCHIVE_FORMAT,
+            "database": kind,
             "appliance_version": __version__,
             "jupyterhub_version": jupyterhub_version(),
-            "schema_revision": schema_revision(copy),
+            "schema_revision": revision,
             "created": timestamp(),
             # Secrets set in the environment are not stored, so a restore needs them set again.
             "secrets_from_environment": [s.name for s in STORED_SECRETS if settings[s.name]],
         }
         with tarfile.open(fileobj=output, mode="w:gz") as archive:
             add_bytes(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
-            archive.add(copy, DATABASE_MEMBER)
+            archive.add(copy, copy.name)
             for member, path in stored.items():
                 archive.add(path, member)
         report(f"Backed up the database and {len(stored)} stored secret(s); user volumes are not included.")
-        return [MANIFEST, DATABASE_MEMBER, *stored]
+        return [MANIFEST, copy.name, *stored]
+
+
+def copy_database(settings: Settings, copy: Path, report: Report) -> str:
+    """A consistent copy of the database at `copy`; returns its schema revision."""
+    if database_kind(settings) == "postgresql":
+        from appliance import postgres
+
+        url = connect_url(settings)
+        revision = postgres.schema_revision(url)
+        if revision is None:
+            raise BackupError(f"The database at {postgres.server_of(url)} has no hub tables yet: start the hub once.")
+        report(f"Dumping the database at {postgres.server_of(url)} (pg_dump, custom format)")
+        postgres.dump(url, copy, report)
+        return revision
+    database = database_of(settings)
+    if not database.exists():
+        raise BackupError(f"There is no database at {database} yet: start the hub once before backing it up.")
+    report(f"Copying {database} (sqlite online backup)")
+    online_copy(database, copy, report)
+    return schema_revision(copy)
 
 
 def add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -120,23 +146,30 @@ def restore_backup(
             "Stop it first: `docker compose stop hub`, then restore with `docker compose run --rm -T hub restore - "
             "< ARCHIVE`."
         )
-    database = database_of(settings)
+    kind = database_kind(settings)
     data_dir = Path(settings["DATA_DIR"])
     with tempfile.TemporaryDirectory(dir=data_dir, prefix=".restore-") as folder:
         staged = Path(folder)
         manifest = unpack(source, staged, max_database_bytes)
-        check_restorable(manifest, staged / DATABASE_MEMBER)
+        check_restorable(manifest, staged, kind)
         for name in manifest["secrets_from_environment"]:
             report(f"{name} was set in the environment when this backup was made: set it to the same value again.")
-        replaced = move_aside([database, *(secret_path(str(data_dir), s) for s in STORED_SECRETS)], data_dir)
+        secrets = [secret_path(str(data_dir), s) for s in STORED_SECRETS]
+        if kind == "postgresql":
+            from appliance import postgres
+
+            postgres.restore(connect_url(settings), staged / POSTGRES_MEMBER, report)
+            replaced = move_aside(secrets, data_dir)
+        else:
+            replaced = move_aside([database_of(settings), *secrets], data_dir)
+            os.replace(staged / DATABASE_MEMBER, database_of(settings))
         if replaced:
-            report(f"Moved the database and secrets it replaces to {replaced}")
+            report(f"Moved what the restore replaces to {replaced}")
         secrets_folder = data_dir / SECRETS_FOLDER
         secrets_folder.mkdir(mode=0o700, exist_ok=True)
         for member, secret in SECRET_MEMBERS.items():
             if (staged / member).exists():
                 os.replace(staged / member, secret_path(str(data_dir), secret))
-        os.replace(staged / DATABASE_MEMBER, database)
     made = f"{printable(manifest['created'])} by appliance {printable(manifest['appliance_version'])}"
     report(
         f"Restored the backup made {made} (JupyterHub {printable(manifest['jupyterhub_version'])}). "
@@ -153,7 +186,7 @@ def printable(text: str) -> str:
 def unpack(source: BinaryIO, staged: Path, max_database_bytes: int) -> dict:
     """Extract only the members a backup has, as private regular files within their size limits; return the
     manifest. A member's size is checked from its header, before any of it is written."""
-    limits = {MANIFEST: SMALL_MEMBER_BYTES, DATABASE_MEMBER: max_database_bytes}
+    limits = {MANIFEST: SMALL_MEMBER_BYTES} | dict.fromkeys(DATABASE_MEMBERS.values(), max_database_bytes)
     limits |= dict.fromkeys(SECRET_MEMBERS, SMALL_MEMBER_BYTES)
     free = shutil.disk_usage(staged).free
     written = 0
@@ -177,17 +210,19 @@ def unpack(source: BinaryIO, staged: Path, max_database_bytes: int) -> dict:
     except (OSError, ValueError):
         raise BackupError("The archive has no valid manifest.json; nothing was restored.") from None
     check_manifest(manifest)
-    if manifest["format"] != ARCHIVE_FORMAT or not (staged / DATABASE_MEMBER).exists():
+    member = DATABASE_MEMBERS.get(manifest.get("database", "sqlite"))
+    if manifest["format"] != ARCHIVE_FORMAT or member is None or not (staged / member).exists():
         raise BackupError(f"The archive is not a {ARCHIVE_FORMAT} backup with a database; nothing was restored.")
     return manifest
 
 
 def check_size(member: tarfile.TarInfo, limit: int, written: int, free: int) -> None:
     if member.size > limit:
+        is_database_member = member.name in DATABASE_MEMBERS.values()
         raise BackupError(
             f"{member.name} in the archive is {member.size} bytes, more than the {limit} bytes a restore accepts; "
             "nothing was restored."
-            + (" Raise the limit with `appliance restore --max-size 20G …`." if member.name == DATABASE_MEMBER else "")
+            + (" Raise the limit with `appliance restore --max-size 20G …`." if is_database_member else "")
         )
     if written + member.size > free:
         raise BackupError(
@@ -212,10 +247,20 @@ def check_manifest(manifest) -> None:
         )
 
 
-def check_restorable(manifest: dict, database: Path) -> None:
+def check_restorable(manifest: dict, staged: Path, kind: str) -> None:
+    """The archive holds the kind of database the settings name, with a schema this JupyterHub knows."""
+    archived = manifest.get("database", "sqlite")
+    if archived != kind:
+        raise BackupError(
+            f"The archive holds a {archived} database, but DATABASE_URL names {kind}; nothing was restored. "
+            "Restore with the settings it was made with; to move from sqlite to PostgreSQL, restore first, then "
+            "run `appliance migrate-db` (see the README)."
+        )
     _, known = jupyterhub_revisions()
+    database = staged / DATABASE_MEMBER
+    revision = schema_revision(database) if kind == "sqlite" else manifest["schema_revision"]
     try:
-        check_known_revision(database, schema_revision(database), known)
+        check_known_revision("The archive's database", revision, known, copies=f"jupyterhub-*.{BACKUP_SUFFIX[kind]}")
     except DatabaseError as error:
         raise BackupError(f"{error} Nothing was restored.") from None
 

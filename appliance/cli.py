@@ -17,9 +17,9 @@ from appliance.backup import (
     restore_backup,
 )
 from appliance.data_dir import DataDirError, check_data_dir
-from appliance.database import DatabaseError, sqlite_file, upgrade_if_needed
+from appliance.database import DatabaseError, connect_url, is_postgres, sqlite_file, upgrade_sqlite_if_needed
 from appliance.docs import VERSIONED_FILES, stale_files, write
-from appliance.kinds import ByteSize, byte_count
+from appliance.kinds import ByteSize, DatabaseUrl, Invalid, byte_count
 from appliance.layout import HUB_PORT_INSIDE
 from appliance.network_rules import (
     ISOLATION_OFF_WARNING,
@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         default=str(DEFAULT_MAX_DATABASE_BYTES // 1024**3) + "G",
         help="the largest database the restore accepts, such as 20G (default: %(default)s)",
     )
+    migrate = commands.add_parser(
+        "migrate-db", help="copy the sqlite database into an empty PostgreSQL database, with the hub stopped"
+    )
+    migrate.add_argument("--from", dest="source", help="the sqlite database (default: DATA_DIR/jupyterhub.sqlite)")
+    migrate.add_argument("--to", dest="target", help="a PostgreSQL URL (default: DATABASE_URL and its password file)")
     reconcile.add_arguments(
         commands.add_parser("reconcile", help="(run by the hub) check Docker's containers against the hub")
     )
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "docs": docs_command,
         "backup": backup_command,
         "restore": restore_command,
+        "migrate-db": migrate_db_command,
         "reconcile": reconcile.run,
         "pull-ahead": image_pulls.run,
     }
@@ -145,7 +151,7 @@ def run(_args) -> int:
         wait_for_login_provider(settings)
         check_data_dir(settings["DATA_DIR"], sqlite_file(settings["DATABASE_URL"]))
         resolved = resolve(settings)
-        upgrade_if_needed(settings["DATA_DIR"], settings["DATABASE_URL"], report=say)
+        prepare_database(settings)
         check_network_isolation(settings)
         join_networks_of_running_servers(settings)
         if https_enabled(settings):
@@ -166,6 +172,18 @@ def run(_args) -> int:
     environment = {**os.environ, **resolved.values, "APPLIANCE_TLS_FRONT": str(https_enabled(settings)).lower()}
     sys.stdout.flush()
     os.execvpe("supervisord", ["supervisord", "-c", SUPERVISORD_CONF], environment)
+
+
+def prepare_database(settings: Settings) -> None:
+    """Wait for PostgreSQL (bounded), then back up and upgrade the database when it needs it."""
+    url = connect_url(settings)
+    if not is_postgres(url):
+        upgrade_sqlite_if_needed(settings["DATA_DIR"], url, report=say)
+        return
+    from appliance import postgres  # psycopg, only where PostgreSQL is used
+
+    postgres.wait_for(url, settings["DATABASE_WAIT_SECONDS"], report=say)
+    postgres.upgrade_if_needed(settings["DATA_DIR"], url, report=say)
 
 
 class LoginProviderError(Exception):
@@ -266,25 +284,69 @@ def backup_command(args) -> int:
 def backup_to(settings: Settings, output) -> int:
     try:
         create_backup(settings, output, report=say)
-    except (BackupError, OSError) as error:
+    except (BackupError, DatabaseError, OSError) as error:
         say(f"Backup failed: {error}")
         return 1
     return 0
 
 
-def restore_command(args) -> int:
-    settings = loaded_or_exit()
+def hubs_running(settings: Settings) -> list[str]:
+    """This container, when a hub answers in it, and the running containers that share its DATA_DIR."""
     running = ["this container"] if hub_answers_here() else []
     try:
         running += docker_host.running_containers_sharing(docker_host.client(), settings["DATA_DIR"])
     except docker.errors.DockerException as error:
         say(f"Cannot ask Docker whether another hub uses this data ({error}); make sure none runs.")
+    return running
+
+
+def restore_command(args) -> int:
+    settings = loaded_or_exit()
+    running = hubs_running(settings)
     try:
         with open(args.archive, "rb") if args.archive != "-" else sys.stdin.buffer as source:
             restore_backup(settings, source, running, report=say, max_database_bytes=byte_count(args.max_size))
-    except (BackupError, OSError) as error:
+    except (BackupError, DatabaseError, OSError) as error:
         say(f"Restore failed: {error}")
         return 1
+    return 0
+
+
+def migrate_db_command(args) -> int:
+    settings = loaded_or_exit()
+    source = args.source or f"sqlite:///{settings['DATA_DIR']}/jupyterhub.sqlite"
+    try:
+        target = connect_url(settings) if args.target is None else DatabaseUrl()(args.target)
+    except Invalid as error:
+        say(f"--to {without_credentials(args.target)!r}: {error}")
+        return EXIT_BAD_CONFIG
+    if not is_postgres(target):
+        say("migrate-db copies into PostgreSQL: give --to postgresql://…, or set DATABASE_URL (compose/postgres.yml).")
+        return EXIT_BAD_CONFIG
+    if running := hubs_running(settings):
+        say(
+            f"The hub is running ({', '.join(running)}) and would keep writing to sqlite. Stop it first: "
+            "`docker compose stop hub`."
+        )
+        return 1
+    import sqlalchemy
+
+    from appliance import migrate_db, postgres
+
+    try:
+        postgres.wait_for(target, settings["DATABASE_WAIT_SECONDS"], report=say)
+        say(f"Copying {source} into the database at {postgres.server_of(target)}, in one transaction")
+        copied = migrate_db.migrate(source, target, report=say)
+    except DatabaseError as error:
+        say(f"Migration failed: {error}")
+        return 1
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        say(f"Migration failed, and the transaction was rolled back: {without_credentials(postgres.one_line(error))}")
+        return 1
+    say(
+        f"Copied {sum(copied.values())} rows in {len(copied)} tables; {source} is unchanged. "
+        "Now start the hub with DATABASE_URL naming this database."
+    )
     return 0
 
 

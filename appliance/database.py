@@ -1,8 +1,8 @@
-"""The hub's sqlite database: its schema revision, consistent online copies, and upgrades that back up first.
+"""The hub's database: the URL it connects with, schema revisions, and for sqlite online copies and upgrades.
 
 A new appliance version, or an older schema, first gets a copy of the database in DATA_DIR/backups.
-An upgrade never touches the original until it has succeeded: a second copy is upgraded, and only
-then does that copy replace the original.
+A sqlite upgrade never touches the original until it has succeeded: a second copy is upgraded, and
+only then does that copy replace the original. PostgreSQL's side is in `appliance.postgres`.
 """
 
 import os
@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from appliance import __version__
 
@@ -25,6 +26,21 @@ PAGES_PER_STEP = 1024
 
 class DatabaseError(Exception):
     """The database cannot be used or upgraded; the message says what was left where, and what to do."""
+
+
+def is_postgres(database_url: str) -> bool:
+    return database_url.startswith("postgresql")
+
+
+def connect_url(settings) -> str:
+    """DATABASE_URL, with the password from DATABASE_PASSWORD_FILE when one is given: what the hub connects with."""
+    url, password_file = settings["DATABASE_URL"], settings["DATABASE_PASSWORD_FILE"]
+    if not password_file:
+        return url
+    password = Path(password_file).read_text().strip()
+    parts = urlsplit(url)
+    user, host = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}"))
 
 
 def sqlite_file(database_url: str) -> Path | None:
@@ -83,17 +99,28 @@ def jupyterhub_version() -> str:
     return __version__
 
 
-def check_known_revision(path: Path, revision: str | None, known: set[str]) -> None:
+def check_known_revision(where, revision: str | None, known: set[str], copies: str = "jupyterhub-*.sqlite") -> None:
     if revision is not None and revision not in known:
         raise DatabaseError(
-            f"{path} has schema revision {revision}, which JupyterHub {jupyterhub_version()} does not know: a newer "
+            f"{where} has schema revision {revision}, which JupyterHub {jupyterhub_version()} does not know: a newer "
             "version of the appliance wrote it. Run that version again, or put back the copy made before its "
-            f"upgrade (DATA_DIR/{BACKUPS_FOLDER}/jupyterhub-*.sqlite) while the hub is stopped."
+            f"upgrade (DATA_DIR/{BACKUPS_FOLDER}/{copies}) while the hub is stopped."
         )
 
 
-def upgrade_if_needed(data_dir: str, database_url: str, report: Callable[[str], None]) -> Path | None:
-    """Back up the database when the appliance version changed or its schema is older, then upgrade it.
+def announce_upgrade(previous: str | None, current: str, head: str, schema_is_old: bool, report) -> None:
+    if previous != __version__:
+        report(f"Appliance {previous or f'before {RECORDED_SINCE}'} ran last on this data; this is {__version__}.")
+    if schema_is_old:
+        report(f"The database schema ({current}) is older than JupyterHub {jupyterhub_version()}'s ({head}).")
+
+
+def backup_name(current: str | None, suffix: str) -> str:
+    return f"jupyterhub-{timestamp()}-schema-{current}-before-{__version__}.{suffix}"
+
+
+def upgrade_sqlite_if_needed(data_dir: str, database_url: str, report: Callable[[str], None]) -> Path | None:
+    """Back up a sqlite database when the appliance version changed or its schema is older, then upgrade it.
 
     Returns the backup, if one was made. The version that ran last is kept in DATA_DIR/appliance-version,
     written only once the database is ready for this version.
@@ -109,11 +136,8 @@ def upgrade_if_needed(data_dir: str, database_url: str, report: Callable[[str], 
     schema_is_old = current not in (None, head)
     if previous == __version__ and not schema_is_old:
         return None
-    backup = backups_dir(data_dir) / f"jupyterhub-{timestamp()}-schema-{current}-before-{__version__}.sqlite"
-    if previous != __version__:
-        report(f"Appliance {previous or f'before {RECORDED_SINCE}'} ran last on this data; this is {__version__}.")
-    if schema_is_old:
-        report(f"The database schema ({current}) is older than JupyterHub {jupyterhub_version()}'s ({head}).")
+    backup = backups_dir(data_dir) / backup_name(current, "sqlite")
+    announce_upgrade(previous, current, head, schema_is_old, report)
     report(f"Backing up {path} to {backup}")
     online_copy(path, backup, report)
     if schema_is_old:

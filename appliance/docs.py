@@ -15,9 +15,11 @@ VERSIONED_FILES = (
     "docker-compose.yml",
     "compose/systemuser.yml",
     "compose/swarm.yml",
+    "compose/postgres.yml",
     "Dockerfile",
     "singleuser/Dockerfile",
     "systemuser/Dockerfile",
+    "postgres/Dockerfile",
 )
 VERSIONED_DEFAULTS = (
     (re.compile(r"\$\{APPLIANCE_VERSION:-([^}]*)\}"), __version__),

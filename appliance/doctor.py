@@ -12,7 +12,7 @@ import sqlalchemy
 
 from appliance import data_dir as data_dir_checks
 from appliance import docker_host, image_pulls, profiles
-from appliance.database import jupyterhub_revisions, sqlite_file
+from appliance.database import connect_url, is_postgres, jupyterhub_revisions, sqlite_file
 from appliance.images import jupyterhub_mismatch, looks_like_docker_stacks
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
@@ -200,22 +200,28 @@ def secret_paths(data_dir: Path) -> list[tuple[Path, int]]:
 
 
 def check_database(settings: Settings) -> Outcome:
-    url = sqlalchemy.engine.make_url(settings["DATABASE_URL"])
+    url = sqlalchemy.engine.make_url(connect_url(settings))
     if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
         return failed(f"no database at {url.database}", "start the hub once, or fix DATABASE_URL")
+    connect_args = {} if url.get_backend_name() == "sqlite" else {"connect_timeout": 5}
     try:
-        with sqlalchemy.create_engine(url).connect() as connection:
+        engine = sqlalchemy.create_engine(url, connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect() as connection:
             revision = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+            server = f"PostgreSQL {connection.dialect.server_version_info[0]}, " if is_postgres(str(url)) else ""
     except sqlalchemy.exc.SQLAlchemyError as error:
-        return failed(f"cannot read the database: {error.__class__.__name__}", "check DATABASE_URL and the server")
+        reason = " ".join(str(error.orig or error).split()).split(" [SQL:")[0] if is_postgres(str(url)) else ""
+        return failed(
+            f"cannot read the database: {error.__class__.__name__}" + (f" ({reason})" if reason else ""),
+            "check DATABASE_URL (and DATABASE_PASSWORD_FILE) and that the server runs",
+        )
     head, _ = jupyterhub_revisions()
     if revision != head:
         return failed(
             f"schema {revision} is not JupyterHub {jupyterhub.__version__}'s {head}",
-            "restart the hub: it backs up a sqlite database and upgrades it (other databases: back up, then run "
-            "`jupyterhub upgrade-db` in the hub container)",
+            "restart the hub: it backs up the database (sqlite copy or pg_dump) and upgrades it",
         )
-    return passed(f"reachable, schema current ({head})")
+    return passed(f"{server}reachable, schema current ({head})")
 
 
 def check_auth(settings: Settings) -> Outcome:

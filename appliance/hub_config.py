@@ -9,6 +9,7 @@ from traitlets.config import Config
 
 from appliance import image_pulls, profiles, reconcile
 from appliance.auth import configure_auth
+from appliance.database import connect_url
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, NOTEBOOK_DIR, PROXY_API_URL, PUBLIC_PORT_INSIDE
 from appliance.settings import Settings
 
@@ -31,7 +32,7 @@ def apply(settings: Settings, c: Config) -> None:
 
 def configure_hub(settings: Settings, c: Config) -> None:
     c.JupyterHub.log_level = settings["LOG_LEVEL"]
-    c.JupyterHub.db_url = settings["DATABASE_URL"]
+    c.JupyterHub.db_url = connect_url(settings)
     c.JupyterHub.cookie_secret = bytes.fromhex(settings["JPY_COOKIE_SECRET"])
     c.CryptKeeper.keys = [bytes.fromhex(settings["JUPYTERHUB_CRYPT_KEY"])]
     c.JupyterHub.pid_file = ""

@@ -1,6 +1,6 @@
-"""Names of the appliance's images: one registry prefix, one version for all three.
+"""Names of the appliance's images: one registry prefix, one version for all four.
 
-Published images are REGISTRY/jupyterhub-appliance-{hub,singleuser,systemuser}:VERSION, where VERSION
+Published images are REGISTRY/jupyterhub-appliance-{hub,singleuser,systemuser,postgres}:VERSION, where VERSION
 is this package's `__version__`; compose files and Dockerfiles carry the same literal, which
 `appliance docs` checks and `appliance docs --write` updates.
 """
@@ -10,7 +10,7 @@ from packaging.version import InvalidVersion, Version
 from appliance import __version__
 
 DEFAULT_REGISTRY = "ghcr.io/jupyterhub-appliance"
-KINDS = ("hub", "singleuser", "systemuser")
+KINDS = ("hub", "singleuser", "systemuser", "postgres")
 
 
 def image_name(kind: str, registry: str = DEFAULT_REGISTRY, version: str = __version__) -> str:

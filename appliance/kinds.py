@@ -196,6 +196,43 @@ class Url:
         return raw
 
 
+# The URL schemes DATABASE_URL takes, and the SQLAlchemy driver each means: psycopg 3 for PostgreSQL.
+DATABASE_DRIVERS = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg", "postgresql+psycopg": "postgresql+psycopg"}
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """sqlite:///FILE, or a PostgreSQL URL (made to use psycopg 3); MySQL and other drivers are refused."""
+
+    @property
+    def allowed(self) -> str:
+        return "sqlite:////path/to/file.sqlite or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+
+    def __call__(self, raw: str) -> str:
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise Invalid(f"must be {self.allowed}") from None
+        scheme = parts.scheme.lower()
+        if scheme.split("+")[0] in ("mysql", "mariadb"):
+            raise Invalid(
+                "names MySQL or MariaDB, which the appliance does not support (no driver in the hub image, no "
+                f"backups or upgrades for it): use PostgreSQL, {self.allowed}"
+            )
+        if scheme not in DATABASE_DRIVERS:
+            raise Invalid(f"must be {self.allowed} (psycopg 3 is the hub image's only PostgreSQL driver)")
+        if scheme == "sqlite":
+            if not raw[len("sqlite:///") :]:
+                raise Invalid(f"names no file: must be {self.allowed}")
+            return raw
+        present = {"host": parts.hostname, "user": parts.username, "database name": parts.path.strip("/")}
+        missing = [part for part, value in present.items() if not value]
+        if missing:
+            raise Invalid(f"names no {', no '.join(missing)}: must be {self.allowed}")
+        return DATABASE_DRIVERS[scheme] + raw[len(scheme) :]
+
+
 @dataclass(frozen=True)
 class Template:
     """A name template with {fields}, that must render to a valid Docker name."""

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from appliance import __version__
 from appliance.images import DEFAULT_REGISTRY, image_name
@@ -19,6 +20,7 @@ from appliance.kinds import (
     AbsolutePath,
     ByteSize,
     Choice,
+    DatabaseUrl,
     EgressRules,
     ExistingFile,
     Flag,
@@ -737,10 +739,23 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "DATABASE_URL",
-        "The hub's database, as an SQLAlchemy URL.",
-        Url(("sqlite", "postgresql", "mysql"), describe="an SQLAlchemy URL: sqlite:///…, postgresql://… or mysql://…"),
+        "The hub's database: a sqlite file, or PostgreSQL (through psycopg 3; compose/postgres.yml runs one).",
+        DatabaseUrl(),
         default=database_url_of,
         default_doc="sqlite:///DATA_DIR/jupyterhub.sqlite",
+        group="Storage",
+    ),
+    Setting(
+        "DATABASE_PASSWORD_FILE",
+        "A file holding the PostgreSQL password, used instead of one in DATABASE_URL (compose/postgres.yml sets it).",
+        ExistingFile("the database password"),
+        group="Storage",
+    ),
+    Setting(
+        "DATABASE_WAIT_SECONDS",
+        "How long the hub, when it starts, waits for PostgreSQL to answer before it gives up with an error.",
+        Integer(1, 3600),
+        default="60",
         group="Storage",
     ),
     Setting(
@@ -889,6 +904,7 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
         )
     problems += login_mode_problems(values)
     problems += profile_problems(values)
+    problems += database_problems(values)
     return problems
 
 
@@ -1121,6 +1137,25 @@ def plain_http_warning(values: Settings) -> str | None:
         "the network path can read them. Set DOMAIN for HTTPS (compose/https.yml), or HUB_BIND=127.0.0.1 behind "
         "your own HTTPS reverse proxy with PUBLIC_URL=https://…"
     )
+
+
+def database_problems(values: Mapping[str, object]) -> list[Problem]:
+    """A password file is for PostgreSQL, and only one password may be given."""
+    url = values["DATABASE_URL"]
+    if not values["DATABASE_PASSWORD_FILE"] or not url:
+        return []
+    if not url.startswith("postgresql"):
+        return [Problem("DATABASE_PASSWORD_FILE", "(set)", "only applies to a postgresql:// DATABASE_URL")]
+    if urlsplit(url).password is not None:
+        return [
+            Problem(
+                "DATABASE_URL",
+                repr(without_credentials(url)),
+                "has a password, and DATABASE_PASSWORD_FILE gives another",
+                "keep one of them",
+            )
+        ]
+    return []
 
 
 def network_problems(values: Mapping[str, object]) -> list[Problem]:

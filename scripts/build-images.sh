@@ -15,6 +15,7 @@ print(image_name(sys.argv[1], sys.argv[2] or DEFAULT_REGISTRY))' "$1" "${IMAGE_R
 HUB_IMAGE="${HUB_IMAGE:-$(image_name hub)}"
 SINGLEUSER_IMAGE="${SINGLEUSER_IMAGE:-$(image_name singleuser)}"
 SYSTEMUSER_IMAGE="${SYSTEMUSER_IMAGE:-$(image_name systemuser)}"
+POSTGRES_IMAGE="${POSTGRES_IMAGE:-$(image_name postgres)}"
 
 log() { printf '[images] %s\n' "$*"; }
 
@@ -42,3 +43,4 @@ build() {
 build "$HUB_IMAGE" Dockerfile
 build "$SINGLEUSER_IMAGE" singleuser/Dockerfile
 build "$SYSTEMUSER_IMAGE" systemuser/Dockerfile --build-arg LAB_IMAGE="$SINGLEUSER_IMAGE"
+build "$POSTGRES_IMAGE" postgres/Dockerfile

@@ -1,5 +1,7 @@
 """Run by an older JupyterHub's Python: write a hub database with that release's own ORM and schema.
 
+The argument is a sqlite file, or a database URL (postgresql+psycopg://…).
+
 Prints JSON with what the upgrade test checks afterwards: the JupyterHub version and alice's API token.
 """
 
@@ -8,7 +10,8 @@ import sys
 
 from jupyterhub import __version__, orm
 
-db = orm.new_session_factory(f"sqlite:///{sys.argv[1]}")()
+target = sys.argv[1]
+db = orm.new_session_factory(target if "://" in target else f"sqlite:///{target}")()
 db.add(orm.OAuthClient(identifier="jupyterhub"))  # the hub's own client, which tokens belong to
 alice = orm.User(name="alice")
 lab = orm.Group(name="lab")

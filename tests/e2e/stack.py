@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "debian:bookworm-slim")
 # The images `make images` built, under the names compose uses (IMAGE_REGISTRY as make was given it).
-HUB_IMAGE, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE = (
+HUB_IMAGE, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE, POSTGRES_IMAGE = (
     image_name(kind, os.environ.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY) for kind in KINDS
 )
 # The images install the same JupyterHub as this test environment: every lock comes from `make lock`.

@@ -15,7 +15,7 @@ from jupyterhub import orm
 
 from appliance import __version__
 from appliance.backup import BackupError, create_backup, restore_backup
-from appliance.database import DatabaseError, jupyterhub_revisions, migrate, schema_revision, upgrade_if_needed
+from appliance.database import DatabaseError, jupyterhub_revisions, migrate, schema_revision, upgrade_sqlite_if_needed
 from appliance.secret_store import resolve
 from appliance.settings import load
 
@@ -68,7 +68,7 @@ def test_an_older_schema_is_backed_up_then_upgraded(tmp_path):
     before = contents(database)
     messages = []
 
-    backup = upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append)
+    backup = upgrade_sqlite_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append)
 
     head, _ = jupyterhub_revisions()
     assert schema_revision(database) == head
@@ -77,7 +77,7 @@ def test_an_older_schema_is_backed_up_then_upgraded(tmp_path):
     assert contents(backup) == before and schema_revision(backup) == OLDER_REVISION
     assert oct(backup.stat().st_mode & 0o777) == "0o600"
     assert any("Backing up" in message for message in messages)
-    assert upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append) is None
+    assert upgrade_sqlite_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append) is None
 
 
 def test_a_new_appliance_version_backs_up_the_database_once(tmp_path):
@@ -87,18 +87,18 @@ def test_a_new_appliance_version_backs_up_the_database_once(tmp_path):
     before = contents(database)
     messages = []
 
-    backup = upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append)
+    backup = upgrade_sqlite_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append)
 
     assert backup.name.endswith(f"-before-{__version__}.sqlite")
     assert contents(backup) == before and contents(database) == before
     assert f"Appliance 0.1.9 ran last on this data; this is {__version__}." in messages
     assert (tmp_path / "appliance-version").read_text() == f"{__version__}\n"
-    assert upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append) is None
+    assert upgrade_sqlite_if_needed(str(tmp_path), f"sqlite:///{database}", messages.append) is None
     assert len(list((tmp_path / "backups").iterdir())) == 1
 
 
 def test_a_new_data_dir_records_the_version_without_a_backup(tmp_path):
-    assert upgrade_if_needed(str(tmp_path), f"sqlite:///{tmp_path}/jupyterhub.sqlite", lambda _: None) is None
+    assert upgrade_sqlite_if_needed(str(tmp_path), f"sqlite:///{tmp_path}/jupyterhub.sqlite", lambda _: None) is None
     assert (tmp_path / "appliance-version").read_text() == f"{__version__}\n"
     assert not (tmp_path / "backups").exists()
 
@@ -110,7 +110,7 @@ def test_a_failed_upgrade_leaves_the_original_untouched(tmp_path):
     before = digest(database)
 
     with pytest.raises(DatabaseError) as failure:
-        upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", lambda _: None)
+        upgrade_sqlite_if_needed(str(tmp_path), f"sqlite:///{database}", lambda _: None)
 
     assert digest(database) == before
     assert f"{database} is unchanged" in str(failure.value)
@@ -125,7 +125,7 @@ def test_a_schema_from_a_newer_jupyterhub_is_refused(tmp_path):
     new_database(database)
     stamp(database, "0123456789ab")
     with pytest.raises(DatabaseError, match="a newer version of the appliance wrote it"):
-        upgrade_if_needed(str(tmp_path), f"sqlite:///{database}", lambda _: None)
+        upgrade_sqlite_if_needed(str(tmp_path), f"sqlite:///{database}", lambda _: None)
 
 
 def test_upgrading_in_place_through_alembic_keeps_rows(tmp_path):
@@ -268,3 +268,18 @@ def test_manifest_text_is_printed_with_control_characters_escaped(tmp_path):
     last = said[-1]
     assert "\x1b" not in last and "\x07" not in last
     assert "today\\x1b[2J\\x1b]0;pwned\\x07" in last
+
+
+def test_a_sqlite_backup_is_not_restored_into_a_postgresql_setup(tmp_path):
+    settings = make_hub_data(tmp_path / "data", users=("alice",))
+    archive = io.BytesIO()
+    create_backup(settings, archive, report=lambda _: None)
+    with tarfile.open(fileobj=io.BytesIO(archive.getvalue())) as tar:
+        assert json.load(tar.extractfile("manifest.json"))["database"] == "sqlite"
+    archive.seek(0)
+    url = "postgresql://jupyterhub:pw@127.0.0.1:9/jupyterhub"
+    postgres_settings = load({"DATA_DIR": settings["DATA_DIR"], "DATABASE_URL": url})
+    with pytest.raises(BackupError, match="holds a sqlite database, but DATABASE_URL names postgresql") as refused:
+        restore_backup(postgres_settings, archive, hubs_running=[], report=lambda _: None)
+    assert "appliance migrate-db" in str(refused.value)
+    assert user_names(tmp_path / "data" / "jupyterhub.sqlite") == ["alice"]

@@ -11,7 +11,7 @@ def test_images_are_named_by_registry_kind_and_version():
     assert image_name("systemuser", "registry.example.org:5000/lab/", "1.2.3") == (
         "registry.example.org:5000/lab/jupyterhub-appliance-systemuser:1.2.3"
     )
-    with pytest.raises(ValueError, match="one of hub, singleuser, systemuser"):
+    with pytest.raises(ValueError, match="one of hub, singleuser, systemuser, postgres"):
         image_name("proxy")
 
 

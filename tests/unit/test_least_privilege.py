@@ -25,7 +25,7 @@ def test_check_redacts_the_password_in_urls_and_credentials_in_driver_options():
         }
     )
     assert result.returncode == 0, result.stderr
-    assert "postgresql://hub:<redacted>@db:5432/jupyterhub" in result.stdout
+    assert "postgresql+psycopg://hub:<redacted>@db:5432/jupyterhub" in result.stdout
     assert "type=cifs o=addr=10.0.0.2,username=lab,password=<redacted> device=//fs/homes" in result.stdout
     assert "s3cret-pw" not in result.stdout and "hunter22" not in result.stdout
 

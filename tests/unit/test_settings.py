@@ -3,6 +3,8 @@
 import pytest
 
 from appliance import __version__
+from appliance.database import connect_url
+from appliance.postgres import libpq_target
 from appliance.settings import SETTINGS, SettingsError, load
 
 GOOD_ADMIN_PASSWORD = "a" * 32
@@ -111,7 +113,14 @@ BAD_ENVIRONMENTS = [
     ({"HUB_PORT": "70000"}, "HUB_PORT", "from 1 to 65535"),
     ({"PUBLIC_URL": "hub.example.org"}, "PUBLIC_URL", "http:// or https://"),
     ({"PUBLIC_URL": "https://"}, "PUBLIC_URL", "http:// or https://"),
-    ({"DATABASE_URL": "oracle://x"}, "DATABASE_URL", "SQLAlchemy URL"),
+    ({"DATABASE_URL": "oracle://x"}, "DATABASE_URL", "postgresql://USER[:PASSWORD]@HOST"),
+    ({"DATABASE_URL": "postgresql://"}, "DATABASE_URL", "names no host, no user, no database name"),
+    ({"DATABASE_URL": "postgresql://hub@db"}, "DATABASE_URL", "names no database name"),
+    ({"DATABASE_URL": "mysql://hub:pw@db/jupyterhub"}, "DATABASE_URL", "does not support"),
+    ({"DATABASE_URL": "postgresql+psycopg2://hub@db/jupyterhub"}, "DATABASE_URL", "psycopg 3 is the hub image's only"),
+    ({"DATABASE_URL": "sqlite:///"}, "DATABASE_URL", "names no file"),
+    ({"DATABASE_WAIT_SECONDS": "0"}, "DATABASE_WAIT_SECONDS", "from 1 to 3600"),
+    ({"DATABASE_PASSWORD_FILE": "/nonexistent/password"}, "DATABASE_PASSWORD_FILE", "cannot be read"),
     ({"DATA_DIR": "data"}, "DATA_DIR", "absolute path"),
     ({"ADMIN_PASSWORD": "short"}, "ADMIN_PASSWORD", "at least 32 characters"),
     ({"USER_PASSWORD": "short", "ALLOWED_USERS": "ann"}, "USER_PASSWORD", "at least 8 characters"),
@@ -174,3 +183,26 @@ def test_every_declaration_is_complete():
     for setting in SETTINGS:
         assert setting.name.isupper() and setting.help.endswith("."), setting.name
         assert setting.kind.allowed, setting.name
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgresql+psycopg", "POSTGRESQL"])
+def test_a_postgresql_url_uses_psycopg_3(scheme):
+    url = load({"DATABASE_URL": f"{scheme}://hub:pw@db:5432/jupyterhub?sslmode=require"})["DATABASE_URL"]
+    assert url == "postgresql+psycopg://hub:pw@db:5432/jupyterhub?sslmode=require"
+
+
+def test_a_password_file_goes_with_a_postgresql_url_without_a_password(tmp_path):
+    password = tmp_path / "password"
+    password.write_text("p@ss/word%\n")
+    url = "postgresql://jupyterhub@postgres:5432/jupyterhub"
+    settings = load({"DATABASE_URL": url, "DATABASE_PASSWORD_FILE": str(password)})
+    assert connect_url(settings) == "postgresql+psycopg://jupyterhub:p%40ss%2Fword%25@postgres:5432/jupyterhub"
+    assert libpq_target(connect_url(settings)) == ("postgresql://jupyterhub@postgres:5432/jupyterhub", "p@ss/word%")
+    for env, named in (
+        ({"DATABASE_URL": "postgresql://jupyterhub:s3cr3t@postgres/jupyterhub"}, "DATABASE_URL"),
+        ({}, "DATABASE_PASSWORD_FILE"),
+    ):
+        with pytest.raises(SettingsError) as refused:
+            load({"DATABASE_PASSWORD_FILE": str(password), **env})
+        assert [problem.name for problem in refused.value.problems] == [named]
+        assert "s3cr3t" not in str(refused.value)
