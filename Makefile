@@ -32,7 +32,7 @@ images: engine
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/hadolint Dockerfile singleuser/Dockerfile systemuser/Dockerfile
+	$(VENV)/bin/hadolint Dockerfile singleuser/Dockerfile systemuser/Dockerfile postgres/Dockerfile
 	scripts/lint-workflows.sh
 	$(PY) -m appliance docs
 

@@ -10,6 +10,7 @@ from tests.e2e.registry import REGISTRY, start_registry
 from tests.e2e.stack import (
     ARTIFACTS,
     HUB_IMAGE,
+    POSTGRES_IMAGE,
     RUN_ID,
     SINGLEUSER_IMAGE,
     SPAWN_SECONDS,
@@ -41,7 +42,7 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(scope="session")
 def docker_client():
     client = docker.from_env()
-    for image in (HUB_IMAGE, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE):
+    for image in (HUB_IMAGE, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE, POSTGRES_IMAGE):
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:
