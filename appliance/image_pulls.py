@@ -132,8 +132,13 @@ def log(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Pull at start, then again every RECHECK_SECONDS for what is still missing (a pull that failed, an image
-    removed since). It never ends: the hub restarts a managed service that does, at once."""
+    removed since). It never ends by itself (the hub restarts a managed service that does, at once); the hub
+    stops it with SIGINT when it shuts down."""
     engine = docker_host.client(timeout=PULL_SECONDS)
-    while True:
-        pull_ahead(engine, args.images, STATE_FILE, log)
-        time.sleep(RECHECK_SECONDS)
+    try:
+        while True:
+            pull_ahead(engine, args.images, STATE_FILE, log)
+            time.sleep(RECHECK_SECONDS)
+    except KeyboardInterrupt:
+        log("Stopped with the hub")
+        return 0

@@ -56,7 +56,7 @@ def admin(stack) -> HubClient:
 @pytest.fixture(scope="module")
 def dana(stack) -> HubClient:
     client = stack.client_for().login("dana", USER_PASSWORD)
-    record_spawn(client.start_server())
+    record_spawn(client.ensure_running())
     return client
 
 
