@@ -17,6 +17,7 @@ ADMIN_PASSWORD = "postgres-admin-password-0123456789abcdef"
 USER_PASSWORD = "postgres-students-password"
 POSTGRES = ("compose/postgres.yml",)
 RECOVERY_SECONDS = 30
+SECRET_IN_POSTGRES = "/run/appliance-database/password"
 
 
 def psql(stack, sql: str) -> str:
@@ -69,6 +70,9 @@ def dana_token(admin, dana) -> str:
 
 def test_the_hub_keeps_its_state_in_postgresql_on_a_network_user_servers_are_not_on(stack, dana):
     assert sorted(psql(stack, "SELECT name FROM users").split()) == ["admin", "dana"]
+    password = stack.run_compose("exec", "-T", "postgres", "cat", SECRET_IN_POSTGRES).strip()
+    assert len(password) == 64
+    assert password not in stack.run_compose("logs", "--no-color"), "the generated password is in no log"
     assert stack.compose_result("exec", "-T", "hub", "test", "-e", "/data/jupyterhub.sqlite").returncode == 1
     doctor = stack.compose_result("exec", "-T", "hub", "appliance", "doctor")
     assert "PASS  PostgreSQL 15, reachable, schema current" in doctor.stdout, doctor.stdout
