@@ -21,6 +21,7 @@ from appliance.database import DatabaseError, connect_url, is_postgres, sqlite_f
 from appliance.docs import VERSIONED_FILES, stale_files, write
 from appliance.kinds import ByteSize, DatabaseUrl, Invalid, byte_count
 from appliance.layout import HUB_PORT_INSIDE
+from appliance.misspelt import misspelt_settings
 from appliance.network_rules import (
     ISOLATION_OFF_WARNING,
     NetworkRulesError,
@@ -111,7 +112,13 @@ def exit_without_restart_loop(message: str) -> None:
     sys.exit(EXIT_BAD_CONFIG)
 
 
+def warn_about_misspelt_settings() -> None:
+    for warning in misspelt_settings(os.environ):
+        say(f"Warning: {warning}")
+
+
 def check(_args) -> int:
+    warn_about_misspelt_settings()
     settings = loaded_or_exit()
     width = max(len(setting.name) for setting in SETTINGS)
     for setting in SETTINGS:
@@ -146,6 +153,7 @@ def displayed(name: str, value) -> str:
 
 
 def run(_args) -> int:
+    warn_about_misspelt_settings()
     try:
         settings = load(os.environ)
         wait_for_login_provider(settings)
@@ -314,6 +322,12 @@ def restore_command(args) -> int:
 
 def migrate_db_command(args) -> int:
     settings = loaded_or_exit()
+    if running := hubs_running(settings):
+        say(
+            f"The hub is running ({', '.join(running)}) and would keep writing to sqlite. Stop it first: "
+            "`docker compose stop hub`."
+        )
+        return 1
     source = args.source or f"sqlite:///{settings['DATA_DIR']}/jupyterhub.sqlite"
     try:
         target = connect_url(settings) if args.target is None else DatabaseUrl()(args.target)
@@ -323,12 +337,6 @@ def migrate_db_command(args) -> int:
     if not is_postgres(target):
         say("migrate-db copies into PostgreSQL: give --to postgresql://…, or set DATABASE_URL (compose/postgres.yml).")
         return EXIT_BAD_CONFIG
-    if running := hubs_running(settings):
-        say(
-            f"The hub is running ({', '.join(running)}) and would keep writing to sqlite. Stop it first: "
-            "`docker compose stop hub`."
-        )
-        return 1
     import sqlalchemy
 
     from appliance import migrate_db, postgres

@@ -14,6 +14,7 @@ BAD_ENVIRONMENT = {
     "DOMAIN": "hub.example.org",
     "TLS_CERT": "/etc/ssl/certs/ca-certificates.crt",
     "TLS_KEY": "/tls/key.pem",
+    "IDLE_TIMOUT": "0",  # misspelt: a warning, not a problem
 }
 EXIT_SECONDS = 30
 
@@ -67,6 +68,7 @@ def test_hub_exits_naming_every_variable_and_leaves_data_untouched(docker_client
     assert "ADMIN_PASSWORD=<redacted, 8 characters>" in message
     assert "TLS_KEY='/tls/key.pem'" in message
     assert "tooshort" not in message
+    assert "Warning: IDLE_TIMOUT is not a setting, and is ignored: did you mean IDLE_TIMEOUT?" in message
     assert files_in(docker_client, data_volume) == ""
 
 

@@ -116,6 +116,8 @@ def test_migrate_db_moves_users_groups_tokens_and_named_servers_from_sqlite(on_s
     record_spawn(dana.start_server())
     start_named_server(dana, "project")
 
+    running = stack.compose_result("exec", "-T", "hub", "appliance", "migrate-db")
+    assert running.returncode == 1 and "The hub is running" in running.stderr, running.stderr
     stack.run_compose("stop", "hub")
     stack.overlays = POSTGRES
     stack.switch_root(ROOT)
