@@ -22,11 +22,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
 # Bytecode is compiled here: the hub's root filesystem is read-only when it runs.
-COPY requirements/hub.txt /tmp/requirements.txt
+COPY requirements/hub.txt requirements/pip-install.sh /tmp/
 RUN python3 -m venv /opt/venv \
- && pip install --no-deps -r /tmp/requirements.txt \
+ && sh /tmp/pip-install.sh /tmp/hub.txt \
  && pip uninstall --yes --quiet pip setuptools \
- && rm /tmp/requirements.txt \
+ && rm /tmp/hub.txt /tmp/pip-install.sh \
  && python3 -m compileall -q -j 0 /opt/venv/lib
 
 COPY hub-image/jupyterhub_config.py hub-image/supervisord.conf /etc/jupyterhub/
