@@ -20,6 +20,7 @@ from appliance.data_dir import DataDirError, check_data_dir
 from appliance.database import DatabaseError, connect_url, is_postgres, sqlite_file, upgrade_sqlite_if_needed
 from appliance.docs import VERSIONED_FILES, stale_files, write
 from appliance.kinds import ByteSize, DatabaseUrl, Invalid, byte_count
+from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE
 from appliance.misspelt import misspelt_settings
 from appliance.network_rules import (
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         default=str(DEFAULT_MAX_DATABASE_BYTES // 1024**3) + "G",
         help="the largest database the restore accepts, such as 20G (default: %(default)s)",
     )
+    commands.add_parser("stop-servers", help="stop and remove every user server of this hub (their volumes stay)")
     migrate = commands.add_parser(
         "migrate-db", help="copy the sqlite database into an empty PostgreSQL database, with the hub stopped"
     )
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "backup": backup_command,
         "restore": restore_command,
         "migrate-db": migrate_db_command,
+        "stop-servers": stop_servers_command,
         "reconcile": reconcile.run,
         "pull-ahead": image_pulls.run,
     }
@@ -355,6 +358,19 @@ def migrate_db_command(args) -> int:
         f"Copied {sum(copied.values())} rows in {len(copied)} tables; {source} is unchanged. "
         "Now start the hub with DATABASE_URL naming this database."
     )
+    return 0
+
+
+def stop_servers_command(_args) -> int:
+    settings = loaded_or_exit()
+    instance = settings["APPLIANCE_INSTANCE"]
+    try:
+        stopped = reconcile.stop_all(docker_host.client(), instance, settings["SPAWNER_MODE"] == "swarm", report=say)
+    except docker.errors.DockerException as error:
+        say(f"Stopping the user servers failed: {error}")
+        return 1
+    volumes = f"docker volume ls --filter label={LABEL_INSTANCE}={instance}"
+    say(f"Stopped {stopped} user server(s). Their volumes stay: `{volumes}` lists them.")
     return 0
 
 

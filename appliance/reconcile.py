@@ -26,6 +26,7 @@ from appliance.settings import BY_NAME, Settings
 PAGE_SIZE = 200
 RETRY_SECONDS = 10
 EVERY_SECONDS = 300
+STOP_SECONDS = 10  # as long as `docker stop` gives a server to save and exit
 UNKNOWN_CONTAINERS = BY_NAME["UNKNOWN_CONTAINERS"]
 SPAWNER_MODE = BY_NAME["SPAWNER_MODE"]
 
@@ -105,6 +106,18 @@ def remove(thing) -> None:
         thing.remove()
     else:
         thing.remove(force=True)
+
+
+def stop_all(client: docker.DockerClient, instance: str, services: bool, report) -> int:
+    """Stop and remove every user server of this instance (`appliance stop-servers`); volumes stay."""
+    servers = server_objects(client, instance, services)
+    for thing in servers:
+        user, server = served_server(thing)
+        report(f"Stopping {user}'s server {server or '(default)'}: {thing.name}")
+        if not is_service(thing) and thing.status == "running":
+            thing.stop(timeout=STOP_SECONDS)
+        remove(thing)
+    return len(servers)
 
 
 def reconcile_once(
