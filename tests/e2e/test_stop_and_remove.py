@@ -9,12 +9,13 @@ USER_PASSWORD = "stop-remove-students-password"
 def instance_objects(stack) -> dict[str, list[str]]:
     by_instance = {"label": f"{INSTANCE_LABEL}={stack.project}"}
     by_project = {"label": f"{PROJECT_LABEL}={stack.project}"}
+    volumes = stack.client.volumes.list(filters=by_instance)
     return {
         "containers": sorted(
             {c.name for f in (by_instance, by_project) for c in stack.client.containers.list(all=True, filters=f)}
         ),
         "networks": sorted(n.name for n in stack.client.networks.list(names=[stack.network])),
-        "volumes of": sorted(v.attrs["Labels"].get(USER_LABEL, "") for v in stack.client.volumes.list(filters=by_instance)),
+        "volumes of": sorted(v.attrs["Labels"].get(USER_LABEL, "") for v in volumes),
     }
 
 
