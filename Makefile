@@ -5,9 +5,9 @@ PY := $(VENV)/bin/python
 # An older JupyterHub, whose databases (sqlite and PostgreSQL) the upgrade tests start from.
 OLD_HUB := .cache/jupyterhub-5.4.6
 
-.PHONY: test test-unit test-e2e images lint docs lock engine browser bench
+.PHONY: test test-unit test-e2e images lint docs docs-site diagram lock engine browser bench
 
-test: lint test-unit images test-e2e
+test: lint docs-site test-unit images test-e2e
 
 $(VENV)/.installed: requirements/test.txt
 	python3 -m venv $(VENV)
@@ -48,6 +48,15 @@ bench: $(VENV)/.installed images
 
 docs: $(VENV)/.installed
 	$(PY) -m appliance docs --write
+
+# The documentation site (MkDocs with Material) from docs/, into build/docs-site; any warning (a broken link,
+# a page missing from the navigation) fails it.
+docs-site: $(VENV)/.installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir build/docs-site
+
+# The architecture picture, from its Graphviz source (needs `dot`: Debian's graphviz package).
+diagram:
+	dot -Tsvg docs/architecture.dot -o docs/architecture.svg
 
 # Image locks are resolved for the Python of the images' Debian base (bookworm: 3.11.2).
 # rfc3987-syntax (and its lark) is left out: jsonschema imports it only if present, and building its

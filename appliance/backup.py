@@ -254,7 +254,7 @@ def check_restorable(manifest: dict, staged: Path, kind: str) -> None:
         raise BackupError(
             f"The archive holds a {archived} database, but DATABASE_URL names {kind}; nothing was restored. "
             "Restore with the settings it was made with; to move from sqlite to PostgreSQL, restore first, then "
-            "run `appliance migrate-db` (see the README)."
+            "run `appliance migrate-db` (see docs/postgresql.md)."
         )
     _, known = jupyterhub_revisions()
     database = staged / DATABASE_MEMBER

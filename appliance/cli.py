@@ -48,13 +48,30 @@ EXIT_BAD_CONFIG = 2
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    commands_by_name = {
+        "run": run,
+        "check": check,
+        "doctor": doctor,
+        "docs": docs_command,
+        "backup": backup_command,
+        "restore": restore_command,
+        "migrate-db": migrate_db_command,
+        "stop-servers": stop_servers_command,
+        "reconcile": reconcile.run,
+        "pull-ahead": image_pulls.run,
+    }
+    return commands_by_name[args.command](args)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appliance", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="check the settings, resolve the secrets, then exec supervisord")
     commands.add_parser("check", help="check the settings and print them, secrets redacted")
     commands.add_parser("doctor", help="check the running appliance end to end; exit 1 on any failure")
-    docs = commands.add_parser("docs", help="render the README table and .env.example from the declarations")
+    docs = commands.add_parser("docs", help="render the settings docs and .env.example from the declarations")
     docs.add_argument("--write", action="store_true", help="write the files instead of checking them")
     docs.add_argument("--root", type=Path, default=Path.cwd(), help="the repository root")
     backup = commands.add_parser("backup", help="write the database and stored secrets to one archive (no user data)")
@@ -79,20 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     image_pulls.add_arguments(
         commands.add_parser("pull-ahead", help="(run by the hub) pull the user images this host lacks")
     )
-    args = parser.parse_args(argv)
-    commands_by_name = {
-        "run": run,
-        "check": check,
-        "doctor": doctor,
-        "docs": docs_command,
-        "backup": backup_command,
-        "restore": restore_command,
-        "migrate-db": migrate_db_command,
-        "stop-servers": stop_servers_command,
-        "reconcile": reconcile.run,
-        "pull-ahead": image_pulls.run,
-    }
-    return commands_by_name[args.command](args)
+    return parser
 
 
 def loaded_or_exit() -> Settings:

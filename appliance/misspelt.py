@@ -44,5 +44,5 @@ def misspelt_settings(names: Iterable[str]) -> list[str]:
         if close:
             warnings.append(f"{name} is not a setting, and is ignored: did you mean {close[0]}?")
         elif name.startswith(OWNED_PREFIXES):
-            warnings.append(f"{name} is not a setting, and is ignored (the README's settings table lists them).")
+            warnings.append(f"{name} is not a setting, and is ignored (docs/settings.md lists them).")
     return warnings

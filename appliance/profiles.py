@@ -1,7 +1,7 @@
 """The profiles file (PROFILES_FILE): the servers users may choose at spawn, and who may choose which.
 
 One declaration, FIELDS, drives the parsing (every problem at once, each with its line), the JSON Schema
-that editors validate the file with, and the README's field list. `chosen()` is the rule the spawner
+that editors validate the file with, and the field list of docs/profiles.md. `chosen()` is the rule the spawner
 enforces: a profile outside the user's groups, or one that does not exist, is refused.
 """
 

@@ -1,6 +1,7 @@
 """Every environment variable of the appliance, declared once, and `load()` that checks them all.
 
-The declarations drive parsing, validation, `appliance check`, the README table and `.env.example`.
+The declarations drive parsing, validation, `appliance check`, docs/settings.md, the README's main
+settings and `.env.example`.
 """
 
 import ipaddress
@@ -449,7 +450,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PROFILES_FILE",
         "The profiles file: images, sizes, GPUs and shared volumes that users choose from at spawn, each for the "
-        "groups it names (README: Profiles). Compose mounts ./profiles (PROFILES_DIR) at /etc/appliance/profiles.",
+        "groups it names (docs/profiles.md). Compose mounts ./profiles (PROFILES_DIR) at /etc/appliance/profiles.",
         ProfilesFileKind(),
         default=DEFAULT_PROFILES_FILE,
         group="User servers",
@@ -993,8 +994,8 @@ def github_problems(values: Mapping[str, object]) -> list[Problem]:
 
 def oidc_problems(values: Mapping[str, object]) -> list[Problem]:
     """OpenID Connect login fails closed as GitHub's does."""
-    problems = required(values, "oidc", ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"),
-                        "copy it from the client's page at your provider (see the README's recipes)")  # fmt: skip
+    fix = "copy it from your provider's page of the client (recipes: docs/authentication.md)"
+    problems = required(values, "oidc", ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"), fix)
     problems += callback_problems(values, "oidc")
     if not (values["ALLOWED_USERS"] or values["ALLOWED_GROUPS"] or values["ALLOW_ALL"]):
         problems.append(
@@ -1169,8 +1170,7 @@ def network_problems(values: Mapping[str, object]) -> list[Problem]:
                 "'on'",
                 "cannot be enforced in swarm mode: the rules are applied on the Docker host that runs each server, "
                 "and the hub reaches only its own node",
-                "set USER_NETWORK_ISOLATION=off to run without it (see the README's Security section), "
-                "or use SPAWNER_MODE=docker",
+                "set USER_NETWORK_ISOLATION=off to run without it (see docs/security.md), or use SPAWNER_MODE=docker",
             )
         ]
     problems = []

@@ -4,6 +4,7 @@ The swarm is created for the test and left at the end (unless this node was in o
 """
 
 import os
+import shlex
 import subprocess
 import threading
 import time
@@ -44,6 +45,15 @@ def docker_cli(*args: str, env: dict | None = None) -> str:
     return result.stdout
 
 
+def documented_deploy(stack_name: str) -> list[str]:
+    """The `docker stack deploy` line of docs/swarm.md's recipe, for another stack name."""
+    page = (ROOT / "docs" / "swarm.md").read_text()
+    (line,) = [line for line in page.splitlines() if line.startswith("docker stack deploy ")]
+    command = shlex.split(line, comments=True)
+    assert command[:3] == ["docker", "stack", "deploy"], line
+    return [*command[:-1], stack_name]
+
+
 @pytest.fixture(scope="module")
 def swarm(docker_client):
     """A single-node swarm on loopback; left afterwards only if the test created it."""
@@ -79,7 +89,7 @@ class SwarmStack:
         }
 
     def deploy(self) -> "SwarmStack":
-        docker_cli("stack", "deploy", "-c", "compose/swarm.yml", self.name, env=self.env)
+        docker_cli(*documented_deploy(self.name)[1:], env=self.env)
         wait_until(self.answers, f"the swarm hub of {self.name} to answer", seconds=120)
         return self
 

@@ -1,4 +1,5 @@
-"""The README table and .env.example are generated from the declarations and must not drift."""
+"""The settings docs (docs/settings.md, the README's main settings), the profile fields and .env.example are
+generated from the declarations and must not drift."""
 
 import re
 import subprocess
@@ -6,7 +7,16 @@ import sys
 from pathlib import Path
 
 from appliance import __version__
-from appliance.docs import VERSIONED_FILES, render_env_example, render_table, stale_files, write
+from appliance.docs import (
+    PROFILES_PAGE,
+    SETTINGS_PAGE,
+    VERSIONED_FILES,
+    render_env_example,
+    render_main_settings,
+    render_table,
+    stale_files,
+    write,
+)
 from appliance.images import DEFAULT_REGISTRY
 from appliance.profiles import SCHEMA_FILE, rendered_schema
 from appliance.settings import SETTINGS
@@ -18,12 +28,19 @@ def test_readme_and_env_example_match_the_declarations():
     assert stale_files(ROOT) == []
 
 
-def test_drift_is_detected(tmp_path):
-    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text().replace("`SPAWNER_MODE`", "`MODE`"))
-    (tmp_path / ".env.example").write_text(render_env_example() + "#EXTRA=1\n")
+def copy_generated_pages(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
+    for name in ("README.md", SETTINGS_PAGE, PROFILES_PAGE):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+
+
+def test_drift_is_detected(tmp_path):
+    copy_generated_pages(tmp_path)
+    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text().replace("`AUTH_MODE`", "`MODE`"))
+    (tmp_path / SETTINGS_PAGE).write_text((ROOT / SETTINGS_PAGE).read_text().replace("`SPAWNER_MODE`", "`MODE`"))
+    (tmp_path / ".env.example").write_text(render_env_example() + "#EXTRA=1\n")
     (tmp_path / SCHEMA_FILE).write_text(rendered_schema().replace("mem_limit", "memory"))
-    assert stale_files(tmp_path) == ["README.md", SCHEMA_FILE, ".env.example"]
+    assert stale_files(tmp_path) == ["README.md", SETTINGS_PAGE, SCHEMA_FILE, ".env.example"]
     result = subprocess.run(
         [sys.executable, "-m", "appliance", "docs", "--root", str(tmp_path)], capture_output=True, text=True
     )
@@ -44,6 +61,7 @@ def test_compose_files_name_the_published_images_with_the_package_version():
         ("docker-compose.yml", ["hub", "singleuser"]),
         ("compose/systemuser.yml", ["systemuser"]),
         ("compose/swarm.yml", ["hub"]),
+        ("compose/postgres.yml", ["postgres"]),
     ):
         text = (ROOT / compose_file).read_text()
         assert len(re.findall(r"^\s*image:", text, re.MULTILINE)) == len(kinds)
@@ -54,9 +72,8 @@ def test_a_version_bump_is_caught_and_written_everywhere(tmp_path):
     for name in VERSIONED_FILES:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text((ROOT / name).read_text().replace(__version__, "0.0.1"))
-    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text())
+    copy_generated_pages(tmp_path)
     (tmp_path / ".env.example").write_text(render_env_example())
-    (tmp_path / "docs").mkdir()
     (tmp_path / SCHEMA_FILE).write_text(rendered_schema())
     assert stale_files(tmp_path) == list(VERSIONED_FILES)
     result = subprocess.run(
@@ -72,3 +89,15 @@ def test_the_changelog_has_a_section_for_this_version_with_upgrading_notes():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     section = changelog.split(f"## {__version__} ", 1)[1].split("\n## ", 1)[0]
     assert "### Upgrading" in section
+
+
+def test_the_env_example_and_the_reference_have_each_group_once():
+    headings = [line for line in render_env_example().splitlines() if line.startswith("## ")]
+    assert len(headings) == len(set(headings))
+    groups = [line for line in render_table().splitlines() if line.startswith("## ")]
+    assert groups == headings
+
+
+def test_the_readme_shows_the_main_settings_as_declared():
+    assert render_main_settings() in (ROOT / "README.md").read_text()
+    assert "| `AUTH_MODE` |" in render_main_settings()
