@@ -18,7 +18,7 @@ from tests.e2e.stack import ARTIFACTS, INSTANCE_LABEL, ROOT, SINGLEUSER_IMAGE, U
 ADMIN_PASSWORD = "faults-admin-password-0123456789abcdef"
 USER_PASSWORD = "faults-students-password"
 NOTEBOOK = "faults.ipynb"
-# The bound the README states for the proxy: supervisord restarts it at once and the hub checks every second.
+# The bound docs/operations.md states for the proxy: supervisord restarts it at once and the hub checks every second.
 ROUTES_RESTORED_WITHIN_SECONDS = 10
 DOCKERD_PID_FILE = Path("/run/appliance-dockerd.pid")
 

@@ -21,7 +21,9 @@ def instance_objects(stack) -> dict[str, list[str]]:
 
 def test_stop_servers_then_down_leaves_only_the_users_volumes(stack_factory):
     env = {"ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_PASSWORD": USER_PASSWORD, "ALLOWED_USERS": "dana,erin"}
-    stack = stack_factory(env)
+    stack = stack_factory({**env, "IDLE_TIMOUT": "0"})  # misspelt, in the env file compose reads as .env
+    warning = "Warning: IDLE_TIMOUT is not a setting, and is ignored: did you mean IDLE_TIMEOUT?"
+    assert warning in stack.logs()
     for name in ("dana", "erin"):
         record_spawn(stack.client_for().login(name, USER_PASSWORD).start_server())
     assert len(stack.user_containers()) == 2
