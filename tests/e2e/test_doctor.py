@@ -30,7 +30,7 @@ def test_a_healthy_stack_passes_every_check(stack):
 def test_check_shows_no_password_of_a_database_url(stack):
     url = "postgresql://hub:s3cret-pw@db:5432/jupyterhub"
     shown = stack.run_compose("exec", "-T", "-e", f"DATABASE_URL={url}", "hub", "appliance", "check")
-    assert "postgresql://hub:<redacted>@db:5432/jupyterhub" in shown
+    assert "postgresql+psycopg://hub:<redacted>@db:5432/jupyterhub" in shown, "psycopg 3 is the driver"
     assert "s3cret-pw" not in shown
 
 
@@ -112,7 +112,7 @@ def test_an_old_database_schema_is_named(stack):
     assert code == 1
     assert rows["database"] == "FAIL"
     assert "schema 4621fec11365 is not JupyterHub" in report
-    assert "restart the hub: it backs up a sqlite database and upgrades it" in report
+    assert "restart the hub: it backs up the database (sqlite copy or pg_dump) and upgrades it" in report
 
 
 def test_an_incoherent_login_setup_is_named(stack):
