@@ -175,6 +175,16 @@ class AbsolutePath:
         return raw.rstrip("/") or "/"
 
 
+def split_url(raw: str, allowed: str):
+    """The parts of a URL; Invalid (saying what is allowed) when it, or its port, is malformed."""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise Invalid(f"must be {allowed}") from None
+    return parts
+
+
 @dataclass(frozen=True)
 class Url:
     schemes: tuple[str, ...]
@@ -185,11 +195,7 @@ class Url:
         return self.describe or f"a URL starting with {' or '.join(s + '://' for s in self.schemes)}"
 
     def __call__(self, raw: str) -> str:
-        try:
-            parts = urlsplit(raw)
-            parts.port  # noqa: B018 - raises on a malformed port
-        except ValueError:
-            raise Invalid(f"must be {self.allowed}") from None
+        parts = split_url(raw, self.allowed)
         needs_host = parts.scheme != "sqlite"
         if parts.scheme not in self.schemes or (needs_host and not parts.hostname):
             raise Invalid(f"must be {self.allowed}")
@@ -209,11 +215,7 @@ class DatabaseUrl:
         return "sqlite:////path/to/file.sqlite or postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
 
     def __call__(self, raw: str) -> str:
-        try:
-            parts = urlsplit(raw)
-            parts.port  # noqa: B018 - raises on a malformed port
-        except ValueError:
-            raise Invalid(f"must be {self.allowed}") from None
+        parts = split_url(raw, self.allowed)
         scheme = parts.scheme.lower()
         if scheme.split("+")[0] in ("mysql", "mariadb"):
             raise Invalid(
