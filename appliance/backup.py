@@ -240,6 +240,9 @@ def check_manifest(manifest) -> None:
     known = {secret.name for secret in STORED_SECRETS}
     if isinstance(names, list) and not all(isinstance(name, str) and name in known for name in names):
         wrong.append("secrets_from_environment")
+    database = manifest.get("database", "sqlite")
+    if not isinstance(database, str) or database not in DATABASE_MEMBERS:
+        wrong.append("database")
     if wrong:
         raise BackupError(
             f"manifest.json lacks or has malformed {', '.join(wrong)}; nothing was restored. "
@@ -252,7 +255,7 @@ def check_restorable(manifest: dict, staged: Path, kind: str) -> None:
     archived = manifest.get("database", "sqlite")
     if archived != kind:
         raise BackupError(
-            f"The archive holds a {archived} database, but DATABASE_URL names {kind}; nothing was restored. "
+            f"The archive holds a {printable(archived)} database, but DATABASE_URL names {kind}; nothing was restored. "
             "Restore with the settings it was made with; to move from sqlite to PostgreSQL, restore first, then "
             "run `appliance migrate-db` (see docs/postgresql.md)."
         )

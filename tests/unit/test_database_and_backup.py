@@ -241,6 +241,8 @@ def test_restore_refuses_an_oversized_secret_and_names_no_flag_for_it(tmp_path):
         (json.dumps({"format": "jupyterhub-appliance-backup/1"}).encode(), "lacks or has malformed appliance_version"),
         (good_manifest(created=5), "lacks or has malformed created"),
         (good_manifest(secrets_from_environment=["PATH"]), "lacks or has malformed secrets_from_environment"),
+        (good_manifest(database=["postgresql"]), "lacks or has malformed database"),
+        (good_manifest(database="mysql"), "lacks or has malformed database"),
     ],
 )
 def test_a_manifest_with_missing_or_odd_keys_is_a_clear_error(tmp_path, manifest, named):
