@@ -104,8 +104,11 @@ def test_sessions_servers_and_tokens_survive_a_hub_restart(stack, dana, dana_tok
 
 def test_the_hub_recovers_by_itself_when_postgresql_is_killed_and_started(stack, dana, dana_token):
     stack.run_compose("kill", "postgres")
-    assert answer_to(stack, dana_token) not in (200, 401, 403), "the hub cannot answer for dana without its database"
-    stack.run_compose("start", "postgres")
+    try:
+        # JupyterHub answers 403 (the token cannot be looked up) or 500, or not in time: anything but dana.
+        assert answer_to(stack, dana_token) != 200, "the hub cannot answer for dana without its database"
+    finally:
+        stack.run_compose("start", "postgres")
     started = time.monotonic()
     wait_until(lambda: answer_to(stack, dana_token) == 200, "the hub to answer again", seconds=RECOVERY_SECONDS)
     print(f"the hub answered {time.monotonic() - started:.1f} s after `docker compose start postgres`")
