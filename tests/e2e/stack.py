@@ -1,5 +1,6 @@
 """A compose stack of the repository's own docker-compose.yml, and the labels the e2e tests sweep by."""
 
+import contextlib
 import os
 import re
 import socket
@@ -8,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import docker
 import jupyterhub
 import pytest
 import requests
@@ -183,12 +185,17 @@ class Stack:
         return HubClient(self.url, ca_file=self.ca_file)
 
     def down(self) -> None:
-        """Remove the stack, the user containers it spawned and the test's user volumes, then check."""
+        """Remove the stack, the user containers it spawned and the test's user volumes, then check.
+
+        A container or volume may go between listing and removing it (the hub removes a server's container
+        once it stops); one already gone is what this wants."""
         for container in self.user_containers():
-            container.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
         self.compose.stop(down=True)
         for volume in self.user_volumes():
-            volume.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):
+                volume.remove(force=True)
         # A network of this project that its compose file no longer names (an upgrade renamed it) stays
         # for the admin to remove; the test removes it.
         for network in self.client.networks.list(filters={"label": f"{PROJECT_LABEL}={self.project}"}):
