@@ -38,7 +38,6 @@ DATABASE_MEMBER = "jupyterhub.sqlite"
 POSTGRES_MEMBER = "jupyterhub.pgdump"
 # The manifest's "database" (absent in archives from before PostgreSQL) and the member that holds it.
 DATABASE_MEMBERS = {"sqlite": DATABASE_MEMBER, "postgresql": POSTGRES_MEMBER}
-BACKUP_SUFFIX = {"sqlite": "sqlite", "postgresql": "pgdump"}  # of the copies made before upgrades
 SECRET_MEMBERS = {f"{SECRETS_FOLDER}/{secret.file_name}": secret for secret in STORED_SECRETS}
 ARCHIVE_FORMAT = "jupyterhub-appliance-backup/1"
 MANIFEST_KEYS = {  # key: the type its value must have
@@ -263,7 +262,7 @@ def check_restorable(manifest: dict, staged: Path, kind: str) -> None:
     database = staged / DATABASE_MEMBER
     revision = schema_revision(database) if kind == "sqlite" else manifest["schema_revision"]
     try:
-        check_known_revision("The archive's database", revision, known, copies=f"jupyterhub-*.{BACKUP_SUFFIX[kind]}")
+        check_known_revision("The archive's database", revision, known, kind=kind)
     except DatabaseError as error:
         raise BackupError(f"{error} Nothing was restored.") from None
 

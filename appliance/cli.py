@@ -37,6 +37,7 @@ from appliance.settings import (
     SETTINGS,
     Settings,
     SettingsError,
+    database_url_of,
     load,
     plain_http_warning,
     without_credentials,
@@ -335,7 +336,7 @@ def migrate_db_command(args) -> int:
             "`docker compose stop hub`."
         )
         return 1
-    source = args.source or f"sqlite:///{settings['DATA_DIR']}/jupyterhub.sqlite"
+    source = args.source or database_url_of(settings)
     try:
         target = connect_url(settings) if args.target is None else DatabaseUrl()(args.target)
     except Invalid as error:

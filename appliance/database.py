@@ -21,6 +21,8 @@ VERSION_FILE = "appliance-version"
 # The first version that records itself in VERSION_FILE; a database without that file is older.
 RECORDED_SINCE = "0.2.0"
 SQLITE_PREFIX = "sqlite:///"
+# The file suffix of the copy each kind of database gets before an upgrade: an sqlite file, or a pg_dump.
+COPY_SUFFIX = {"sqlite": "sqlite", "postgresql": "pgdump"}
 PAGES_PER_STEP = 1024
 
 
@@ -99,8 +101,9 @@ def jupyterhub_version() -> str:
     return __version__
 
 
-def check_known_revision(where, revision: str | None, known: set[str], copies: str = "jupyterhub-*.sqlite") -> None:
+def check_known_revision(where, revision: str | None, known: set[str], kind: str = "sqlite") -> None:
     if revision is not None and revision not in known:
+        copies = f"jupyterhub-*.{COPY_SUFFIX[kind]}"
         raise DatabaseError(
             f"{where} has schema revision {revision}, which JupyterHub {jupyterhub_version()} does not know: a newer "
             "version of the appliance wrote it. Run that version again, or put back the copy made before its "
@@ -115,8 +118,8 @@ def announce_upgrade(previous: str | None, current: str, head: str, schema_is_ol
         report(f"The database schema ({current}) is older than JupyterHub {jupyterhub_version()}'s ({head}).")
 
 
-def backup_name(current: str | None, suffix: str) -> str:
-    return f"jupyterhub-{timestamp()}-schema-{current}-before-{__version__}.{suffix}"
+def backup_name(current: str | None, kind: str) -> str:
+    return f"jupyterhub-{timestamp()}-schema-{current}-before-{__version__}.{COPY_SUFFIX[kind]}"
 
 
 def upgrade_sqlite_if_needed(data_dir: str, database_url: str, report: Callable[[str], None]) -> Path | None:

@@ -124,6 +124,11 @@ GENERATED_PARTS = (
 )
 
 
+def generated_files() -> list[str]:
+    """The files with generated parts, each once."""
+    return list(dict.fromkeys(part[0] for part in GENERATED_PARTS))
+
+
 def with_generated_parts(name: str, text: str) -> str:
     for file_name, begin, end, render in GENERATED_PARTS:
         if file_name == name:
@@ -149,7 +154,7 @@ def replace_group(match: re.Match, value: str) -> str:
 
 
 def write(root: Path) -> None:
-    for name in dict.fromkeys(part[0] for part in GENERATED_PARTS):
+    for name in generated_files():
         (root / name).write_text(with_generated_parts(name, (root / name).read_text()))
     (root / ".env.example").write_text(render_env_example())
     (root / SCHEMA_FILE).parent.mkdir(exist_ok=True)
@@ -163,7 +168,7 @@ def write(root: Path) -> None:
 def stale_files(root: Path) -> list[str]:
     """Names of the generated files that differ from the declarations."""
     stale = []
-    for name in dict.fromkeys(part[0] for part in GENERATED_PARTS):
+    for name in generated_files():
         text = (root / name).read_text()
         if with_generated_parts(name, text) != text:
             stale.append(name)

@@ -164,13 +164,13 @@ def upgrade_if_needed(data_dir: str, url: str, report: Report) -> Path | None:
     """Dump the database when the appliance version changed or its schema is older, then upgrade it."""
     current = schema_revision(url)
     head, known = jupyterhub_revisions()
-    check_known_revision(f"The database at {server_of(url)}", current, known, copies="jupyterhub-*.pgdump")
+    check_known_revision(f"The database at {server_of(url)}", current, known, kind="postgresql")
     previous = recorded_version(data_dir)
     schema_is_old = current not in (None, head)
     if current is None or (previous == __version__ and not schema_is_old):
         record_version(data_dir)
         return None
-    backup = backups_dir(data_dir) / backup_name(current, "pgdump")
+    backup = backups_dir(data_dir) / backup_name(current, "postgresql")
     announce_upgrade(previous, current, head, schema_is_old, report)
     report(f"Backing up the database at {server_of(url)} to {backup} (pg_dump)")
     dump(url, backup, report)

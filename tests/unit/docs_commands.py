@@ -47,26 +47,19 @@ def segments(line: str) -> list[list[str]]:
         tokens = list(shlex.shlex(line, posix=True, punctuation_chars=True))
     except ValueError:
         return []
-    found, current = [], []
+    found, current, redirected = [], [], False
     for token in [*tokens, ";"]:
         if token == "#":
             break
-        if token in CONTROL_TOKENS or token == ";":
+        if token in CONTROL_TOKENS:
             found.append(current)
-            current = []
+            current, redirected = [], False
         elif token in REDIRECTIONS or "$(" in token:
-            current.append(None)
-        elif "…" not in token:
+            redirected = True  # what follows is a file or a substitution, not an argument
+        elif not redirected and "…" not in token:
             current.append(token)
     found.append(current)
-    return [list(_up_to_none(segment)) for segment in found if segment]
-
-
-def _up_to_none(tokens):
-    for token in tokens:
-        if token is None:
-            return
-        yield token
+    return [segment for segment in found if segment]
 
 
 class ComposeLoader(yaml.SafeLoader):
