@@ -9,6 +9,7 @@ Prints a table and writes it as JSON and markdown to bench/results/ (or --result
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -29,6 +30,7 @@ import docker
 import requests
 
 from appliance import docker_host
+from bench import engine_stats
 from tests.e2e.hub_client import HubClient, events_until_ready, wait_until
 from tests.e2e.stack import HUB_IMAGE, ROOT, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE, Stack, free_port
 
@@ -47,12 +49,14 @@ def log(message: str) -> None:
 # -- figures --------------------------------------------------------------------------------------
 @dataclass
 class Series:
-    """Latencies of one measurement; makespan for a burst (first start to last ready)."""
+    """Latencies of one measurement; makespan for a burst (first start to last ready); for sequential starts,
+    the CPU-seconds each server's container used from its start until it was ready."""
 
     name: str
     seconds: list[float] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     makespan: float | None = None
+    cpu_seconds: list[float] = field(default_factory=list)
 
     @property
     def p50(self) -> float | None:
@@ -65,18 +69,26 @@ class Series:
         ordered = sorted(self.seconds)
         return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
+    @property
+    def cpu_p50(self) -> float | None:
+        return round(statistics.median(self.cpu_seconds), 3) if self.cpu_seconds else None
+
     def summary(self) -> dict:
-        return {**asdict(self), "p50": self.p50, "p95": self.p95, "count": len(self.seconds)}
+        return {**asdict(self), "p50": self.p50, "p95": self.p95, "count": len(self.seconds), "cpu_p50": self.cpu_p50}
 
 
 def sequential(name: str, count: int, once) -> Series:
+    """`once(index, cpu_seconds)` starts one server, appends its CPU-seconds to ready, returns its latency."""
     series = Series(name)
     for index in range(count):
         try:
-            series.seconds.append(once(index))
+            series.seconds.append(once(index, series.cpu_seconds))
         except Exception as error:  # a failed spawn is a figure, not the end of the bench
             series.failures.append(f"{type(error).__name__}: {error}"[:300])
-    log(f"{name}: p50 {fmt(series.p50)} over {len(series.seconds)}, {len(series.failures)} failed")
+    log(
+        f"{name}: p50 {fmt(series.p50)} over {len(series.seconds)}, {len(series.failures)} failed, "
+        f"{series.cpu_p50} CPU-seconds to ready (p50)"
+    )
     return series
 
 
@@ -113,7 +125,7 @@ class Floor:
     def __init__(self, client: docker.DockerClient, network: str):
         self.client, self.network, self.started = client, network, []
 
-    def once(self, _index: int) -> float:
+    def once(self, _index: int, cpu_seconds: list[float] | None = None) -> float:
         started = time.monotonic()
         container = self.client.containers.run(
             SINGLEUSER_IMAGE,
@@ -126,7 +138,10 @@ class Floor:
         container.reload()
         address = container.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"]
         wait_until(lambda: http_ok(f"http://{address}:{SERVER_PORT}/api"), "the floor server", every=0.05)
-        return time.monotonic() - started
+        seconds = time.monotonic() - started
+        if cpu_seconds is not None:
+            cpu_seconds.append(engine_stats.cpu_seconds(engine_stats.snapshot(container)))
+        return seconds
 
     def clean(self) -> None:
         for container in self.started:
@@ -144,7 +159,7 @@ def http_ok(url: str) -> bool:
 # -- a hub driven through its REST API with a token -------------------------------------------
 class HubApi:
     def __init__(self, base_url: str, token: str):
-        self.base_url = base_url.rstrip("/")
+        self.base_url, self.token = base_url.rstrip("/"), token
         self.session = requests.Session()
         self.session.trust_env = False
         self.session.headers["Authorization"] = f"token {token}"
@@ -170,8 +185,10 @@ class HubApi:
         self.call("DELETE", f"/users/{user}/server")
         wait_until(lambda: not self.call("GET", f"/users/{user}").json().get("servers"), f"{user}'s server to stop")
 
-    def cycle(self, user: str) -> float:
+    def cycle(self, user: str, container_of, cpu_seconds: list[float]) -> float:
+        """Start, note the CPU-seconds of the server's container (`container_of(user)`) so far, stop."""
         seconds = self.start_until_ready(user)
+        cpu_seconds.append(engine_stats.cpu_seconds(engine_stats.snapshot(container_of(user))))
         self.stop(user)
         return seconds
 
@@ -256,7 +273,11 @@ def measure_appliance(client, sizes, workdir: Path) -> dict:
         hub.create_users(users)
         hub_container = stack.hub_container()
         idle = rss_megabytes(hub_container)
-        seq = sequential("appliance sequential", sizes["sequential"], lambda _: hub.cycle(users[0]))
+        seq = sequential(
+            "appliance sequential",
+            sizes["sequential"],
+            lambda _, cpu: hub.cycle(users[0], lambda user: stack.user_containers(user)[0], cpu),
+        )
         breakdown = spawn_breakdown(stack.logs(), users[0])
         bur = burst("appliance burst", sizes["burst"], lambda i: hub.start_until_ready(users[i]))
         busy = rss_megabytes(hub_container)
@@ -289,8 +310,11 @@ def login_to_lab(stack: Stack, user: str) -> float:
 
 
 # -- the stock baseline ---------------------------------------------------------------------------
-def measure_stock(client, sizes, network) -> dict:
-    users = [f"stock{index:02d}" for index in range(1, sizes["burst"] + 1)]
+@contextlib.contextmanager
+def stock_hub(client, network: str, user_prefix: str):
+    """A stock hub (bench/stock_jupyterhub_config.py) on `network`; yields its container and a HubApi.
+
+    Afterwards it removes the hub, every server it spawned and the volumes of users named `user_prefix…`."""
     volumes_before = {volume.name for volume in client.volumes.list()}
     token, port = secrets.token_hex(16), free_port()
     hub = client.containers.create(
@@ -317,20 +341,29 @@ def measure_stock(client, sizes, network) -> dict:
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: http_ok(f"{url}/hub/health"), "the stock hub", seconds=120)
-        api = HubApi(url, token)
-        api.create_users(users)
-        seq = sequential("stock sequential", sizes["sequential"], lambda _: api.cycle(users[0]))
-        bur = burst("stock burst", sizes["burst"], lambda i: api.start_until_ready(users[i]))
-        for user in users:
-            api.stop(user)
-        return {"sequential": seq.summary(), "burst": bur.summary()}
+        yield hub, HubApi(url, token)
     finally:
         hub.remove(force=True, v=True)
         for container in client.containers.list(all=True, filters={"label": f"{BENCH_LABEL}={RUN}"}):
             container.remove(force=True)
         for volume in client.volumes.list():
-            if volume.name not in volumes_before and volume.name.startswith("jupyterhub-user-stock"):
+            if volume.name not in volumes_before and volume.name.startswith(f"jupyterhub-user-{user_prefix}"):
                 volume.remove(force=True)
+
+
+def measure_stock(client, sizes, network) -> dict:
+    users = [f"stock{index:02d}" for index in range(1, sizes["burst"] + 1)]
+    with stock_hub(client, network, "stock") as (_, api):
+        api.create_users(users)
+        seq = sequential(
+            "stock sequential",
+            sizes["sequential"],
+            lambda _, cpu: api.cycle(users[0], lambda user: client.containers.get(f"jupyter-{user}"), cpu),
+        )
+        bur = burst("stock burst", sizes["burst"], lambda i: api.start_until_ready(users[i]))
+        for user in users:
+            api.stop(user)
+        return {"sequential": seq.summary(), "burst": bur.summary()}
 
 
 # -- images ---------------------------------------------------------------------------------------
@@ -364,7 +397,7 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
     floor = Floor(client, network.name)
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            floor_seq = sequential("floor sequential", sizes["sequential"], lambda i: clean_after(floor, i))
+            floor_seq = sequential("floor sequential", sizes["sequential"], lambda i, cpu: clean_after(floor, i, cpu))
             floor_burst = burst("floor burst", sizes["burst"], floor.once)
             floor.clean()
             appliance = measure_appliance(client, sizes, Path(workdir))
@@ -387,8 +420,8 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
     return results
 
 
-def clean_after(floor: Floor, index: int) -> float:
-    seconds = floor.once(index)
+def clean_after(floor: Floor, index: int, cpu_seconds: list[float]) -> float:
+    seconds = floor.once(index, cpu_seconds)
     floor.clean()
     return seconds
 
@@ -402,6 +435,12 @@ def ratios(results: dict) -> dict:
         "appliance/stock sequential p50": ratio(appliance["sequential"]["p50"], stock["sequential"]["p50"]),
         "appliance/stock burst makespan": ratio(appliance["burst"]["makespan"], stock["burst"]["makespan"]),
         "stock/floor sequential p50": ratio(stock["sequential"]["p50"], floor["sequential"]["p50"]),
+        "appliance/floor CPU-seconds to ready": ratio(
+            appliance["sequential"]["cpu_p50"], floor["sequential"]["cpu_p50"]
+        ),
+        "appliance/stock CPU-seconds to ready": ratio(
+            appliance["sequential"]["cpu_p50"], stock["sequential"]["cpu_p50"]
+        ),
     }
 
 
@@ -420,14 +459,15 @@ def markdown(results: dict) -> str:
     rows = [
         f"Run {results['run']} at {results['when']} on {m['cpus']} cores, {m['memory_gib']} GiB, Docker {m['docker']}.",
         "",
-        f"| measurement | sequential p50 | sequential p95 | burst of {sizes['burst']}: failures | burst p50 "
-        "| burst p95 | burst makespan |",
-        "|---|---|---|---|---|---|---|",
+        f"| measurement | sequential p50 | sequential p95 | CPU-seconds to ready (p50) | burst of {sizes['burst']}: "
+        "failures | burst p50 | burst p95 | burst makespan |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name in ("floor", "appliance", "stock"):
         seq, bur = results[name]["sequential"], results[name]["burst"]
         rows.append(
-            f"| {name} | {fmt(seq['p50'])} | {fmt(seq['p95'])} | {len(bur['failures'])} | {fmt(bur['p50'])} "
+            f"| {name} | {fmt(seq['p50'])} | {fmt(seq['p95'])} | {seq['cpu_p50']} | {len(bur['failures'])} "
+            f"| {fmt(bur['p50'])} "
             f"| {fmt(bur['p95'])} | {fmt(bur['makespan'])} |"
         )
     rows += ["", "| ratio (same run) | value |", "|---|---|"]

@@ -2,7 +2,8 @@
 # The hub starts its own proxy, with DockerSpawner's default settings for polling and Docker calls.
 # Only these differ from the example: DummyAuthenticator instead of NativeAuthenticator (not in the
 # image; the bench spawns through the API), a service token for the bench, and a label on spawned
-# containers so that the bench can remove them.
+# containers so that the bench can remove them. The bench's token may also reach the servers (access:servers)
+# for `make bench-scale`'s proxied requests.
 import os
 
 c = get_config()  # noqa: F821
@@ -28,4 +29,6 @@ c.Authenticator.admin_users = {"admin"}
 
 c.DockerSpawner.extra_create_kwargs = {"labels": {"jupyterhub-appliance.bench": os.environ["BENCH_RUN"]}}
 c.JupyterHub.services = [{"name": "bench", "api_token": os.environ["BENCH_TOKEN"]}]
-c.JupyterHub.load_roles = [{"name": "bench", "scopes": ["admin:users", "admin:servers"], "services": ["bench"]}]
+c.JupyterHub.load_roles = [
+    {"name": "bench", "scopes": ["admin:users", "admin:servers", "access:servers"], "services": ["bench"]}
+]
