@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # An older JupyterHub, whose databases (sqlite and PostgreSQL) the upgrade tests start from.
 OLD_HUB := .cache/jupyterhub-5.4.6
 
-.PHONY: test test-unit test-e2e images lint docs docs-site diagram lock engine browser bench
+.PHONY: test test-unit test-e2e images lint docs docs-site diagram lock engine browser bench bench-scale
 
 test: lint docs-site test-unit images test-e2e
 
@@ -45,6 +45,12 @@ test-e2e: $(VENV)/.installed $(OLD_HUB)/.installed-with-psycopg engine browser
 # Spawn latency against the floor and a stock hub; prints a table, writes bench/results/. Not part of `make test`.
 bench: $(VENV)/.installed images
 	$(PY) -m bench.run
+
+# Density: idle servers in waves up to 200 (or what memory allows), memory, latency, restart and pass times at
+# 10/50/100/200 for the appliance and a stock hub; writes JSON, markdown and a plot to bench/results/. About
+# 25 minutes on 2 cores; a small version runs in `make test`. Not part of `make test`.
+bench-scale: $(VENV)/.installed images
+	$(PY) -m bench.scale
 
 docs: $(VENV)/.installed
 	$(PY) -m appliance docs --write

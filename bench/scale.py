@@ -16,6 +16,7 @@ Writes bench/results/scale-<time>.json, .md and .png, and latest-scale.md.
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -33,6 +34,7 @@ import websocket
 
 from appliance import docker_host
 from appliance.layout import HUB_PORT_INSIDE
+from appliance.reconcile import active_servers
 from bench import engine_stats, plots
 from bench.run import (
     ADMIN_PASSWORD,
@@ -59,6 +61,7 @@ RECONCILE_PASS = """
 import os, time
 from appliance import docker_host
 from appliance.layout import HUB_PORT_INSIDE
+from appliance.reconcile import active_servers
 from appliance.reconcile import reconcile_once
 client = docker_host.client()
 started = time.monotonic()
@@ -105,6 +108,7 @@ class Target:
     users: list[str]
     restart: Callable[[], object]
     servers: Callable[[], list]  # the running user-server containers
+    logs: Callable[[], str]  # the hub's log
     running: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -208,12 +212,13 @@ def summary_line(figures: dict) -> str:
 def restart_until_routes_answer(target: Target, token: str) -> dict:
     """Restart the hub; seconds until /hub/health answers and until every server still running answers through
     the proxy. Servers the hub stopped on its way down (stock JupyterHub's cleanup_servers) are counted apart."""
-    started = time.monotonic()
+    started, wall_clock = time.monotonic(), time.time()
     target.restart()
     restarted = time.monotonic() - started
     wait_until(lambda: http_ok(f"{target.api.base_url}/hub/health"), f"the {target.name} hub after its restart", 300)
     health = time.monotonic() - started
-    stopped = {user for user in target.running if not target.api.call("GET", f"/users/{user}").json().get("servers")}
+    active = {user for user, _ in active_servers(f"{target.api.base_url}/hub/api", token)}
+    stopped = set(target.running) - active
     pending = set(target.running) - stopped
     session = requests.Session()
     session.trust_env = False
@@ -236,13 +241,38 @@ def restart_until_routes_answer(target: Target, token: str) -> dict:
         "servers": len(target.running),
         "restart_command_seconds": round(restarted, 2),
         "hub_health_seconds": round(health, 2),
-        "all_routes_seconds": None if pending or stopped else round(time.monotonic() - started, 2),
+        "all_routes_seconds": None
+        if pending or not set(target.running) - stopped
+        else round(time.monotonic() - started, 2),
         "stopped_by_the_hub": len(stopped),
         "never_answered": sorted(pending)[:10],
+        "hub_log_seconds": restart_timeline(target.logs(), wall_clock),
     }
     target.running = [user for user in target.running if user not in stopped]
     log(f"{target.name} restart: {figures}")
     return figures
+
+
+RESTART_MARKS = {
+    "spawners checked": "spawners in",  # JupyterHub's "Initialized N spawners in S seconds"
+    "hub API listening": "Hub API listening on",
+    "routes checked, hub running": "JupyterHub is now running",
+}
+LOG_STAMP = re.compile(r"^(?:\S+\s+\|\s+)?\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
+
+
+def restart_timeline(logs: str, since: float) -> dict[str, float]:
+    """Seconds from the restart to each of JupyterHub's start-up milestones, from its log lines after `since`."""
+    found = {}
+    for line in logs.splitlines():
+        stamp = LOG_STAMP.search(line)
+        if not stamp:
+            continue
+        at = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
+        for mark, text in RESTART_MARKS.items():
+            if at >= since and text in line and mark not in found:
+                found[mark] = round(at - since, 2)
+    return found
 
 
 def measure(target: Target, token: str, args, reconcile: bool) -> dict:
@@ -260,6 +290,7 @@ def measure(target: Target, token: str, args, reconcile: bool) -> dict:
         "memory_ran_short": not complete,
         "start_failures": target.failures,
         "restart": restart_until_routes_answer(target, token) if target.running else None,
+        "hub_log": target.logs(),  # written beside the results, not into the JSON
     }
 
 
@@ -296,6 +327,7 @@ def measure_appliance(client, args, workdir: Path) -> dict:
             users,
             restart=lambda: stack.run_compose("restart", "hub"),
             servers=lambda: [c for c in stack.user_containers() if c.status == "running"],
+            logs=stack.logs,
         )
         fill_to(target, 1, 1, args.min_free_mb)
         kernel = kernel_memory(target, token)
@@ -318,6 +350,7 @@ def measure_stock(client, args, network: str) -> dict:
             servers=lambda: [
                 c for c in client.containers.list(filters={"label": f"{BENCH_LABEL}={RUN}"}) if c.id != hub.id
             ],
+            logs=lambda: hub.logs().decode(errors="replace"),
         )
         return measure(target, api.token, args, reconcile=False)
 
@@ -477,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     results["bench_seconds"] = round(time.monotonic() - started)
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = results["when"].replace(":", "").replace("-", "")[:15]
+    for hub in ("appliance", "stock"):
+        if results[hub]:
+            (args.results / f"scale-{stamp}-{hub}-hub.log").write_text(results[hub].pop("hub_log"))
     (args.results / f"scale-{stamp}.json").write_text(json.dumps(results, indent=2))
     table = markdown(results)
     (args.results / f"scale-{stamp}.md").write_text(table)

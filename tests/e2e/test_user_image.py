@@ -88,3 +88,31 @@ def test_an_nbgitpuller_link_pulls_course_material_into_the_users_volume(stack, 
     events = [json.loads(line[len(b"data:") :]) for line in pull.iter_lines() if line.startswith(b"data:")]
     assert events[-1]["phase"] == "finished", events
     assert admin.read_file("course/README.md") == "# Week 1\n"
+
+
+# singleuser/patches/jupyterhub-lazy-orm-imports.patch: the single-user server loads none of the hub's database
+# stack, and the functions whose imports moved still work, with the ORM loaded only when they run.
+LAZY_IMPORTS_CHECK = """
+import sys
+import jupyterhub.singleuser.extension
+from jupyterhub.scopes import _intersect_expanded_scopes
+loaded = sorted(name for name in ("sqlalchemy", "alembic", "jupyterhub.orm", "jupyterhub.handlers") if name in sys.modules)
+print("loaded:", loaded)
+print("intersection:", sorted(_intersect_expanded_scopes({"access:servers!user=ada"}, {"access:servers"})))
+from jupyterhub.scopes import has_scope
+print("has_scope:", has_scope("read:users!user=ada", {"read:users"}), "orm:", "jupyterhub.orm" in sys.modules)
+"""
+
+
+def test_the_user_server_does_not_load_the_hubs_database_stack(docker_client):
+    output = docker_client.containers.run(
+        SINGLEUSER_IMAGE,
+        ["python3", "-c", LAZY_IMPORTS_CHECK],
+        environment={"JUPYTERHUB_API_TOKEN": "unused"},
+        labels={TEST_RUN_LABEL: RUN_ID},
+        network_disabled=True,
+        remove=True,
+    ).decode()
+    assert "loaded: []" in output, output
+    assert "intersection: ['access:servers!user=ada']" in output, output
+    assert "has_scope: True orm: True" in output, output
