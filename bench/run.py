@@ -198,6 +198,8 @@ RSS_SCRIPT = """
 import json, os
 rss = {}
 for pid in filter(str.isdigit, os.listdir("/proc")):
+    if int(pid) == os.getpid():  # this probe's own command line names every marker
+        continue
     try:
         argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")
         status = open(f"/proc/{pid}/status").read()

@@ -96,7 +96,8 @@ LAZY_IMPORTS_CHECK = """
 import sys
 import jupyterhub.singleuser.extension
 from jupyterhub.scopes import _intersect_expanded_scopes
-loaded = sorted(name for name in ("sqlalchemy", "alembic", "jupyterhub.orm", "jupyterhub.handlers") if name in sys.modules)
+database_stack = ("sqlalchemy", "alembic", "jupyterhub.orm", "jupyterhub.handlers")
+loaded = sorted(name for name in database_stack if name in sys.modules)
 print("loaded:", loaded)
 print("intersection:", sorted(_intersect_expanded_scopes({"access:servers!user=ada"}, {"access:servers"})))
 from jupyterhub.scopes import has_scope
