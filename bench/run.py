@@ -234,14 +234,18 @@ STEPS = (
 LOG_TIME = re.compile(r"\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 
 
+def stamped_lines(logs: str):
+    """(seconds since the epoch, line) for each JupyterHub log line; the hub container logs in UTC."""
+    for line in logs.splitlines():
+        stamp = LOG_TIME.search(line)
+        if stamp:
+            yield datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp(), line
+
+
 def spawn_breakdown(logs: str, user: str) -> dict[str, float]:
     """Seconds between the spawner's steps and JupyterHub's 'took' line, for the user's last spawn."""
     marks = {}
-    for line in logs.splitlines():
-        stamp = LOG_TIME.search(line)
-        if not stamp:
-            continue
-        at = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+    for at, line in stamped_lines(logs):
         for _, message in STEPS:
             if f"Spawn of {user}: {message}" in line:
                 marks[message] = at

@@ -11,12 +11,12 @@ fewer when the machine's free memory runs short). At each checkpoint it measures
 At the largest checkpoint, the hub is restarted and timed until every route answers again. Before the
 servers pile up, one server's memory is taken apart: a bare `jupyter server`, the image's extensions one by
 one, the hub's single-user server, and a running kernel.
-Writes bench/results/scale-<time>.json, .md and .png, and latest-scale.md.
+Writes bench/results/scale-<time>.json, .md and .png, both hubs' logs, and latest-scale.md. Free memory is
+read from this machine's /proc/meminfo: run it where the engine runs.
 """
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -47,6 +47,7 @@ from bench.run import (
     log,
     machine,
     rss_megabytes,
+    stamped_lines,
     stock_hub,
 )
 from tests.e2e.hub_client import Kernel, wait_until
@@ -61,7 +62,6 @@ RECONCILE_PASS = """
 import os, time
 from appliance import docker_host
 from appliance.layout import HUB_PORT_INSIDE
-from appliance.reconcile import active_servers
 from appliance.reconcile import reconcile_once
 client = docker_host.client()
 started = time.monotonic()
@@ -219,7 +219,24 @@ def restart_until_routes_answer(target: Target, token: str) -> dict:
     health = time.monotonic() - started
     active = {user for user, _ in active_servers(f"{target.api.base_url}/hub/api", token)}
     stopped = set(target.running) - active
-    pending = set(target.running) - stopped
+    never_answered, all_answered_at = probe_until_all_answer(target, sorted(active & set(target.running)), token)
+    figures = {
+        "servers": len(target.running),
+        "restart_command_seconds": round(restarted, 2),
+        "hub_health_seconds": round(health, 2),
+        "all_routes_seconds": round(all_answered_at - started, 2) if all_answered_at else None,
+        "stopped_by_the_hub": len(stopped),
+        "never_answered": never_answered[:10],
+        "hub_log_seconds": restart_timeline(target.logs(), wall_clock),
+    }
+    target.running = [user for user in target.running if user not in stopped]
+    log(f"{target.name} restart: {figures}")
+    return figures
+
+
+def probe_until_all_answer(target: Target, users: list[str], token: str) -> tuple[list[str], float | None]:
+    """Rounds of proxied requests to the users' servers until each has answered once, within
+    RESTART_DEADLINE_SECONDS; returns those that never did, and when the last one answered (None: not all did)."""
     session = requests.Session()
     session.trust_env = False
     session.headers["Authorization"] = f"token {token}"
@@ -230,27 +247,16 @@ def restart_until_routes_answer(target: Target, token: str) -> dict:
         except requests.RequestException:
             return False
 
+    pending, deadline = list(users), time.monotonic() + RESTART_DEADLINE_SECONDS
     for _ in range(RESTART_ROUNDS):
-        if not pending or time.monotonic() - started > RESTART_DEADLINE_SECONDS:
-            break
         with ThreadPoolExecutor(PROBE_THREADS) as pool:
-            ordered = sorted(pending)
-            pending -= {user for user, ok in zip(ordered, pool.map(answers, ordered), strict=True) if ok}
+            pending = [user for user, ok in zip(pending, pool.map(answers, pending), strict=True) if not ok]
+        if not pending:
+            return [], time.monotonic() if users else None
+        if time.monotonic() > deadline:
+            break
         time.sleep(ROUND_PAUSE_SECONDS)  # pacing between rounds of probes
-    figures = {
-        "servers": len(target.running),
-        "restart_command_seconds": round(restarted, 2),
-        "hub_health_seconds": round(health, 2),
-        "all_routes_seconds": None
-        if pending or not set(target.running) - stopped
-        else round(time.monotonic() - started, 2),
-        "stopped_by_the_hub": len(stopped),
-        "never_answered": sorted(pending)[:10],
-        "hub_log_seconds": restart_timeline(target.logs(), wall_clock),
-    }
-    target.running = [user for user in target.running if user not in stopped]
-    log(f"{target.name} restart: {figures}")
-    return figures
+    return pending, None
 
 
 RESTART_MARKS = {
@@ -258,17 +264,12 @@ RESTART_MARKS = {
     "hub API listening": "Hub API listening on",
     "routes checked, hub running": "JupyterHub is now running",
 }
-LOG_STAMP = re.compile(r"^(?:\S+\s+\|\s+)?\[\w (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) ")
 
 
 def restart_timeline(logs: str, since: float) -> dict[str, float]:
     """Seconds from the restart to each of JupyterHub's start-up milestones, from its log lines after `since`."""
     found = {}
-    for line in logs.splitlines():
-        stamp = LOG_STAMP.search(line)
-        if not stamp:
-            continue
-        at = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
+    for at, line in stamped_lines(logs):
         for mark, text in RESTART_MARKS.items():
             if at >= since and text in line and mark not in found:
                 found[mark] = round(at - since, 2)
