@@ -25,10 +25,12 @@ def test_the_scale_bench_runs_end_to_end_and_reports_every_figure(docker_client,
             assert point["culler_pass_seconds"] > 0, hub
     assert all(point["reconcile_pass_seconds"] > 0 for point in results["appliance"]["checkpoints"])
     assert all(point["reconcile_pass_seconds"] is None for point in results["stock"]["checkpoints"])
-    # The appliance keeps its servers across a hub restart; stock JupyterHub stops them (cleanup_servers).
+    # The appliance keeps its servers across a hub restart; stock JupyterHub stops them as it shuts down
+    # (cleanup_servers), as many as `docker restart`'s 10 s allow.
     appliance, stock = results["appliance"]["restart"], results["stock"]["restart"]
     assert appliance["stopped_by_the_hub"] == 0 and 0 < appliance["all_routes_seconds"] < 120
-    assert stock["stopped_by_the_hub"] == 3 and stock["all_routes_seconds"] is None
+    assert appliance["hub_log_seconds"]["hub API listening"] <= appliance["all_routes_seconds"]
+    assert stock["stopped_by_the_hub"] >= 1 and stock["never_answered"] == []
     breakdown = results["memory_breakdown"]
     assert set(breakdown) == {
         "bare jupyter server (no extensions)",
