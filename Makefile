@@ -48,7 +48,7 @@ bench: $(VENV)/.installed images
 
 # Density: idle servers in waves up to 200 (or what memory allows), memory, latency, restart and pass times at
 # 10/50/100/200 for the appliance and a stock hub; writes JSON, markdown and a plot to bench/results/. About
-# 25 minutes on 2 cores; a small version runs in `make test`. Not part of `make test`.
+# 15 minutes on 2 cores; a small version runs in `make test`. Not part of `make test`.
 bench-scale: $(VENV)/.installed images
 	$(PY) -m bench.scale
 
