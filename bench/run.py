@@ -258,25 +258,27 @@ def spawn_breakdown(logs: str, user: str) -> dict[str, float]:
 
 
 # -- the appliance --------------------------------------------------------------------------------
-def measure_appliance(client, sizes, workdir: Path) -> dict:
-    users = [f"a{index:02d}" for index in range(1, sizes["burst"] + 1)]
-    stack = Stack(
-        client,
-        workdir,
-        {
-            "ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "USER_PASSWORD": USER_PASSWORD,
-            "ALLOWED_USERS": ",".join(users),
-            "IDLE_TIMEOUT": "0",
-        },
-    )
-    log(f"starting the appliance ({stack.project})")
+@contextlib.contextmanager
+def appliance_hub(client, workdir: Path, users: list[str], settings: dict[str, str], note: str):
+    """An appliance stack whose admin password and ALLOWED_USERS are set, `users` created; yields the stack and
+    a HubApi with an admin token. Afterwards the stack goes, with every server it spawned."""
+    env = {"ADMIN_PASSWORD": ADMIN_PASSWORD, "ALLOWED_USERS": ",".join(users), "IDLE_TIMEOUT": "0", **settings}
+    stack = Stack(client, workdir, env)
+    log(f"starting the appliance ({stack.project}), setting {', '.join(sorted(settings))}")  # names only: secrets
     stack.up(healthy=True)
     try:
         admin = stack.client_for().login("admin", ADMIN_PASSWORD)
-        token = admin.api("POST", "/users/admin/tokens", json={"note": "bench"}).json()["token"]
-        hub = HubApi(stack.url, token)
-        hub.create_users(users)
+        token = admin.api("POST", "/users/admin/tokens", json={"note": note}).json()["token"]
+        api = HubApi(stack.url, token)
+        api.create_users(users)
+        yield stack, api
+    finally:
+        stack.down()
+
+
+def measure_appliance(client, sizes, workdir: Path) -> dict:
+    users = [f"a{index:02d}" for index in range(1, sizes["burst"] + 1)]
+    with appliance_hub(client, workdir, users, {"USER_PASSWORD": USER_PASSWORD}, "bench") as (stack, hub):
         hub_container = stack.hub_container()
         idle = rss_megabytes(hub_container)
         seq = sequential(
@@ -298,8 +300,6 @@ def measure_appliance(client, sizes, workdir: Path) -> dict:
             "breakdown": breakdown,
             "rss_mb": {"idle": idle, f"{running} servers running": busy},
         }
-    finally:
-        stack.down()
 
 
 def login_to_lab(stack: Stack, user: str) -> float:

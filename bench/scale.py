@@ -37,12 +37,12 @@ from appliance.layout import HUB_PORT_INSIDE
 from appliance.reconcile import active_servers
 from bench import engine_stats, plots
 from bench.run import (
-    ADMIN_PASSWORD,
     BENCH_LABEL,
     RESULTS,
     RUN,
     SERVER_PORT,
     HubApi,
+    appliance_hub,
     http_ok,
     log,
     machine,
@@ -51,7 +51,7 @@ from bench.run import (
     stock_hub,
 )
 from tests.e2e.hub_client import Kernel, wait_until
-from tests.e2e.stack import SINGLEUSER_IMAGE, Stack
+from tests.e2e.stack import SINGLEUSER_IMAGE
 
 RESTART_DEADLINE_SECONDS = 300
 RESTART_ROUNDS = 1000
@@ -303,23 +303,7 @@ def user_names(prefix: str, args) -> list[str]:
 
 def measure_appliance(client, args, workdir: Path) -> dict:
     users = user_names("s", args)
-    stack = Stack(
-        client,
-        workdir,
-        {
-            "ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "ALLOWED_USERS": ",".join(users),
-            "IDLE_TIMEOUT": "0",
-            "MEM_LIMIT": args.mem_limit,
-        },
-    )
-    log(f"starting the appliance ({stack.project}), MEM_LIMIT={args.mem_limit}")
-    stack.up(healthy=True)
-    try:
-        admin = stack.client_for().login("admin", ADMIN_PASSWORD)
-        token = admin.api("POST", "/users/admin/tokens", json={"note": "bench-scale"}).json()["token"]
-        api = HubApi(stack.url, token)
-        api.create_users(users)
+    with appliance_hub(client, workdir, users, {"MEM_LIMIT": args.mem_limit}, "bench-scale") as (stack, api):
         target = Target(
             "appliance",
             api,
@@ -331,10 +315,8 @@ def measure_appliance(client, args, workdir: Path) -> dict:
             logs=stack.logs,
         )
         fill_to(target, 1, 1, args.min_free_mb)
-        kernel = kernel_memory(target, token)
-        return {**measure(target, token, args, reconcile=True), "kernel": kernel}
-    finally:
-        stack.down()
+        kernel = kernel_memory(target, api.token)
+        return {**measure(target, api.token, args, reconcile=True), "kernel": kernel}
 
 
 def measure_stock(client, args, network: str) -> dict:
