@@ -92,8 +92,8 @@ def configure_system_accounts(settings: Settings, c: Config) -> None:
 
 def configure_storage(settings: Settings, c: Config) -> None:
     """Docker and swarm mode: each server's work lives in a named volume that outlives its containers,
-    one per named server (in swarm mode through VOLUME_DRIVER when set). System mode: the user's own
-    home on the host."""
+    one per named server (in swarm mode a folder of SWARM_HOMES, or through VOLUME_DRIVER, when set).
+    System mode: the user's own home on the host."""
     if settings["SPAWNER_MODE"] == "system":
         c.SystemUserSpawner.host_homedir_format_string = settings["HOME_FORMAT"]
         c.ApplianceSystemUserSpawner.create_homes = settings["CREATE_HOMES"]
@@ -105,6 +105,7 @@ def configure_storage(settings: Settings, c: Config) -> None:
         c.SwarmSpawner.volume_driver_options = dict(
             option.split("=", 1) for option in settings["VOLUME_DRIVER_OPTIONS"] or ()
         )
+        c.ApplianceSwarmSpawner.homes_root = settings["SWARM_HOMES"] or ""
 
 
 def user_volume_template(settings: Settings) -> str:

@@ -684,6 +684,14 @@ SETTINGS: tuple[Setting, ...] = (
         group="Swarm",
     ),
     Setting(
+        "SWARM_HOMES",
+        "Swarm mode: a folder that every node mounts, at this same path, from one shared storage (an NFS export "
+        "in each node's /etc/fstab, say). Each user volume is then a folder in it, so files follow users from node "
+        "to node; the hub creates the folders, and is deployed with compose/swarm-homes.yml to see them.",
+        Text(r"/\S*", describe="an absolute path"),
+        group="Swarm",
+    ),
+    Setting(
         "UNKNOWN_CONTAINERS",
         "What to do with containers that carry this appliance's labels but serve no server the hub knows (left "
         "behind by a restored database or a crash), checked at hub start and every 5 minutes: `report` logs them, "
@@ -903,6 +911,12 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
         problems.append(
             Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")
         )
+    if values["SWARM_HOMES"] and values["VOLUME_DRIVER"]:
+        problems.append(
+            Problem(
+                "SWARM_HOMES", "(set)", "cannot be used with VOLUME_DRIVER", "set one of SWARM_HOMES and VOLUME_DRIVER"
+            )
+        )
     problems += login_mode_problems(values)
     problems += profile_problems(values)
     problems += database_problems(values)
@@ -950,7 +964,14 @@ def login_mode_problems(values: Mapping[str, object]) -> list[Problem]:
     return problems
 
 
-SWARM_ONLY = ("SWARM_PLACEMENT", "MEM_RESERVATION", "CPU_RESERVATION", "VOLUME_DRIVER", "VOLUME_DRIVER_OPTIONS")
+SWARM_ONLY = (
+    "SWARM_PLACEMENT",
+    "MEM_RESERVATION",
+    "CPU_RESERVATION",
+    "VOLUME_DRIVER",
+    "VOLUME_DRIVER_OPTIONS",
+    "SWARM_HOMES",
+)
 # Settings that mean something in some login modes only (those with a default are not listed).
 ONLY_IN_MODES = {
     **dict.fromkeys(("ALLOWED_ORGANIZATIONS", "ADMIN_TEAMS", "EXPOSE_GITHUB_TOKEN"), ("github",)),

@@ -1,11 +1,12 @@
 """SPAWNER_MODE=swarm: each server is a Swarm service, reached at its running task's address."""
 
 import asyncio
+import os
 import time
 
-from docker.types import Mount
+from docker.types import DriverConfig, Mount
 from dockerspawner import SwarmSpawner
-from traitlets import Integer
+from traitlets import Integer, Unicode
 
 from appliance.profiles import Profile
 from appliance.spawners.docker import LOG_LINES_SHOWN, ApplianceDockerSpawner
@@ -30,6 +31,9 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
     """
 
     pids_limit = Integer(0, config=True, help="Most processes a server's task may run (PIDS_LIMIT); 0: no limit.")
+    homes_root = Unicode(
+        "", config=True, help="The shared folder every node mounts (SWARM_HOMES); user volumes are folders in it."
+    )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -60,18 +64,44 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
 
     @property
     def mounts(self):
-        """Named volumes as volume mounts, labelled like docker mode's, through VOLUME_DRIVER when set."""
+        """Named volumes as volume mounts, labelled like docker mode's; a user's in SWARM_HOMES or VOLUME_DRIVER."""
         return [
             Mount(
                 target=bind["bind"],
                 source=source,
                 type="volume",
                 read_only=bind["mode"] == "ro",
-                driver_config=self.mount_driver_config,
+                driver_config=self.mount_driver_config
+                if source in self.shared_volumes
+                else self.user_volume_driver(source),
                 labels=self.shared_labels() if source in self.shared_volumes else self.user_labels(),
             )
             for source, bind in self.volume_binds.items()
         ]
+
+    def user_volume_driver(self, volume: str) -> DriverConfig | None:
+        """With SWARM_HOMES, the node's local volume binds the user's folder of the shared mount."""
+        if self.homes_root:
+            return DriverConfig("local", {"type": "none", "o": "bind", "device": self.home_folder(volume)})
+        return self.mount_driver_config
+
+    def home_folder(self, volume: str) -> str:
+        return os.path.join(self.homes_root, volume)
+
+    def ensure_home_folders(self) -> None:
+        """Create each user volume's folder in SWARM_HOMES (a node binds only a folder that exists); empty, so that
+        the engine fills it from the image, with its owner, on first use. Existing files are never touched."""
+        if not os.path.isdir(self.homes_root):
+            raise SpawnError(
+                f"SWARM_HOMES={self.homes_root} is not a folder in the hub: deploy the stack with "
+                "-c compose/swarm-homes.yml too, and mount the shared storage there on the manager."
+            )
+        for source in self.volume_binds:
+            if source not in self.shared_volumes and not source.startswith("/"):
+                folder = self.home_folder(source)
+                if not os.path.isdir(folder):
+                    self.log.info("Creating %s for %s in SWARM_HOMES", folder, self.user.name)
+                    os.mkdir(folder, 0o700)
 
     async def pull_image(self, image):
         """Swarm's nodes pull for themselves; the manager only says whether it has the image."""
@@ -89,6 +119,8 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
         return ["jupyterhub-singleuser", *self.get_args()]
 
     async def create_object(self):
+        if self.homes_root:
+            await asyncio.to_thread(self.ensure_home_folders)
         self.report(20, f"Creating service {self.object_name}")
         service = await SwarmSpawner.create_object(self)
         self.report(30, f"Service {self.object_name} created; waiting for Swarm to schedule its task")

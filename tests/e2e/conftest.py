@@ -10,6 +10,7 @@ from tests.e2e.registry import REGISTRY, start_registry
 from tests.e2e.stack import (
     ARTIFACTS,
     HUB_IMAGE,
+    MULTI_NODE_SPAWN_SECONDS,
     POSTGRES_IMAGE,
     RUN_ID,
     SINGLEUSER_IMAGE,
@@ -31,7 +32,11 @@ def pytest_collection_modifyitems(items):
 def pytest_terminal_summary(terminalreporter):
     for artifact in sorted(ARTIFACTS.glob("*")):
         terminalreporter.write_line(f"e2e artifact: {artifact}")
-    for mode, seconds in (("", SPAWN_SECONDS), ("swarm ", SWARM_SPAWN_SECONDS)):
+    for mode, seconds in (
+        ("", SPAWN_SECONDS),
+        ("swarm ", SWARM_SPAWN_SECONDS),
+        ("three-node swarm ", MULTI_NODE_SPAWN_SECONDS),
+    ):
         if seconds:
             terminalreporter.write_line(
                 f"e2e {mode}spawns: {len(seconds)}, median {statistics.median(seconds):.2f} s, "

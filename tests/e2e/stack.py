@@ -40,6 +40,7 @@ ANY_RUN = "*"
 E2E_PREFIX = "appliance-e2e-"
 SPAWN_SECONDS: list[float] = []
 SWARM_SPAWN_SECONDS: list[float] = []
+MULTI_NODE_SPAWN_SECONDS: list[float] = []
 
 
 def leftover_objects(client, name_prefix: str, run_id: str | None = None) -> list:

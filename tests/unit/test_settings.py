@@ -92,6 +92,17 @@ BAD_ENVIRONMENTS = [
         "VOLUME_DRIVER_OPTIONS",
         "needs VOLUME_DRIVER",
     ),
+    (
+        {"SPAWNER_MODE": "swarm", "USER_NETWORK_ISOLATION": "off", "SWARM_HOMES": "/srv/homes", "VOLUME_DRIVER": "nfs"},
+        "SWARM_HOMES",
+        "cannot be used with VOLUME_DRIVER",
+    ),
+    (
+        {"SPAWNER_MODE": "swarm", "USER_NETWORK_ISOLATION": "off", "SWARM_HOMES": "homes"},
+        "SWARM_HOMES",
+        "absolute path",
+    ),
+    ({"SWARM_HOMES": "/srv/homes"}, "SWARM_HOMES", "only applies when SPAWNER_MODE=swarm"),
     ({"AUTH_MODE": "kerberos"}, "AUTH_MODE", "password, native, github, oidc, ldap"),
     ({"AUTH_MODE": "native", "MIN_PASSWORD_LENGTH": "3"}, "MIN_PASSWORD_LENGTH", "from 8 to 72"),
     ({"LOGIN_ATTEMPTS": "0"}, "LOGIN_ATTEMPTS", "from 1 to 1000"),

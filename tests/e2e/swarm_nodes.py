@@ -1,0 +1,185 @@
+"""A Swarm of Docker-in-Docker nodes for the multi-node tests: a manager and two workers on a network the test
+creates, each running its own dockerd (Debian's docker.io), the appliance's images loaded into each, one shared
+folder mounted at the same path on every node, and all of it removed afterwards, even when a test fails.
+
+These machines cannot give a container every capability (`--privileged` fails), so each node gets the few that
+dockerd needs. Their kernel has no NFS client, so the shared folder is a volume of the outer engine that every
+node mounts: what an NFS export in each node's /etc/fstab gives real machines.
+"""
+
+import io
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+
+from tests.e2e.hub_client import wait_until
+from tests.e2e.stack import BASE_IMAGE, E2E_PREFIX, RUN_ID, TEST_RUN_LABEL
+
+NODE_IMAGE = "jupyterhub-appliance/e2e-swarm-node:latest"
+NODE_DOCKERFILE = f"""FROM {BASE_IMAGE}
+RUN apt-get update \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io iproute2 iptables \\
+ && rm -rf /var/lib/apt/lists/*
+# On the test's own network only: the test drives each node's engine over it.
+ENTRYPOINT ["dockerd", "--host=unix:///var/run/docker.sock", "--host=tcp://0.0.0.0:2375", "--tls=false"]
+"""
+ENGINE_PORT = 2375
+HOMES = "/srv/homes"
+# As `docker run` options: docker-py cannot send systempaths=unconfined (empty masked and read-only paths).
+NODE_RUN_OPTIONS = [
+    *("--cap-add=SYS_ADMIN", "--cap-add=NET_ADMIN", "--cap-add=MKNOD", "--cap-add=SYS_PTRACE"),
+    *("--security-opt=seccomp=unconfined", "--security-opt=apparmor=unconfined"),
+    *("--security-opt=systempaths=unconfined", "--cgroupns=host", "--volume=/sys/fs/cgroup:/sys/fs/cgroup:rw"),
+    # The node's own images and containers, off the outer overlayfs (overlay2 cannot nest on it).
+    "--volume=/var/lib/docker",
+]
+
+
+class Node:
+    def __init__(self, container, address: str):
+        self.container, self.address = container, address
+        self.name = container.name
+        self.engine = docker.DockerClient(base_url=f"tcp://{address}:{ENGINE_PORT}", version="1.41", timeout=60)
+
+    def answers(self) -> bool:
+        try:
+            return self.engine.ping()
+        except (docker.errors.DockerException, OSError):
+            return False
+
+    def docker(self, *args: str) -> str:
+        result = subprocess.run(
+            ["docker", "exec", self.name, "docker", *args], capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"docker {' '.join(args)} on {self.name} failed:\n{result.stderr}"
+        return result.stdout
+
+    def write_file(self, path: str, text: str) -> None:
+        """A file on the node itself, for a bind mount of a service there."""
+        command = ["docker", "exec", "-i", self.name, "sh", "-c", 'mkdir -p "$(dirname "$0")" && cat > "$0"', path]
+        subprocess.run(command, input=text, text=True, check=True)
+
+    def load(self, image: str) -> None:
+        """The outer engine's image, saved and loaded into this node (no registry to pull from)."""
+        save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+        loaded = subprocess.run(
+            ["docker", "exec", "-i", self.name, "docker", "load", "-q"],
+            stdin=save.stdout,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        save.stdout.close()
+        assert save.wait() == 0 and loaded.returncode == 0, f"loading {image} into {self.name}: {loaded.stderr}"
+
+    def node_id(self) -> str:
+        return self.engine.info()["Swarm"]["NodeID"]
+
+
+class SwarmNodes:
+    """The manager and workers, created by `up()` and removed, with their engines' state, by `down()`."""
+
+    def __init__(self, client, workers: int = 2):
+        self.client = client
+        self.prefix = f"{E2E_PREFIX}{RUN_ID}-node"
+        self.names = [f"{self.prefix}-manager", *(f"{self.prefix}-worker{i}" for i in range(1, workers + 1))]
+        self.labels = {TEST_RUN_LABEL: RUN_ID}
+        self.nodes: list[Node] = []
+        self.network = self.homes = None
+
+    @property
+    def manager(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def workers(self) -> list[Node]:
+        return self.nodes[1:]
+
+    def up(self, images: dict[str, list[str]]) -> "SwarmNodes":
+        """Start the nodes, load each its images (node name suffix: images), and join them into one swarm."""
+        self.client.images.build(fileobj=io.BytesIO(NODE_DOCKERFILE.encode()), tag=NODE_IMAGE, rm=True)
+        self.network = self.client.networks.create(f"{self.prefix}s", labels=self.labels)
+        self.homes = self.client.volumes.create(f"{self.prefix}-homes", labels=self.labels)
+        for name in self.names:
+            labels = [f"--label={key}={value}" for key, value in self.labels.items()]
+            started = subprocess.run(
+                [
+                    "docker",
+                    "run",
+                    "--detach",
+                    f"--name={name}",
+                    f"--hostname={name.removeprefix(self.prefix + '-')}",
+                    f"--network={self.network.name}",
+                    f"--volume={self.homes.name}:{HOMES}",
+                    *labels,
+                    *NODE_RUN_OPTIONS,
+                    NODE_IMAGE,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert started.returncode == 0, f"starting the node {name}: {started.stderr}"
+            container = self.client.containers.get(name)
+            container.reload()
+            self.nodes.append(
+                Node(container, container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"])
+            )
+        for node in self.nodes:
+            wait_until(node.answers, f"the engine of {node.name} to answer", seconds=60)
+        with ThreadPoolExecutor() as pool:
+            loads = [
+                pool.submit(node.load, image)
+                for node in self.nodes
+                for image in images.get(node.name.removeprefix(f"{self.prefix}-"), [])
+            ]
+            for load in loads:
+                load.result()
+        self.join()
+        return self
+
+    def join(self) -> None:
+        self.manager.engine.swarm.init(advertise_addr=self.manager.address, listen_addr="0.0.0.0:2377")
+        token = self.manager.engine.swarm.attrs["JoinTokens"]["Worker"]
+        for worker in self.workers:
+            worker.engine.swarm.join([f"{self.manager.address}:2377"], token, advertise_addr=worker.address)
+        wait_until(lambda: len(self.ready_nodes()) == len(self.nodes), "every node to be ready in the swarm", 60)
+
+    def ready_nodes(self) -> list:
+        return [node for node in self.manager.engine.nodes.list() if node.attrs["Status"]["State"] == "ready"]
+
+    def swarm_node(self, node: Node):
+        return self.manager.engine.nodes.get(node.node_id())
+
+    def set_availability(self, node: Node, availability: str) -> None:
+        swarm_node = self.swarm_node(node)
+        swarm_node.update({**swarm_node.attrs["Spec"], "Availability": availability})
+
+    def label(self, node: Node, **labels: str) -> None:
+        swarm_node = self.swarm_node(node)
+        spec = swarm_node.attrs["Spec"]
+        swarm_node.update({**spec, "Labels": {**spec.get("Labels", {}), **labels}})
+
+    def hostname_of(self, node_id: str) -> str:
+        return self.manager.engine.nodes.get(node_id).attrs["Description"]["Hostname"]
+
+    def down(self) -> None:
+        """Remove every node with its engine's volume, then the network and the shared folder."""
+        for container in self.client.containers.list(all=True, filters={"label": f"{TEST_RUN_LABEL}={RUN_ID}"}):
+            if container.name in self.names:
+                container.remove(force=True, v=True)
+        for thing in (self.network, self.homes):
+            if thing is not None:
+                wait_until(lambda thing=thing: removed(thing), f"{thing.name} to be removable", seconds=30)
+
+
+def removed(thing) -> bool:
+    """Remove a network or volume; False while the engine still counts a container that just went as its user."""
+    try:
+        thing.remove()
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError:
+        return False
+    return True
