@@ -65,16 +65,15 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
     @property
     def mounts(self):
         """Named volumes as volume mounts, labelled like docker mode's; a user's in SWARM_HOMES or VOLUME_DRIVER."""
+        shared = self.shared_volumes
         return [
             Mount(
                 target=bind["bind"],
                 source=source,
                 type="volume",
                 read_only=bind["mode"] == "ro",
-                driver_config=self.mount_driver_config
-                if source in self.shared_volumes
-                else self.user_volume_driver(source),
-                labels=self.shared_labels() if source in self.shared_volumes else self.user_labels(),
+                driver_config=self.mount_driver_config if source in shared else self.user_volume_driver(source),
+                labels=self.shared_labels() if source in shared else self.user_labels(),
             )
             for source, bind in self.volume_binds.items()
         ]

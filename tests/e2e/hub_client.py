@@ -330,3 +330,11 @@ def wait_until(condition, what: str, seconds: float = DEADLINE_SECONDS, every: f
             return result
         time.sleep(every)
     raise HubClientError(f"timed out after {seconds} s waiting for {what}")
+
+
+def swarm_hub_answers(url: str) -> bool:
+    """Both pages: right after the hub's task turns healthy, Swarm's DNS may not yet resolve it for the proxy."""
+    try:
+        return all(requests.get(f"{url}/hub/{page}", timeout=2).ok for page in ("health", "login"))
+    except requests.RequestException:
+        return False

@@ -40,20 +40,14 @@ class Node:
     def __init__(self, container, address: str):
         self.container, self.address = container, address
         self.name = container.name
-        self.engine = docker.DockerClient(base_url=f"tcp://{address}:{ENGINE_PORT}", version="1.41", timeout=60)
+        self.docker_host = f"tcp://{address}:{ENGINE_PORT}"
+        self.engine = docker.DockerClient(base_url=self.docker_host, version="1.41", timeout=60)
 
     def answers(self) -> bool:
         try:
             return self.engine.ping()
         except (docker.errors.DockerException, OSError):
             return False
-
-    def docker(self, *args: str) -> str:
-        result = subprocess.run(
-            ["docker", "exec", self.name, "docker", *args], capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0, f"docker {' '.join(args)} on {self.name} failed:\n{result.stderr}"
-        return result.stdout
 
     def write_file(self, path: str, text: str) -> None:
         """A file on the node itself, for a bind mount of a service there."""
@@ -122,7 +116,6 @@ class SwarmNodes:
             )
             assert started.returncode == 0, f"starting the node {name}: {started.stderr}"
             container = self.client.containers.get(name)
-            container.reload()
             self.nodes.append(
                 Node(container, container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"])
             )

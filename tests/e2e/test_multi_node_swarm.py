@@ -5,9 +5,8 @@ import os
 import subprocess
 
 import pytest
-import requests
 
-from tests.e2e.hub_client import HubClient, wait_until
+from tests.e2e.hub_client import HubClient, swarm_hub_answers, wait_until
 from tests.e2e.stack import HUB_IMAGE, MULTI_NODE_SPAWN_SECONDS, ROOT, SINGLEUSER_IMAGE, record_spawn
 from tests.e2e.swarm_nodes import HOMES, SwarmNodes
 
@@ -43,7 +42,7 @@ def hub(nodes, tmp_path_factory) -> str:
     nodes.manager.write_file(f"{PROFILES_DIR}/profiles.yml", PROFILES)
     env = {
         **os.environ,
-        "DOCKER_HOST": f"tcp://{nodes.manager.address}:2375",
+        "DOCKER_HOST": nodes.manager.docker_host,
         "APPLIANCE_ENV_FILE": str(env_file),
         "PROFILES_DIR": PROFILES_DIR,
         "SWARM_HOMES": HOMES,
@@ -54,14 +53,7 @@ def hub(nodes, tmp_path_factory) -> str:
     result = subprocess.run(deploy, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     url = f"http://{nodes.manager.address}:{HUB_PORT}"
-
-    def answers() -> bool:
-        try:
-            return all(requests.get(f"{url}/hub/{page}", timeout=2).ok for page in ("health", "login"))
-        except requests.RequestException:
-            return False
-
-    wait_until(answers, "the hub on the manager to answer", seconds=180)
+    wait_until(lambda: swarm_hub_answers(url), "the hub on the manager to answer", seconds=180)
     return url
 
 

@@ -10,9 +10,8 @@ import threading
 import time
 
 import pytest
-import requests
 
-from tests.e2e.hub_client import HubClient, wait_until
+from tests.e2e.hub_client import HubClient, swarm_hub_answers, wait_until
 from tests.e2e.stack import (
     E2E_PREFIX,
     INSTANCE_LABEL,
@@ -97,11 +96,7 @@ class SwarmStack:
         tasks = docker_cli("stack", "ps", self.name, "--format", "{{.CurrentState}} {{.Error}}")
         if "Failed" in tasks or "Rejected" in tasks:
             pytest.fail(f"the hub task failed: {tasks}\n{self.logs()}")
-        try:
-            # Both: right after the task turns healthy, Swarm's DNS may not yet resolve it for the proxy.
-            return all(requests.get(f"{self.url}/hub/{page}", timeout=2).ok for page in ("health", "login"))
-        except requests.RequestException:
-            return False
+        return swarm_hub_answers(self.url)
 
     def logs(self) -> str:
         """The logs of every hub task's container, oldest first (`docker service logs` can hang on restarts)."""
