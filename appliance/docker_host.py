@@ -23,6 +23,8 @@ ASK_SECONDS = 60
 CALL_SECONDS = 60
 # On the path of a hub that cannot start, where a hung engine must not keep the error from the log.
 ERROR_PATH_SECONDS = 5
+# The states of a Swarm task that is over.
+TASK_ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 log = logging.getLogger(__name__)
 
 

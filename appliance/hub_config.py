@@ -186,10 +186,14 @@ ServiceAndRole = tuple[dict, dict] | None
 
 
 def reconcile_service(settings: Settings) -> ServiceAndRole:
-    """Checks Docker against the hub at start and then periodically (see appliance.reconcile)."""
+    """Checks Docker against the hub at start and then periodically (see appliance.reconcile); in swarm mode it
+    also stops the servers whose tasks were lost with their node."""
+    scopes = ["list:users", "read:servers"]
+    if settings["SPAWNER_MODE"] == "swarm":
+        scopes.append("delete:servers")
     return (
         {"name": "reconcile", "command": reconcile.command(settings)},
-        {"name": "reconcile", "scopes": ["list:users", "read:servers"], "services": ["reconcile"]},
+        {"name": "reconcile", "scopes": scopes, "services": ["reconcile"]},
     )
 
 

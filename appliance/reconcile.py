@@ -5,6 +5,9 @@ REST API which servers are active (running or starting) and lists the labelled c
 services in swarm mode). Unknown ones are reported, and removed only with UNKNOWN_CONTAINERS=remove.
 Volumes are never touched.
 Servers whose containers vanished are JupyterHub's own business: it polls them and marks them stopped.
+A Swarm task whose node went down is not: it stays "running" in Swarm, since no node can say otherwise,
+so every LOST_TASK_SECONDS this service reports such lost tasks and stops their servers through the
+hub's API, and the user can start again on another node.
 This module also owns the service's command line: the hub config builds it with `command()`, and
 `appliance reconcile` parses it with `add_arguments()`, both from the settings' own declarations.
 """
@@ -13,12 +16,14 @@ import argparse
 import os
 import sys
 import time
+from urllib.parse import quote
 
 import docker
 import docker.models.services
 import requests
 
 from appliance import docker_host
+from appliance.docker_host import TASK_ENDED
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 from appliance.layout import HUB_PORT_INSIDE
 from appliance.settings import BY_NAME, Settings
@@ -26,6 +31,7 @@ from appliance.settings import BY_NAME, Settings
 PAGE_SIZE = 200
 RETRY_SECONDS = 10
 EVERY_SECONDS = 300
+LOST_TASK_SECONDS = 15  # Swarm itself takes about as long to mark a silent node down
 STOP_SECONDS = 10  # as long as `docker stop` gives a server to save and exit
 UNKNOWN_CONTAINERS = BY_NAME["UNKNOWN_CONTAINERS"]
 SPAWNER_MODE = BY_NAME["SPAWNER_MODE"]
@@ -66,11 +72,16 @@ def log(message: str) -> None:
     print(f"[appliance reconcile] {message}", flush=True)
 
 
-def active_servers(api_url: str, token: str) -> set[tuple[str, str]]:
-    """(user, server name) of every active server, through the hub's paginated users API."""
+def hub_session(token: str) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.headers.update({"Authorization": f"token {token}", "Accept": "application/jupyterhub-pagination+json"})
+    return session
+
+
+def active_servers(api_url: str, token: str) -> set[tuple[str, str]]:
+    """(user, server name) of every active server, through the hub's paginated users API."""
+    session = hub_session(token)
     active, offset = set(), 0
     while True:
         response = session.get(
@@ -84,6 +95,16 @@ def active_servers(api_url: str, token: str) -> set[tuple[str, str]]:
         if not following:
             return active
         offset = following["offset"]
+
+
+def stop_server(api_url: str, token: str, user: str, server: str) -> None:
+    """Stop a server through the hub's API, as its user's Stop button would."""
+    path = (
+        f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}"
+        if server
+        else f"/users/{quote(user, safe='')}/server"
+    )
+    hub_session(token).delete(f"{api_url}{path}", timeout=60).raise_for_status()
 
 
 def server_objects(client: docker.DockerClient, instance: str, services: bool) -> list:
@@ -143,9 +164,52 @@ def reconcile_once(
     return len(unknown)
 
 
+def lost_task(tasks: list[dict], down_nodes: dict[str, str]) -> tuple[str, str] | None:
+    """(task id, node hostname) when a service's newest task has not ended but its node is down."""
+    if not tasks:
+        return None
+    newest = max(tasks, key=lambda task: task["CreatedAt"])
+    node = down_nodes.get(newest.get("NodeID", ""))
+    if node is None or newest["Status"]["State"] in TASK_ENDED:
+        return None
+    return newest["ID"], node
+
+
+def down_nodes(client: docker.DockerClient) -> dict[str, str]:
+    """Node id: hostname of every node the managers have marked down."""
+    return {
+        node.id: node.attrs["Description"]["Hostname"]
+        for node in client.nodes.list()
+        if node.attrs["Status"]["State"] == "down"
+    }
+
+
+def stop_lost_servers(client: docker.DockerClient, instance: str, api_url: str, token: str) -> int:
+    """Report each server whose task was on a node that went down, and stop it in the hub; volumes stay."""
+    down = down_nodes(client)
+    if not down:
+        return 0
+    active = active_servers(api_url, token)
+    stopped = 0
+    for service in server_objects(client, instance, services=True):
+        lost = lost_task(service.tasks(), down)
+        user, server = served_server(service)
+        if lost is None or (user, server) not in active:
+            continue
+        task_id, node = lost
+        log(
+            f"Lost task {task_id} of service {service.name} (user {user!r}, server {server!r}): its node {node} is "
+            "down. Stopping the server in the hub, so that the user can start it again on another node."
+        )
+        stop_server(api_url, token, user, server)
+        stopped += 1
+    return stopped
+
+
 def main(instance: str, remove_unknown: bool, every: int, services: bool, api_url: str) -> int:
     """Reconcile now and every `every` seconds; after a failure (the hub still starting, say) again in 10 s.
-    The hub stops it with SIGINT when it shuts down."""
+    In swarm mode, look for lost tasks every LOST_TASK_SECONDS in between. The hub stops it with SIGINT
+    when it shuts down."""
     try:
         return reconcile_forever(instance, remove_unknown, every, services, api_url)
     except KeyboardInterrupt:
@@ -156,12 +220,18 @@ def main(instance: str, remove_unknown: bool, every: int, services: bool, api_ur
 def reconcile_forever(instance: str, remove_unknown: bool, every: int, services: bool, api_url: str) -> int:
     token = os.environ["JUPYTERHUB_API_TOKEN"]
     client = docker_host.client()
+    step = min(every, LOST_TASK_SECONDS) if services else every
+    next_pass = time.monotonic()
     while True:
         try:
-            reconcile_once(client, instance, remove_unknown, api_url, token, services)
-            pause = every
+            if services:
+                stop_lost_servers(client, instance, api_url, token)
+            if time.monotonic() >= next_pass:
+                reconcile_once(client, instance, remove_unknown, api_url, token, services)
+                next_pass = time.monotonic() + every
+            pause = step
         except (docker.errors.DockerException, requests.RequestException) as error:
             log(f"Could not reconcile this time, trying again in {RETRY_SECONDS} s: {error}")
             pause = min(every, RETRY_SECONDS)
         sys.stdout.flush()
-        time.sleep(pause)  # the period between passes
+        time.sleep(pause)  # the period between checks

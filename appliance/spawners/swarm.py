@@ -8,6 +8,7 @@ from docker.types import DriverConfig, Mount
 from dockerspawner import SwarmSpawner
 from traitlets import Integer, Unicode
 
+from appliance.docker_host import TASK_ENDED
 from appliance.profiles import Profile
 from appliance.spawners.docker import LOG_LINES_SHOWN, ApplianceDockerSpawner
 from appliance.spawners.errors import NO_ANSWER, SERVER_FAILED, UNAVAILABLE, SpawnError
@@ -17,7 +18,6 @@ GPU_RESOURCE_KIND = "NVIDIA-GPU"
 
 # Swarm's reason for a task it cannot place (it would wait, pending, for such a node to appear).
 NO_NODE = "no suitable node"
-TASK_ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 
 
 class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
@@ -49,12 +49,14 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
         self.generic_resources = gpu_resources(profile.gpus)
 
     def docker(self, method, *args, **kwargs):
-        """As dockerspawner calls Docker, with the pids limit and the GPUs in a new service's resources.
-
-        The engine takes both (Resources.Limits.Pids and Reservations.GenericResources, API 1.41), but
-        docker-py's Resources has no argument for the pids limit.
+        """As dockerspawner calls Docker, with three additions to a new service: the pids limit and the GPUs in
+        its resources (the engine takes both, Resources.Limits.Pids and Reservations.GenericResources, API 1.41,
+        but docker-py's Resources has no argument for the pids limit), and no restarts. A task Swarm started
+        again (its server exited, its node drained or went down) would run where the hub's route does not
+        lead; the hub, not Swarm, starts a server again.
         """
         if method == "create_service":
+            kwargs["task_template"]["RestartPolicy"] = {"Condition": "none"}
             resources = kwargs["task_template"].setdefault("Resources", {})
             if self.pids_limit:
                 resources.setdefault("Limits", {})["Pids"] = self.pids_limit

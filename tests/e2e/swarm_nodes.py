@@ -43,6 +43,10 @@ class Node:
         self.docker_host = f"tcp://{address}:{ENGINE_PORT}"
         self.engine = docker.DockerClient(base_url=self.docker_host, version="1.41", timeout=60)
 
+    def kill(self) -> None:
+        """As a machine that loses power: dockerd and everything it runs end at once, nothing tells the swarm."""
+        self.container.kill()
+
     def answers(self) -> bool:
         try:
             return self.engine.ping()
@@ -153,6 +157,10 @@ class SwarmNodes:
         swarm_node = self.swarm_node(node)
         spec = swarm_node.attrs["Spec"]
         swarm_node.update({**spec, "Labels": {**spec.get("Labels", {}), **labels}})
+
+    def with_hostname(self, hostname: str) -> Node:
+        [node] = [node for node in self.nodes if node.name == f"{self.prefix}-{hostname}"]
+        return node
 
     def hostname_of(self, node_id: str) -> str:
         return self.manager.engine.nodes.get(node_id).attrs["Description"]["Hostname"]

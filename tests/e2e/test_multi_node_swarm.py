@@ -1,5 +1,7 @@
 """SPAWNER_MODE=swarm on three nodes (a manager and two workers, Docker in Docker): placement on labelled workers,
-files that follow a user to another node through SWARM_HOMES, and a reservation no node can hold."""
+files that follow a user to another node through SWARM_HOMES, a reservation no node can hold, an image only the
+manager has, a worker drained under a running server, and a worker killed under one (the last test: that node
+stays down)."""
 
 import os
 import subprocess
@@ -7,13 +9,20 @@ import subprocess
 import pytest
 
 from tests.e2e.hub_client import HubClient, swarm_hub_answers, wait_until
-from tests.e2e.stack import HUB_IMAGE, MULTI_NODE_SPAWN_SECONDS, ROOT, SINGLEUSER_IMAGE, record_spawn
+from tests.e2e.stack import HUB_IMAGE, MULTI_NODE_SPAWN_SECONDS, ROOT, RUN_ID, SINGLEUSER_IMAGE, record_spawn
 from tests.e2e.swarm_nodes import HOMES, SwarmNodes
 
 ADMIN_PASSWORD = "multi-node-admin-password-0123456789ab"
 USER_PASSWORD = "multi-node-students-password"
 PROFILES_DIR = "/srv/e2e-profiles"
-PROFILES = "profiles:\n  - {name: standard, default: true}\n  - {name: huge, mem_reservation: 4096G}\n"
+# Tagged on the manager only; a worker's pull goes to its own loopback, where nothing listens.
+MANAGER_ONLY_IMAGE = f"127.0.0.1:9/appliance-e2e/manager-only:{RUN_ID}"
+PROFILES = f"""\
+profiles:
+  - {{name: standard, default: true}}
+  - {{name: huge, mem_reservation: 4096G}}
+  - {{name: manager-only, image: "{MANAGER_ONLY_IMAGE}"}}
+"""
 STACK = "jupyterhub"
 HUB_PORT = 8000
 
@@ -40,6 +49,8 @@ def hub(nodes, tmp_path_factory) -> str:
         "PULL_AHEAD=false\nUSER_NETWORK_ISOLATION=off\nSWARM_PLACEMENT=node.labels.jupyter==true\n"
     )
     nodes.manager.write_file(f"{PROFILES_DIR}/profiles.yml", PROFILES)
+    repository, tag = MANAGER_ONLY_IMAGE.rsplit(":", 1)
+    nodes.manager.engine.images.get(SINGLEUSER_IMAGE).tag(repository, tag)
     env = {
         **os.environ,
         "DOCKER_HOST": nodes.manager.docker_host,
@@ -57,10 +68,36 @@ def hub(nodes, tmp_path_factory) -> str:
     return url
 
 
-def task_node(nodes, username: str) -> str:
+def running_task(nodes, username: str) -> dict:
     [service] = nodes.manager.engine.services.list(filters={"name": f"jupyter-{username}"})
     [task] = service.tasks(filters={"desired-state": "running"})
-    return nodes.hostname_of(task["NodeID"])
+    return task
+
+
+def task_node(nodes, username: str) -> str:
+    return nodes.hostname_of(running_task(nodes, username)["NodeID"])
+
+
+def user_services(nodes, username: str) -> list:
+    return nodes.manager.engine.services.list(filters={"name": f"jupyter-{username}"})
+
+
+def hub_logs(nodes) -> str:
+    """The hub task's container log, on the manager (`docker service logs` waits for nodes that are down)."""
+    label = f"com.docker.swarm.service.name={STACK}_hub"
+    containers = nodes.manager.engine.containers.list(all=True, filters={"label": label})
+    return "".join(container.logs().decode(errors="replace") for container in containers)
+
+
+def starts_elsewhere_with_the_file(person: HubClient, nodes, first: str, path: str, text: str) -> None:
+    """The next start runs on another worker, finds the file written on the first, and runs code."""
+    record_spawn(person.start_server(), into=MULTI_NODE_SPAWN_SECONDS)
+    second = task_node(nodes, person.username)
+    assert second != first and second.startswith("worker"), (first, second)
+    assert person.open_lab().status_code == 200
+    assert person.read_file(path) == text
+    assert person.run_once("print(6 * 7)") == "42"
+    person.stop_server()
 
 
 def test_servers_run_only_on_labelled_workers_and_the_hub_on_the_manager(nodes, hub):
@@ -88,15 +125,10 @@ def test_a_users_files_follow_them_to_another_node(nodes, hub):
     alice.put_file("follows-me.txt", f"written on {first}")
     alice.stop_server()
     # The first node drains: Swarm must place the next server elsewhere.
-    [first_node] = [node for node in nodes.workers if node.name.endswith(first)]
+    first_node = nodes.with_hostname(first)
     nodes.set_availability(first_node, "drain")
     try:
-        record_spawn(alice.start_server(), into=MULTI_NODE_SPAWN_SECONDS)
-        second = task_node(nodes, "alice")
-        assert alice.open_lab().status_code == 200
-        assert second != first and second.startswith("worker"), (first, second)
-        assert alice.read_file("follows-me.txt") == f"written on {first}"
-        alice.stop_server()
+        starts_elsewhere_with_the_file(alice, nodes, first, "follows-me.txt", f"written on {first}")
     finally:
         nodes.set_availability(first_node, "active")
 
@@ -105,4 +137,46 @@ def test_a_reservation_no_node_can_hold_fails_at_once_with_swarms_reason(nodes, 
     bob = HubClient(hub).login("bob", USER_PASSWORD)
     reason = bob.failed_start({"profile": "huge"})
     assert "Swarm has no node that can run this server (no suitable node (insufficient resources on" in reason
-    wait_until(lambda: not nodes.manager.engine.services.list(filters={"name": "jupyter-bob"}), "the service to go")
+    wait_until(lambda: not user_services(nodes, "bob"), "the service to go")
+
+
+def test_an_image_only_the_manager_has_is_the_appliances_message_from_the_worker_swarm_chose(nodes, hub):
+    bob = HubClient(hub).login("bob", USER_PASSWORD)
+    reason = bob.failed_start({"profile": "manager-only"})
+    assert f"Image {MANAGER_ONLY_IMAGE} is not on the node Swarm chose" in reason, reason
+    assert "build or pull it there, or use a registry" in reason
+    wait_until(lambda: not user_services(nodes, "bob"), "the failed service to be removed")
+
+
+def test_a_worker_drained_under_a_running_server_stops_it_and_the_next_start_runs_elsewhere(nodes, hub):
+    bob = HubClient(hub).login("bob", USER_PASSWORD)
+    record_spawn(bob.start_server(), into=MULTI_NODE_SPAWN_SECONDS)
+    assert bob.open_lab().status_code == 200
+    [service] = user_services(nodes, "bob")
+    assert service.attrs["Spec"]["TaskTemplate"]["RestartPolicy"]["Condition"] == "none", "the hub restarts, not Swarm"
+    first = task_node(nodes, "bob")
+    bob.put_file("drained.txt", f"written on {first}")
+    first_node = nodes.with_hostname(first)
+    nodes.set_availability(first_node, "drain")
+    try:
+        # JupyterHub polls each server every 30 s: it sees the task Swarm shut down, and removes the service.
+        wait_until(lambda: bob.server_model() is None, "the hub to see the drained server stopped", seconds=120)
+        wait_until(lambda: not user_services(nodes, "bob"), "the drained server's service to be removed")
+        starts_elsewhere_with_the_file(bob, nodes, first, "drained.txt", f"written on {first}")
+    finally:
+        nodes.set_availability(first_node, "active")
+
+
+def test_a_killed_worker_is_noticed_its_lost_task_reported_and_the_user_starts_again_elsewhere(nodes, hub):
+    alice = HubClient(hub).login("alice", USER_PASSWORD)
+    record_spawn(alice.start_server(), into=MULTI_NODE_SPAWN_SECONDS)
+    task = running_task(nodes, "alice")
+    first = nodes.hostname_of(task["NodeID"])
+    assert alice.open_lab().status_code == 200
+    alice.put_file("before-the-crash.txt", f"written on {first}")
+    nodes.with_hostname(first).kill()
+    report = f"Lost task {task['ID']} of service jupyter-alice (user 'alice', server ''): its node {first} is down."
+    # Swarm marks the silent node down within about 15 s; the reconcile service looks every 15 s.
+    wait_until(lambda: report in hub_logs(nodes), "the reconcile service to report the lost task", seconds=120)
+    wait_until(lambda: alice.server_model() is None, "the hub to mark the lost server stopped")
+    starts_elsewhere_with_the_file(alice, nodes, first, "before-the-crash.txt", f"written on {first}")

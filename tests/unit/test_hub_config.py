@@ -116,6 +116,12 @@ def test_reconciler_reads_servers_only_and_removes_only_when_told():
     assert configured().JupyterHub.services[0]["command"][-4] == "--unknown-containers=report"
 
 
+def test_in_swarm_mode_the_reconciler_may_also_stop_servers_whose_tasks_were_lost_with_their_node():
+    c = configured(SPAWNER_MODE="swarm", USER_NETWORK_ISOLATION="off", IDLE_TIMEOUT="0", PULL_AHEAD="false")
+    [role] = [role for role in c.JupyterHub.load_roles if role["name"] == "reconcile"]
+    assert role["scopes"] == ["list:users", "read:servers", "delete:servers"]
+
+
 def test_swarm_mode_places_reserves_and_reaches_tasks_without_virtual_ips():
     c = configured(
         SPAWNER_MODE="swarm",
