@@ -216,12 +216,19 @@ def idle_culler_service(settings: Settings) -> ServiceAndRole:
 
 
 def pull_ahead_service(settings: Settings) -> ServiceAndRole:
-    """Pulls the images users can get and this host lacks, at hub start (appliance.image_pulls); no API access."""
+    """Pulls the images users can get and this host lacks, at hub start (appliance.image_pulls), in swarm mode
+    on every node SWARM_PLACEMENT admits too; no API access."""
     if not settings["PULL_AHEAD"]:
         return None
     images = [profile.image for profile in profiles.in_use(settings)]
+    swarm = settings["SPAWNER_MODE"] == "swarm"
+    command = image_pulls.command(
+        images,
+        swarm_instance=settings["APPLIANCE_INSTANCE"] if swarm else "",
+        swarm_constraints=tuple(settings["SWARM_PLACEMENT"] or ()) if swarm else (),
+    )
     return (
-        {"name": "pull-ahead", "command": image_pulls.command(images)},
+        {"name": "pull-ahead", "command": command},
         {"name": "pull-ahead", "scopes": [], "services": ["pull-ahead"]},
     )
 

@@ -3,8 +3,8 @@
 A hub-managed service (`appliance pull-ahead IMAGE…`) pulls them one at a time, with progress in the
 hub's log, and keeps each pull's state in STATE_FILE. A spawn that needs an image being pulled reads it
 and waits for that pull, showing its progress, rather than starting another; `appliance doctor` reads it
-to say which images are pulling and why a pull failed. In swarm mode this is the manager's copy only:
-each node pulls for itself when Swarm schedules a server there.
+to say which images are pulling and why a pull failed. In swarm mode it then pulls them on every node
+where user servers may run (appliance.swarm_pulls); only the manager's pulls are in STATE_FILE.
 """
 
 import argparse
@@ -21,7 +21,7 @@ import docker
 import docker.errors
 import requests
 
-from appliance import docker_host
+from appliance import docker_host, swarm_pulls
 
 STATE_FILE = "/run/appliance/image-pulls.json"
 # A pull whose state has not changed for this long is taken as dead (its service stopped).
@@ -118,12 +118,18 @@ def pull_one(api: docker.APIClient, image: str, path: str, log: Callable[[str], 
     log(f"Pulled {image} in {time.monotonic() - started:.0f} s")
 
 
-def command(images: list[str]) -> list[str]:
-    return [sys.executable, "-m", "appliance", "pull-ahead", *images]
+def command(images: list[str], swarm_instance: str = "", swarm_constraints: tuple[str, ...] = ()) -> list[str]:
+    swarm = [f"--swarm-instance={swarm_instance}"] if swarm_instance else []
+    swarm += [f"--swarm-constraint={constraint}" for constraint in swarm_constraints]
+    return [sys.executable, "-m", "appliance", "pull-ahead", *swarm, *images]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="the images users can get")
+    parser.add_argument("--swarm-instance", default="", help="swarm mode: APPLIANCE_INSTANCE, whose nodes to pull on")
+    parser.add_argument(
+        "--swarm-constraint", action="append", default=[], help="swarm mode: SWARM_PLACEMENT, one constraint each"
+    )
 
 
 def log(message: str) -> None:
@@ -132,12 +138,17 @@ def log(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Pull at start, then again every RECHECK_SECONDS for what is still missing (a pull that failed, an image
-    removed since). It never ends by itself (the hub restarts a managed service that does, at once); the hub
-    stops it with SIGINT when it shuts down."""
+    removed since; in swarm mode, on the nodes, whenever one joined or a pull there failed). It never ends by
+    itself (the hub restarts a managed service that does, at once); the hub stops it with SIGINT."""
     engine = docker_host.client(timeout=PULL_SECONDS)
+    pulled_on_nodes: frozenset[str] = frozenset()
     try:
         while True:
             pull_ahead(engine, args.images, STATE_FILE, log)
+            if args.swarm_instance:
+                pulled_on_nodes = swarm_pulls.pull_on_new_nodes(
+                    engine, args.images, args.swarm_constraint, args.swarm_instance, log, pulled_on_nodes
+                )
             time.sleep(RECHECK_SECONDS)
     except KeyboardInterrupt:
         log("Stopped with the hub")

@@ -9,5 +9,7 @@ LABEL_USER = f"{LABEL_PREFIX}.user"
 LABEL_SERVER = f"{LABEL_PREFIX}.server"
 # On the throwaway helper containers of a spawn (version probe, network rules, home creation): whose spawn.
 LABEL_HELPER_FOR = f"{LABEL_PREFIX}.helper-for"
+# On swarm mode's pull-ahead jobs (appliance.swarm_pulls): the image each one pulls on the nodes.
+LABEL_PULL_AHEAD = f"{LABEL_PREFIX}.pull-ahead"
 # On a profile's shared volume (course material, a scratch): the instance's, never a user's; never removed.
 LABEL_SHARED = f"{LABEL_PREFIX}.shared"

@@ -88,13 +88,19 @@ def stack_factory(docker_client, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def local_registry(docker_client):
-    """The address of a registry on loopback, such as localhost:41234, for the whole run."""
+def registry_server(docker_client):
+    """The run's one registry container (published on loopback at REGISTRY), for the whole run."""
     container = start_registry(docker_client)
     try:
-        yield REGISTRY
+        yield container.get_wrapped_container()
     finally:
         container.stop()
+
+
+@pytest.fixture(scope="session")
+def local_registry(registry_server):
+    """The address of the run's registry on loopback, such as localhost:41234."""
+    return REGISTRY
 
 
 @pytest.fixture(scope="session")

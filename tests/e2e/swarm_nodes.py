@@ -4,7 +4,8 @@ folder mounted at the same path on every node, and all of it removed afterwards,
 
 These machines cannot give a container every capability (`--privileged` fails), so each node gets the few that
 dockerd needs. Their kernel has no NFS client, so the shared folder is a volume of the outer engine that every
-node mounts: what an NFS export in each node's /etc/fstab gives real machines.
+node mounts: what an NFS export in each node's /etc/fstab gives real machines. The run's registry can be
+lent to the nodes, on their network, as a registry of images their engines pull.
 """
 
 import io
@@ -25,6 +26,8 @@ RUN apt-get update \\
 ENTRYPOINT ["dockerd", "--host=unix:///var/run/docker.sock", "--host=tcp://0.0.0.0:2375", "--tls=false"]
 """
 ENGINE_PORT = 2375
+# The run's registry, where one is lent to the nodes: on their network under this name, over plain HTTP.
+NODES_REGISTRY = "registry:5000"
 HOMES = "/srv/homes"
 # As `docker run` options: docker-py cannot send systempaths=unconfined (empty masked and read-only paths).
 NODE_RUN_OPTIONS = [
@@ -46,6 +49,13 @@ class Node:
     def kill(self) -> None:
         """As a machine that loses power: dockerd and everything it runs end at once, nothing tells the swarm."""
         self.container.kill()
+
+    def has_image(self, image: str) -> bool:
+        try:
+            self.engine.images.get(image)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
 
     def answers(self) -> bool:
         try:
@@ -78,8 +88,9 @@ class Node:
 class SwarmNodes:
     """The manager and workers, created by `up()` and removed, with their engines' state, by `down()`."""
 
-    def __init__(self, client, workers: int = 2):
-        self.client = client
+    def __init__(self, client, workers: int = 2, registry=None):
+        """`registry`: a registry container of the outer engine that the nodes reach at NODES_REGISTRY."""
+        self.client, self.registry = client, registry
         self.prefix = f"{E2E_PREFIX}{RUN_ID}-node"
         self.names = [f"{self.prefix}-manager", *(f"{self.prefix}-worker{i}" for i in range(1, workers + 1))]
         self.labels = {TEST_RUN_LABEL: RUN_ID}
@@ -99,6 +110,7 @@ class SwarmNodes:
         self.client.images.build(fileobj=io.BytesIO(NODE_DOCKERFILE.encode()), tag=NODE_IMAGE, rm=True)
         self.network = self.client.networks.create(f"{self.prefix}s", labels=self.labels)
         self.homes = self.client.volumes.create(f"{self.prefix}-homes", labels=self.labels)
+        self.lend_registry()
         for name in self.names:
             labels = [f"--label={key}={value}" for key, value in self.labels.items()]
             started = subprocess.run(
@@ -113,6 +125,7 @@ class SwarmNodes:
                     *labels,
                     *NODE_RUN_OPTIONS,
                     NODE_IMAGE,
+                    f"--insecure-registry={NODES_REGISTRY}",
                 ],
                 capture_output=True,
                 text=True,
@@ -135,6 +148,18 @@ class SwarmNodes:
                 load.result()
         self.join()
         return self
+
+    def lend_registry(self) -> None:
+        if self.registry is not None:
+            self.network.connect(self.registry, aliases=[NODES_REGISTRY.split(":")[0]])
+
+    def take_back_registry(self) -> None:
+        """The nodes can no longer reach the registry (it stays up for the rest of the run)."""
+        if self.registry is None or self.network is None:
+            return
+        self.registry.reload()
+        if self.network.name in self.registry.attrs["NetworkSettings"]["Networks"]:
+            self.network.disconnect(self.registry)
 
     def join(self) -> None:
         self.manager.engine.swarm.init(advertise_addr=self.manager.address, listen_addr="0.0.0.0:2377")
@@ -167,6 +192,7 @@ class SwarmNodes:
 
     def down(self) -> None:
         """Remove every node with its engine's volume, then the network and the shared folder."""
+        self.take_back_registry()
         for container in self.client.containers.list(all=True, filters={"label": f"{TEST_RUN_LABEL}={RUN_ID}"}):
             if container.name in self.names:
                 container.remove(force=True, v=True)

@@ -1,35 +1,41 @@
 """SPAWNER_MODE=swarm on three nodes (a manager and two workers, Docker in Docker): placement on labelled workers,
 files that follow a user to another node through SWARM_HOMES, a reservation no node can hold, an image only the
-manager has, a worker drained under a running server, and a worker killed under one (the last test: that node
-stays down)."""
+manager has, an image pulled ahead on every worker, a worker drained under a running server, and a worker killed
+under one (the last test: that node stays down)."""
 
 import os
 import subprocess
 
 import pytest
 
-from tests.e2e.hub_client import HubClient, swarm_hub_answers, wait_until
+from appliance.labels import LABEL_PULL_AHEAD
+from tests.e2e.hub_client import HubClient, HubClientError, swarm_hub_answers, wait_until
+from tests.e2e.registry import push
 from tests.e2e.stack import HUB_IMAGE, MULTI_NODE_SPAWN_SECONDS, ROOT, RUN_ID, SINGLEUSER_IMAGE, record_spawn
-from tests.e2e.swarm_nodes import HOMES, SwarmNodes
+from tests.e2e.swarm_nodes import HOMES, NODES_REGISTRY, SwarmNodes
 
 ADMIN_PASSWORD = "multi-node-admin-password-0123456789ab"
 USER_PASSWORD = "multi-node-students-password"
 PROFILES_DIR = "/srv/e2e-profiles"
 # Tagged on the manager only; a worker's pull goes to its own loopback, where nothing listens.
 MANAGER_ONLY_IMAGE = f"127.0.0.1:9/appliance-e2e/manager-only:{RUN_ID}"
+# In the run's registry, which the nodes reach at NODES_REGISTRY; only the pull ahead brings it to the workers.
+PULLED_REPOSITORY = f"appliance-e2e/pulled-ahead-{RUN_ID}"
+PULLED_IMAGE = f"{NODES_REGISTRY}/{PULLED_REPOSITORY}:1"
 PROFILES = f"""\
 profiles:
   - {{name: standard, default: true}}
   - {{name: huge, mem_reservation: 4096G}}
   - {{name: manager-only, image: "{MANAGER_ONLY_IMAGE}"}}
+  - {{name: pulled-ahead, image: "{PULLED_IMAGE}"}}
 """
 STACK = "jupyterhub"
 HUB_PORT = 8000
 
 
 @pytest.fixture(scope="module")
-def nodes(docker_client):
-    swarm = SwarmNodes(docker_client)
+def nodes(docker_client, registry_server):
+    swarm = SwarmNodes(docker_client, registry=registry_server)
     try:
         yield swarm.up(
             {"manager": [HUB_IMAGE, SINGLEUSER_IMAGE], "worker1": [SINGLEUSER_IMAGE], "worker2": [SINGLEUSER_IMAGE]}
@@ -39,14 +45,25 @@ def nodes(docker_client):
 
 
 @pytest.fixture(scope="module")
-def hub(nodes, tmp_path_factory) -> str:
+def pulled_image(docker_client, local_registry) -> None:
+    """The user image in the run's registry, pushed from this host, as PULLED_IMAGE; no node has it yet."""
+    pushed = f"{local_registry}/{PULLED_REPOSITORY}"
+    docker_client.images.get(SINGLEUSER_IMAGE).tag(pushed, "1")
+    try:
+        push(docker_client, f"{pushed}:1")
+    finally:
+        docker_client.images.remove(f"{pushed}:1")
+
+
+@pytest.fixture(scope="module")
+def hub(nodes, pulled_image, tmp_path_factory) -> str:
     """The stack deployed from this host onto the manager's engine, user servers on workers labelled jupyter=true."""
     for worker in nodes.workers:
         nodes.label(worker, jupyter="true")
     env_file = tmp_path_factory.mktemp("multi-node") / "hub.env"
     env_file.write_text(
         f"ADMIN_PASSWORD={ADMIN_PASSWORD}\nUSER_PASSWORD={USER_PASSWORD}\nALLOWED_USERS=alice,bob\nIDLE_TIMEOUT=0\n"
-        "PULL_AHEAD=false\nUSER_NETWORK_ISOLATION=off\nSWARM_PLACEMENT=node.labels.jupyter==true\n"
+        "USER_NETWORK_ISOLATION=off\nSWARM_PLACEMENT=node.labels.jupyter==true\n"
     )
     nodes.manager.write_file(f"{PROFILES_DIR}/profiles.yml", PROFILES)
     repository, tag = MANAGER_ONLY_IMAGE.rsplit(":", 1)
@@ -146,6 +163,26 @@ def test_an_image_only_the_manager_has_is_the_appliances_message_from_the_worker
     assert f"Image {MANAGER_ONLY_IMAGE} is not on the node Swarm chose" in reason, reason
     assert "build or pull it there, or use a registry" in reason
     wait_until(lambda: not user_services(nodes, "bob"), "the failed service to be removed")
+
+
+def test_an_image_pulled_ahead_on_every_worker_starts_there_with_the_registry_gone(nodes, hub):
+    pulled = f"[appliance pull-ahead] Pulled {PULLED_IMAGE} on worker1, worker2"
+    try:
+        wait_until(lambda: pulled in hub_logs(nodes), "the pull ahead on the workers", seconds=240)
+    except HubClientError:
+        pytest.fail("\n".join(line for line in hub_logs(nodes).splitlines() if "pull-ahead" in line))
+    assert all(worker.has_image(PULLED_IMAGE) for worker in nodes.workers)
+    logs = hub_logs(nodes)
+    for worker in ("worker1", "worker2"):
+        assert f"Pulling {MANAGER_ONLY_IMAGE} on {worker} failed: " in logs, "no registry has it"
+    assert not nodes.manager.engine.services.list(filters={"label": LABEL_PULL_AHEAD}), "the pull jobs are removed"
+    nodes.take_back_registry()
+    bob = HubClient(hub).login("bob", USER_PASSWORD)
+    record_spawn(bob.start_server({"profile": "pulled-ahead"}), into=MULTI_NODE_SPAWN_SECONDS)
+    assert task_node(nodes, "bob").startswith("worker")
+    assert bob.open_lab().status_code == 200
+    assert bob.run_once("print(6 * 7)") == "42"
+    bob.stop_server()
 
 
 def test_a_worker_drained_under_a_running_server_stops_it_and_the_next_start_runs_elsewhere(nodes, hub):

@@ -218,3 +218,15 @@ def test_the_images_users_can_get_are_pulled_ahead_by_a_service_without_api_acce
     assert puller["command"][-3:] == ["pull-ahead", "lab:1", "r:2"]
     assert {"name": "pull-ahead", "scopes": [], "services": ["pull-ahead"]} in c.JupyterHub.load_roles
     assert "pull-ahead" not in [service["name"] for service in configured(PULL_AHEAD="false").JupyterHub.services]
+
+
+def test_in_swarm_mode_the_images_are_pulled_ahead_on_the_nodes_that_swarm_placement_admits():
+    c = configured(
+        SPAWNER_MODE="swarm",
+        USER_NETWORK_ISOLATION="off",
+        SINGLEUSER_IMAGE="lab:1",
+        SWARM_PLACEMENT="node.labels.jupyter==true",
+    )
+    [puller] = [service for service in c.JupyterHub.services if service["name"] == "pull-ahead"]
+    swarm_options = ["--swarm-instance=jupyterhub-appliance", "--swarm-constraint=node.labels.jupyter==true"]
+    assert puller["command"][-4:] == ["pull-ahead", *swarm_options, "lab:1"]
