@@ -442,7 +442,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "PULL_AHEAD",
         "At hub start, pull every user image (SINGLEUSER_IMAGE, ALLOWED_IMAGES, profiles) that this host lacks, so "
-        "that first spawns do not wait for it; spawns that arrive meanwhile wait for that pull.",
+        "that first spawns do not wait for it; spawns that arrive meanwhile wait for that pull. In swarm mode also "
+        "on every node SWARM_PLACEMENT admits, and again on nodes that join later (docs/swarm.md).",
         Flag(),
         default="true",
         group="User servers",
