@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import docker
 import docker.errors
+import requests
 from docker.types import RestartPolicy, ServiceMode
 
 from appliance.docker_host import TASK_ENDED
@@ -39,8 +40,13 @@ def pull_on_new_nodes(
 ) -> frozenset[str]:
     """Pull on the nodes when some joined the swarm since `pulled_on` (the node ids of the last pass where every
     pull worked); return the node ids to pass next time."""
-    nodes = frozenset(node.id for node in engine.nodes.list())
-    if nodes <= pulled_on:
+    try:
+        nodes = frozenset(node.id for node in engine.nodes.list())
+        if nodes <= pulled_on:
+            return pulled_on
+        remove_leftover_jobs(engine, instance)
+    except (docker.errors.APIError, requests.RequestException) as error:
+        log(f"Pulling on the nodes failed: {reason_of(error)}. It is tried again later.")
         return pulled_on
     return nodes if pull_on_nodes(engine, images, constraints, instance, log) else pulled_on
 
@@ -50,13 +56,21 @@ def pull_on_nodes(
 ) -> bool:
     """Pull each image on every node the constraints admit, one image after the other, logging each outcome;
     True when every node has every image."""
-    remove_leftover_jobs(engine, instance)
     everywhere = True
     for image in dict.fromkeys(images):
-        outcomes = pull_everywhere(engine, image, constraints, instance, log)
+        try:
+            outcomes = pull_everywhere(engine, image, constraints, instance, log)
+        except (docker.errors.APIError, requests.RequestException) as error:
+            log(f"Pulling {image} on the nodes failed: {reason_of(error)}. It is tried again later.")
+            everywhere = False
+            continue
         report(image, constraints, outcomes, log)
         everywhere = everywhere and not any(outcomes.values())
     return everywhere
+
+
+def reason_of(error: Exception) -> str:
+    return getattr(error, "explanation", None) or str(error)
 
 
 def remove_leftover_jobs(engine: docker.DockerClient, instance: str) -> None:
@@ -73,18 +87,15 @@ def job_name(instance: str, image: str) -> str:
 def pull_everywhere(
     engine: docker.DockerClient, image: str, constraints: list[str], instance: str, log: Callable[[str], None]
 ) -> Outcomes:
-    try:
-        job = engine.services.create(
-            image,
-            command=["true"],
-            name=job_name(instance, image),
-            mode=ServiceMode("global-job"),
-            constraints=constraints,
-            restart_policy=RestartPolicy("none"),
-            labels={LABEL_INSTANCE: instance, LABEL_PULL_AHEAD: image},
-        )
-    except docker.errors.APIError as error:
-        return {"the manager": f"the pull job could not be created: {error.explanation}"}
+    job = engine.services.create(
+        image,
+        command=["true"],
+        name=job_name(instance, image),
+        mode=ServiceMode("global-job"),
+        constraints=constraints,
+        restart_policy=RestartPolicy("none"),
+        labels={LABEL_INSTANCE: instance, LABEL_PULL_AHEAD: image},
+    )
     try:
         return wait_for_job(engine, job, image, log)
     finally:
