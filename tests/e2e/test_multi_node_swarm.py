@@ -1,7 +1,8 @@
 """SPAWNER_MODE=swarm on three nodes (a manager and two workers, Docker in Docker): placement on labelled workers,
-files that follow a user to another node through SWARM_HOMES, a reservation no node can hold, an image only the
-manager has, an image pulled ahead on every worker, a worker drained under a running server, and a worker killed
-under one (the last test: that node stays down)."""
+each user's server on the worker their profile's placement names, files that follow a user to another node
+through SWARM_HOMES, a reservation no node can hold, an image only the manager has, an image pulled ahead on every
+worker, a worker drained under a running server, and a worker killed under one (the last test: that node stays
+down)."""
 
 import os
 import subprocess
@@ -25,10 +26,14 @@ PULLED_IMAGE = f"{NODES_REGISTRY}/{PULLED_REPOSITORY}:1"
 PROFILES = f"""\
 profiles:
   - {{name: standard, default: true}}
+  - {{name: zone-a, placement: ["node.labels.zone==a"]}}
+  - {{name: zone-b, placement: ["node.labels.zone==b"]}}
   - {{name: huge, mem_reservation: 4096G}}
   - {{name: manager-only, image: "{MANAGER_ONLY_IMAGE}"}}
   - {{name: pulled-ahead, image: "{PULLED_IMAGE}"}}
 """
+# JupyterHub reuses a user's last options when a start names none, so every start here names its profile.
+STANDARD = {"profile": "standard"}
 STACK = "jupyterhub"
 HUB_PORT = 8000
 
@@ -58,8 +63,8 @@ def pulled_image(docker_client, local_registry) -> None:
 @pytest.fixture(scope="module")
 def hub(nodes, pulled_image, tmp_path_factory) -> str:
     """The stack deployed from this host onto the manager's engine, user servers on workers labelled jupyter=true."""
-    for worker in nodes.workers:
-        nodes.label(worker, jupyter="true")
+    for worker, zone in zip(nodes.workers, "ab", strict=True):
+        nodes.label(worker, jupyter="true", zone=zone)
     env_file = tmp_path_factory.mktemp("multi-node") / "hub.env"
     env_file.write_text(
         f"ADMIN_PASSWORD={ADMIN_PASSWORD}\nUSER_PASSWORD={USER_PASSWORD}\nALLOWED_USERS=alice,bob\nIDLE_TIMEOUT=0\n"
@@ -108,7 +113,7 @@ def hub_logs(nodes) -> str:
 
 def starts_elsewhere_with_the_file(person: HubClient, nodes, first: str, path: str, text: str) -> None:
     """The next start runs on another worker, finds the file written on the first, and runs code."""
-    record_spawn(person.start_server(), into=MULTI_NODE_SPAWN_SECONDS)
+    record_spawn(person.start_server(STANDARD), into=MULTI_NODE_SPAWN_SECONDS)
     second = task_node(nodes, person.username)
     assert second != first and second.startswith("worker"), (first, second)
     assert person.open_lab().status_code == 200
@@ -117,26 +122,32 @@ def starts_elsewhere_with_the_file(person: HubClient, nodes, first: str, path: s
     person.stop_server()
 
 
-def test_servers_run_only_on_labelled_workers_and_the_hub_on_the_manager(nodes, hub):
+def test_servers_run_only_on_labelled_workers_each_per_its_profiles_placement_and_the_hub_on_the_manager(nodes, hub):
     [hub_task] = nodes.manager.engine.services.get(f"{STACK}_hub").tasks(filters={"desired-state": "running"})
     assert nodes.hostname_of(hub_task["NodeID"]) == "manager"
-    placed = set()
-    for username in ("alice", "bob"):
+    people = {"alice": ("zone-a", "worker1"), "bob": ("zone-b", "worker2")}
+    running = []
+    for username, (profile, _) in people.items():
         person = HubClient(hub).login(username, USER_PASSWORD)
-        record_spawn(person.start_server(), into=MULTI_NODE_SPAWN_SECONDS)
+        record_spawn(person.start_server({"profile": profile}), into=MULTI_NODE_SPAWN_SECONDS)
+        running.append(person)
+    # Both servers run at once, each on the worker its profile's placement names.
+    assert {username: task_node(nodes, username) for username in people} == {
+        username: worker for username, (_, worker) in people.items()
+    }
+    for person in running:
         assert person.open_lab().status_code == 200
-        person.create_notebook(f"{username}.ipynb")
-        kernel = person.start_kernel(f"{username}.ipynb")
+        person.create_notebook(f"{person.username}.ipynb")
+        kernel = person.start_kernel(f"{person.username}.ipynb")
         assert kernel.run("print(6 * 7)") == "42"
         kernel.close()
-        placed.add(task_node(nodes, username))
+    for person in running:
         person.stop_server()
-    assert placed <= {"worker1", "worker2"}, placed
 
 
 def test_a_users_files_follow_them_to_another_node(nodes, hub):
     alice = HubClient(hub).login("alice", USER_PASSWORD)
-    record_spawn(alice.start_server(), into=MULTI_NODE_SPAWN_SECONDS)
+    record_spawn(alice.start_server(STANDARD), into=MULTI_NODE_SPAWN_SECONDS)
     first = task_node(nodes, "alice")
     assert alice.open_lab().status_code == 200
     alice.put_file("follows-me.txt", f"written on {first}")
@@ -187,8 +198,7 @@ def test_an_image_pulled_ahead_on_every_worker_starts_there_with_the_registry_go
 
 def test_a_worker_drained_under_a_running_server_stops_it_and_the_next_start_runs_elsewhere(nodes, hub):
     bob = HubClient(hub).login("bob", USER_PASSWORD)
-    # JupyterHub reuses a user's last options when a start names none: bob's last were a failing profile.
-    record_spawn(bob.start_server({"profile": "standard"}), into=MULTI_NODE_SPAWN_SECONDS)
+    record_spawn(bob.start_server(STANDARD), into=MULTI_NODE_SPAWN_SECONDS)
     assert bob.open_lab().status_code == 200
     [service] = user_services(nodes, "bob")
     assert service.attrs["Spec"]["TaskTemplate"]["RestartPolicy"]["Condition"] == "none", "the hub restarts, not Swarm"
@@ -207,7 +217,7 @@ def test_a_worker_drained_under_a_running_server_stops_it_and_the_next_start_run
 
 def test_a_killed_worker_is_noticed_its_lost_task_reported_and_the_user_starts_again_elsewhere(nodes, hub):
     alice = HubClient(hub).login("alice", USER_PASSWORD)
-    record_spawn(alice.start_server(), into=MULTI_NODE_SPAWN_SECONDS)
+    record_spawn(alice.start_server(STANDARD), into=MULTI_NODE_SPAWN_SECONDS)
     task = running_task(nodes, "alice")
     first = nodes.hostname_of(task["NodeID"])
     assert alice.open_lab().status_code == 200
