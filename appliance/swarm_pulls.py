@@ -115,8 +115,7 @@ def wait_for_job(engine: docker.DockerClient, job, image: str, log: Callable[[st
         if not tasks and waited > FIRST_TASKS_SECONDS:
             return {}
         if waited > JOB_SECONDS:
-            late = f"not done after {JOB_SECONDS // 60} minutes"
-            return {host: f"{status['State']}, {late}" for host, status in states.items()}
+            return {host: outcome(status) for host, status in states.items()}
         if tasks and time.monotonic() - last_log >= LOG_EVERY_SECONDS:
             log(f"Pulling {image} on {len(tasks)} nodes: {progress(states)}")
             last_log = time.monotonic()
@@ -130,8 +129,11 @@ def progress(states: dict[str, dict]) -> str:
 
 
 def outcome(status: dict) -> str:
+    """Empty when the task ran the image, else why it did not (Swarm's error, or that it never got done)."""
     if status["State"] in RAN:
         return ""
+    if status["State"] not in TASK_ENDED:
+        return f"still {status['State']} after {JOB_SECONDS // 60} minutes"
     return status.get("Err") or status["State"]
 
 

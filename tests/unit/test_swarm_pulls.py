@@ -7,6 +7,7 @@ def test_a_task_that_ran_the_image_means_its_node_has_it_and_a_rejected_one_says
     assert outcome({"State": "complete"}) == ""
     assert outcome({"State": "failed", "Err": "task: non-zero exit (127)"}) == "", "the image ran: it is there"
     assert outcome({"State": "rejected", "Err": "No such image: lab:1"}) == "No such image: lab:1"
+    assert outcome({"State": "preparing"}) == "still preparing after 60 minutes", "given up on at the deadline"
 
 
 def test_progress_names_each_node_and_calls_preparing_pulling():
