@@ -39,6 +39,11 @@ def client(timeout: int = CALL_SECONDS, connections: int = 10) -> docker.DockerC
     return docker.DockerClient.from_env(timeout=timeout, max_pool_size=connections)
 
 
+def error_reason(error: Exception) -> str:
+    """Docker's own words for a failed call (an APIError's explanation), else the error as text."""
+    return getattr(error, "explanation", None) or str(error)
+
+
 def own_container(engine: docker.DockerClient):
     """The container this process runs in, found by its hostname (Docker's default: the short ID)."""
     try:

@@ -109,7 +109,7 @@ def pull_one(api: docker.APIClient, image: str, path: str, log: Callable[[str], 
                 log(f"Pulling {image}: {progress}")
                 last_log = now
     except (docker.errors.APIError, requests.RequestException) as error:
-        reason = getattr(error, "explanation", None) or str(error)
+        reason = docker_host.error_reason(error)
         write_state(PullState(image, "failed", error=reason, updated=time.time()), path)
         retry = f"Spawns of it try again, and so does this service in {RECHECK_SECONDS // 60} minutes."
         log(f"Pulling {image} failed: {reason}. {retry}")

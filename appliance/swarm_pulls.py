@@ -16,7 +16,7 @@ import docker.errors
 import requests
 from docker.types import RestartPolicy, ServiceMode
 
-from appliance.docker_host import TASK_ENDED
+from appliance.docker_host import TASK_ENDED, error_reason
 from appliance.labels import LABEL_INSTANCE, LABEL_PULL_AHEAD
 
 POLL_SECONDS = 2
@@ -46,7 +46,7 @@ def pull_on_new_nodes(
             return pulled_on
         remove_leftover_jobs(engine, instance)
     except (docker.errors.APIError, requests.RequestException) as error:
-        log(f"Pulling on the nodes failed: {reason_of(error)}. It is tried again later.")
+        log(f"Pulling on the nodes failed: {error_reason(error)}. It is tried again later.")
         return pulled_on
     return nodes if pull_on_nodes(engine, images, constraints, instance, log) else pulled_on
 
@@ -61,16 +61,12 @@ def pull_on_nodes(
         try:
             outcomes = pull_everywhere(engine, image, constraints, instance, log)
         except (docker.errors.APIError, requests.RequestException) as error:
-            log(f"Pulling {image} on the nodes failed: {reason_of(error)}. It is tried again later.")
+            log(f"Pulling {image} on the nodes failed: {error_reason(error)}. It is tried again later.")
             everywhere = False
             continue
         report(image, constraints, outcomes, log)
         everywhere = everywhere and not any(outcomes.values())
     return everywhere
-
-
-def reason_of(error: Exception) -> str:
-    return getattr(error, "explanation", None) or str(error)
 
 
 def remove_leftover_jobs(engine: docker.DockerClient, instance: str) -> None:

@@ -50,13 +50,6 @@ class Node:
         """As a machine that loses power: dockerd and everything it runs end at once, nothing tells the swarm."""
         self.container.kill()
 
-    def has_image(self, image: str) -> bool:
-        try:
-            self.engine.images.get(image)
-        except docker.errors.ImageNotFound:
-            return False
-        return True
-
     def answers(self) -> bool:
         try:
             return self.engine.ping()

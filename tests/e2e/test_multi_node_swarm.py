@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from appliance.image_pulls import present
 from appliance.labels import LABEL_PULL_AHEAD
 from tests.e2e.hub_client import HubClient, HubClientError, swarm_hub_answers, wait_until
 from tests.e2e.registry import push
@@ -91,7 +92,7 @@ def hub(nodes, pulled_image, tmp_path_factory) -> str:
 
 
 def running_task(nodes, username: str) -> dict:
-    [service] = nodes.manager.engine.services.list(filters={"name": f"jupyter-{username}"})
+    [service] = user_services(nodes, username)
     [task] = service.tasks(filters={"desired-state": "running"})
     return task
 
@@ -182,7 +183,7 @@ def test_an_image_pulled_ahead_on_every_worker_starts_there_with_the_registry_go
         wait_until(lambda: pulled in hub_logs(nodes), "the pull ahead on the workers", seconds=240)
     except HubClientError:
         pytest.fail("\n".join(line for line in hub_logs(nodes).splitlines() if "pull-ahead" in line))
-    assert all(worker.has_image(PULLED_IMAGE) for worker in nodes.workers)
+    assert all(present(worker.engine, PULLED_IMAGE) for worker in nodes.workers)
     logs = hub_logs(nodes)
     for worker in ("worker1", "worker2"):
         assert f"Pulling {MANAGER_ONLY_IMAGE} on {worker} failed: " in logs, "no registry has it"

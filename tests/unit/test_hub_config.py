@@ -19,6 +19,10 @@ SECRETS = {
 }
 
 
+# Swarm mode starts only with network isolation off (it cannot be enforced there).
+SWARM_MODE = {"SPAWNER_MODE": "swarm", "USER_NETWORK_ISOLATION": "off"}
+
+
 def configured(**environ):
     c = Config()
     apply(load({**SECRETS, **environ}), c)
@@ -117,15 +121,14 @@ def test_reconciler_reads_servers_only_and_removes_only_when_told():
 
 
 def test_in_swarm_mode_the_reconciler_may_also_stop_servers_whose_tasks_were_lost_with_their_node():
-    c = configured(SPAWNER_MODE="swarm", USER_NETWORK_ISOLATION="off", IDLE_TIMEOUT="0", PULL_AHEAD="false")
+    c = configured(**SWARM_MODE, IDLE_TIMEOUT="0", PULL_AHEAD="false")
     [role] = [role for role in c.JupyterHub.load_roles if role["name"] == "reconcile"]
     assert role["scopes"] == ["list:users", "read:servers", "delete:servers"]
 
 
 def test_swarm_mode_places_reserves_and_reaches_tasks_without_virtual_ips():
     c = configured(
-        SPAWNER_MODE="swarm",
-        USER_NETWORK_ISOLATION="off",
+        **SWARM_MODE,
         SWARM_PLACEMENT="node.labels.jupyter==true, node.role!=manager",
         MEM_RESERVATION="1G",
         CPU_RESERVATION="0.5",
@@ -222,8 +225,7 @@ def test_the_images_users_can_get_are_pulled_ahead_by_a_service_without_api_acce
 
 def test_in_swarm_mode_the_images_are_pulled_ahead_on_the_nodes_that_swarm_placement_admits():
     c = configured(
-        SPAWNER_MODE="swarm",
-        USER_NETWORK_ISOLATION="off",
+        **SWARM_MODE,
         SINGLEUSER_IMAGE="lab:1",
         SWARM_PLACEMENT="node.labels.jupyter==true",
     )
