@@ -38,6 +38,7 @@ from appliance.settings import (
     Settings,
     SettingsError,
     database_url_of,
+    egress_allow_warning,
     load,
     plain_http_warning,
     without_credentials,
@@ -181,9 +182,9 @@ def run(_args) -> int:
     except OSError as error:
         exit_without_restart_loop(f"DATA_DIR={settings['DATA_DIR']!r} cannot be used: {error}")
     announce_admin_login(settings, "ADMIN_PASSWORD" in resolved.generated, resolved.values.get("ADMIN_PASSWORD"))
-    warning = plain_http_warning(settings)
-    if warning:
-        say(warning)
+    for warning in (plain_http_warning(settings), egress_allow_warning(settings)):
+        if warning:
+            say(warning)
     # supervisord starts the TLS front only when HTTPS is on.
     environment = {**os.environ, **resolved.values, "APPLIANCE_TLS_FRONT": str(https_enabled(settings)).lower()}
     sys.stdout.flush()

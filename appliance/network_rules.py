@@ -3,7 +3,12 @@
 A user server accepts connections only from the hub, on its server port, and sends only to the hub's
 API, to Docker's DNS and to what USER_EGRESS and USER_EGRESS_ALLOW allow; other user servers, the
 hub's other ports, link-local addresses (cloud metadata) and every address of the Docker host are
-always blocked, and IPv6 carries nothing but loopback.
+always blocked, and IPv6 carries nothing but loopback. The order of the rules says so: those blocks
+come before every allow line, so no USER_EGRESS_ALLOW entry, however wide, opens them.
+
+DNS: names go to Docker's embedded resolver (127.0.0.11, on loopback), which asks the daemon's upstream
+resolvers from the server's namespace as root. Only that may leave on port 53, and only to those
+resolvers; under USER_EGRESS=none nothing does, so only the names of containers resolve.
 
 The rules live in each user container's own network namespace. A short-lived helper container (the
 hub's own image, which the appliance controls) joins that namespace with NET_ADMIN as its only
@@ -52,11 +57,8 @@ IPV6_RULES = """*filter
 COMMIT
 """
 APPLY = 'printf "%s" "$IPV4_RULES" | iptables-restore && printf "%s" "$IPV6_RULES" | ip6tables-restore'
-# The host's own IPv4 addresses, read by a helper in the host's network namespace.
-LIST_HOST_ADDRESSES = (
-    "from appliance.client_addresses import own_addresses; "
-    "print(' '.join(sorted(a for a in own_addresses() if ':' not in a and not a.startswith('127.'))))"
-)
+# Docker's upstream resolvers when the host's resolv.conf names none but loopback ones.
+DOCKER_DEFAULT_RESOLVERS = ("8.8.8.8", "8.8.4.4")
 HELPER_SECONDS = 30
 
 
@@ -77,10 +79,13 @@ class Surroundings:
     hub_ip: str
     user_subnets: tuple[str, ...]
     host_addresses: tuple[str, ...]
+    resolvers: tuple[str, ...] = ()  # the daemon's upstream DNS servers (IPv4)
 
 
 def ipv4_rules(policy: Policy, where: Surroundings, server_port: int, hub_api_port: int) -> str:
     """The filter table of one user server, as iptables-restore reads it."""
+    blocked = always_blocked(where)
+    by_policy = [n for n in NON_PUBLIC_NETWORKS if n not in blocked] if policy.egress == "internet" else []
     lines = [
         "*filter",
         ":INPUT DROP [0:0]",
@@ -92,11 +97,10 @@ def ipv4_rules(policy: Policy, where: Surroundings, server_port: int, hub_api_po
         "-A OUTPUT -o lo -j ACCEPT",
         "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
         f"-A OUTPUT -d {where.hub_ip}/32 -p tcp --dport {hub_api_port} -j ACCEPT",
-        # Docker's DNS server answers on 127.0.0.11 and asks upstream from this namespace, as root (dockerd).
-        "-A OUTPUT -m owner --uid-owner 0 -p udp --dport 53 -j ACCEPT",
-        "-A OUTPUT -m owner --uid-owner 0 -p tcp --dport 53 -j ACCEPT",
+        *upstream_dns_lines(policy.egress, where.resolvers),
+        *reject_lines(blocked),
         *allow_lines(policy.allow),
-        *reject_lines(blocked_networks(policy.egress, where)),
+        *reject_lines(by_policy),
         "-A OUTPUT -j REJECT" if policy.egress == "none" else "-A OUTPUT -j ACCEPT",
         "COMMIT",
         "",
@@ -112,10 +116,20 @@ def allow_lines(allowed: Iterable[EgressRule]) -> list[str]:
     return lines
 
 
-def blocked_networks(egress: str, where: Surroundings) -> list[str]:
-    """Other user servers and the hub's other ports, link-local, the host; under `internet`, all but public."""
-    always = [*where.user_subnets, LINK_LOCAL, *(f"{address}/32" for address in where.host_addresses)]
-    return list(dict.fromkeys([*always, *(NON_PUBLIC_NETWORKS if egress == "internet" else ())]))
+def upstream_dns_lines(egress: str, resolvers: Iterable[str]) -> list[str]:
+    """Docker's resolver (root, in this namespace) asking its upstream servers; nothing at all under `none`."""
+    if egress == "none":
+        return []
+    return [
+        f"-A OUTPUT -d {resolver}/32 -m owner --uid-owner 0 -p {proto} --dport 53 -j ACCEPT"
+        for resolver in resolvers
+        for proto in ("udp", "tcp")
+    ]
+
+
+def always_blocked(where: Surroundings) -> list[str]:
+    """Other user servers and the hub's other ports, link-local (cloud metadata), every address of the host."""
+    return list(dict.fromkeys([*where.user_subnets, LINK_LOCAL, *(f"{a}/32" for a in where.host_addresses)]))
 
 
 def reject_lines(networks: Iterable[str]) -> list[str]:
@@ -159,7 +173,7 @@ def check_rules_can_be_applied(engine: docker.DockerClient, image: str, labels: 
     """Apply a full rule set in a helper's own empty namespace: the same tools and kernel modules as for real."""
     sample = ipv4_rules(
         Policy("internet", (EgressRule("10.0.0.0/8", 443),)),
-        Surroundings("192.0.2.2", ("192.0.2.0/24",), ("192.0.2.1",)),
+        Surroundings("192.0.2.2", ("192.0.2.0/24",), ("192.0.2.1",), ("192.0.2.53",)),
         server_port=SERVER_PORT_INSIDE,
         hub_api_port=HUB_PORT_INSIDE,
     )
@@ -171,18 +185,28 @@ def write_rules(engine: docker.DockerClient, network_mode: str, image: str, ipv4
     run_helper(engine, options, ["sh", "-c", APPLY], IPV4_RULES=ipv4, IPV6_RULES=IPV6_RULES)
 
 
-def host_addresses(engine: docker.DockerClient, image: str, labels: dict[str, str]) -> tuple[str, ...]:
-    """Every IPv4 address of the Docker host, read by an unprivileged helper in the host's network namespace."""
+@dataclass(frozen=True)
+class HostView:
+    """What an unprivileged helper in the host's network namespace reads: the host's IPv4 addresses, and
+    the DNS servers the engine gives such a container, which are the upstreams of its embedded resolver."""
+
+    addresses: tuple[str, ...]
+    resolvers: tuple[str, ...]
+
+
+def read_host_view(engine: docker.DockerClient, image: str, labels: dict[str, str]) -> HostView:
     options = {**helper_options(image, labels), "network_mode": "host", "user": "65534:65534"}
-    return tuple(run_helper(engine, options, ["python3", "-c", LIST_HOST_ADDRESSES]).split())
+    printed = json.loads(run_helper(engine, options, ["python3", "-m", "appliance.helpers.host_view"]))
+    return HostView(tuple(printed["addresses"]), tuple(printed["resolvers"]) or DOCKER_DEFAULT_RESOLVERS)
 
 
 def user_network_surroundings(engine: docker.DockerClient, hub, network: str, image: str, labels) -> Surroundings:
-    """The hub's address on the user network, that network's IPv4 subnets, and the host's addresses."""
+    """The hub's address on the user network, that network's IPv4 subnets, the host's addresses and resolvers."""
     hub_ip = hub.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
     config = engine.networks.get(network).attrs["IPAM"]["Config"] or []
     subnets = tuple(entry["Subnet"] for entry in config if ":" not in entry.get("Subnet", ":"))
-    return Surroundings(hub_ip, subnets, host_addresses(engine, image, labels))
+    host = read_host_view(engine, image, labels)
+    return Surroundings(hub_ip, subnets, host.addresses, host.resolvers)
 
 
 def check_on_this_host(instance: str) -> None:

@@ -633,7 +633,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "USER_EGRESS_ALLOW",
         "Networks user servers may reach even where USER_EGRESS blocks them, such as a lab's file server or a "
-        "package mirror: IPv4 CIDRs, each optionally with :port.",
+        "package mirror: IPv4 CIDRs, each optionally with :port. No entry opens what is always blocked (other "
+        "user servers, the hub's other ports, link-local addresses and the Docker host), however wide it is.",
         EgressRules(),
         group="Network",
     ),
@@ -1159,6 +1160,21 @@ def plain_http_warning(values: Settings) -> str | None:
         f"WARNING: the hub takes passwords over plain HTTP on {values['HUB_BIND']}:{values['HUB_PORT']}: anyone on "
         "the network path can read them. Set DOMAIN for HTTPS (compose/https.yml), or HUB_BIND=127.0.0.1 behind "
         "your own HTTPS reverse proxy with PUBLIC_URL=https://…"
+    )
+
+
+def egress_allow_warning(values: Settings) -> str | None:
+    """Allow entries that overlap link-local: legitimate (a wide range), but that part stays blocked; say so."""
+    link_local = ipaddress.IPv4Network("169.254.0.0/16")
+    overlapping = [
+        str(r) for r in values["USER_EGRESS_ALLOW"] or () if ipaddress.IPv4Network(r.network).overlaps(link_local)
+    ]
+    if not overlapping:
+        return None
+    return (
+        f"Note: USER_EGRESS_ALLOW entries {', '.join(overlapping)} overlap link-local 169.254.0.0/16 (the cloud "
+        "metadata address). No allow entry opens link-local addresses, other user servers, the hub's other ports "
+        "or the Docker host; the rest of each entry is open."
     )
 
 

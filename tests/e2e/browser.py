@@ -40,7 +40,21 @@ def log_in(page, url: str, name: str, password: str) -> None:
     page.fill("#username_input", name)
     page.fill("#password_input", password)
     page.locator("#login_submit").click()
-    page.wait_for_url(f"{url}/hub/**")
+    wait_until_logged_in(page, url, name)
+
+
+def is_past_login(page_url: str, hub_url: str, username: str) -> bool:
+    """A hub page after the login (home, spawn, pending...) or the user's own server, which a fast spawn
+    reaches straight from the login's redirects without the browser ever showing a hub page."""
+    if page_url.startswith(f"{hub_url}/user/{username}/"):
+        return True
+    hub_page = page_url.removeprefix(f"{hub_url}/hub/")
+    return hub_page != page_url and not hub_page.startswith(("login", "oauth_callback"))
+
+
+def wait_until_logged_in(page, hub_url: str, username: str) -> None:
+    """Wait for the end of a login, whichever page it ends on; never for an intermediate page."""
+    page.wait_for_url(lambda page_url: is_past_login(page_url, hub_url, username), timeout=LAB_SECONDS * 1000)
 
 
 def keep_screenshot(page, name: str) -> None:

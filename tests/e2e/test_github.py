@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from tests.e2e.browser import chromium, spawn_until_lab
+from tests.e2e.browser import chromium, spawn_until_lab, wait_until_logged_in
 from tests.e2e.hub_client import HubClient
 from tests.e2e.stack import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
 from tests.fake_github.container import FakeGitHubContainer
@@ -145,7 +145,7 @@ def test_in_a_real_browser_sign_in_with_github_then_jupyterlab_loads(stack, gith
     page.wait_for_url(f"{github.hub_url}/login/oauth/authorize**")
     assert "read:org" in page.content()
     page.get_by_role("button", name="Authorize as bella").click()
-    page.wait_for_url(f"{stack.url}/hub/**")
+    wait_until_logged_in(page, stack.url, "bella")
 
     spawn_until_lab(page, stack.url, "bella", "github-login-jupyterlab.png")
 

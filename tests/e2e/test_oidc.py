@@ -4,7 +4,7 @@ everyone else gets a 403 that says why; a refused client secret is named in the 
 import pytest
 import requests
 
-from tests.e2e.browser import chromium, spawn_until_lab
+from tests.e2e.browser import chromium, spawn_until_lab, wait_until_logged_in
 from tests.e2e.oidc_provider import OidcProvider, build_image
 from tests.e2e.stack import RUN_ID, TEST_RUN_LABEL, doctor, free_port, record_spawn
 
@@ -99,7 +99,7 @@ def test_in_a_real_browser_through_the_providers_page_to_jupyterlab(stack, provi
     page.wait_for_url(f"{provider.issuer}/oauth2/authorize**")
     page.fill("input[name=sub]", "lena")
     page.get_by_role("button", name="Authorize", exact=True).click()
-    page.wait_for_url(f"{stack.url}/hub/**")
+    wait_until_logged_in(page, stack.url, "lena")
     spawn_until_lab(page, stack.url, "lena", "oidc-login-jupyterlab.png")
 
 

@@ -2,11 +2,13 @@
 
 import pytest
 
+from appliance.helpers.host_view import host_ipv4_addresses, upstream_resolvers
 from appliance.kinds import EgressRule
 from appliance.network_rules import NON_PUBLIC_NETWORKS, Policy, Surroundings, ipv4_rules
-from appliance.settings import SettingsError, load
+from appliance.settings import SettingsError, egress_allow_warning, load
 
-WHERE = Surroundings("172.30.0.2", ("172.30.0.0/16",), ("172.30.0.1", "203.0.113.7"))
+WHERE = Surroundings("172.30.0.2", ("172.30.0.0/16",), ("172.30.0.1", "203.0.113.7"), ("10.255.255.53",))
+ALWAYS_BLOCKED = ("172.30.0.0/16", "169.254.0.0/16", "172.30.0.1/32", "203.0.113.7/32")
 
 
 def rules(egress: str, allow=()) -> list[str]:
@@ -28,7 +30,7 @@ def test_every_policy_admits_only_the_hub_and_blocks_users_metadata_and_host(egr
         "-A INPUT -s 172.30.0.2/32 -p tcp --dport 8888 -j ACCEPT",
     ]
     hub_api = position(lines, "-A OUTPUT -d 172.30.0.2/32 -p tcp --dport 8081 -j ACCEPT")
-    for blocked in ("172.30.0.0/16", "169.254.0.0/16", "172.30.0.1/32", "203.0.113.7/32"):
+    for blocked in ALWAYS_BLOCKED:
         assert position(lines, f"-A OUTPUT -d {blocked} -j REJECT") > hub_api
     assert lines[-1] == "COMMIT"
 
@@ -47,22 +49,40 @@ def test_none_rejects_everything_else_and_all_accepts_it():
     assert rules("all")[-2] == "-A OUTPUT -j ACCEPT"
 
 
-def test_allowed_networks_come_before_every_block():
-    lines = rules("none", (EgressRule("10.99.0.0/24"), EgressRule("10.98.0.10/32", 443)))
+@pytest.mark.parametrize("egress", ["internet", "none", "all"])
+def test_no_allow_entry_opens_what_is_always_blocked(egress):
+    """Allow lines come after the fixed blocks: a lab that allows every private range and link-local
+    still cannot reach other users, the hub's other ports, the metadata address or the host."""
+    wide = tuple(EgressRule(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"))
+    lines = rules(egress, (*wide, EgressRule("203.0.113.0/24", 443)))
+    first_allow = min(position(lines, f"-A OUTPUT -d {rule.network} -j ACCEPT") for rule in wide)
+    for blocked in ALWAYS_BLOCKED:
+        assert position(lines, f"-A OUTPUT -d {blocked} -j REJECT") < first_allow
+
+
+def test_allowed_networks_come_before_the_blocks_of_their_policy():
+    lines = rules("internet", (EgressRule("10.99.0.0/24"), EgressRule("10.98.0.10/32", 443)))
     allowed = [
         position(lines, "-A OUTPUT -d 10.99.0.0/24 -j ACCEPT"),
         position(lines, "-A OUTPUT -d 10.98.0.10/32 -p tcp --dport 443 -j ACCEPT"),
         position(lines, "-A OUTPUT -d 10.98.0.10/32 -p udp --dport 443 -j ACCEPT"),
     ]
-    assert max(allowed) < min(i for i, line in enumerate(lines) if line.endswith("-j REJECT"))
+    assert max(allowed) < position(lines, "-A OUTPUT -d 10.0.0.0/8 -j REJECT")
+    exam = rules("none", (EgressRule("10.99.0.0/24"),))
+    assert position(exam, "-A OUTPUT -d 10.99.0.0/24 -j ACCEPT") < position(exam, "-A OUTPUT -j REJECT")
 
 
-def test_dns_is_allowed_only_for_dockers_resolver_running_as_root():
-    dns = [line for line in rules("none") if "--dport 53" in line]
+@pytest.mark.parametrize("egress", ["internet", "all"])
+def test_dns_leaves_only_from_dockers_resolver_and_only_to_its_upstreams(egress):
+    dns = [line for line in rules(egress) if "--dport 53" in line]
     assert dns == [
-        "-A OUTPUT -m owner --uid-owner 0 -p udp --dport 53 -j ACCEPT",
-        "-A OUTPUT -m owner --uid-owner 0 -p tcp --dport 53 -j ACCEPT",
+        "-A OUTPUT -d 10.255.255.53/32 -m owner --uid-owner 0 -p udp --dport 53 -j ACCEPT",
+        "-A OUTPUT -d 10.255.255.53/32 -m owner --uid-owner 0 -p tcp --dport 53 -j ACCEPT",
     ]
+
+
+def test_exam_mode_resolves_no_name_upstream():
+    assert [line for line in rules("none") if "--dport 53" in line] == []
 
 
 @pytest.mark.parametrize(
@@ -94,3 +114,20 @@ def test_bad_network_settings_name_the_variable(environ, name, fragment):
 def test_allow_entries_parse_to_networks_and_ports():
     allowed = load({"USER_EGRESS_ALLOW": "10.1.0.0/16, 10.2.3.4/32:443"})["USER_EGRESS_ALLOW"]
     assert [str(rule) for rule in allowed] == ["10.1.0.0/16", "10.2.3.4/32:443"]
+
+
+def test_allow_entries_that_overlap_link_local_are_accepted_with_a_note_and_still_cannot_open_it():
+    settings = load({"USER_EGRESS_ALLOW": "0.0.0.0/0:443,10.0.0.0/8,169.254.169.254/32"})
+    note = egress_allow_warning(settings)
+    assert "USER_EGRESS_ALLOW entries 0.0.0.0/0:443, 169.254.169.254/32 overlap link-local" in note
+    lines = rules("none", settings["USER_EGRESS_ALLOW"])
+    assert position(lines, "-A OUTPUT -d 169.254.0.0/16 -j REJECT") < position(
+        lines, "-A OUTPUT -d 0.0.0.0/0 -p tcp --dport 443 -j ACCEPT"
+    )
+    assert egress_allow_warning(load({"USER_EGRESS_ALLOW": "10.0.0.0/8"})) is None
+
+
+def test_the_host_view_keeps_ipv4_upstreams_and_drops_loopback_ones():
+    resolv_conf = "# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver fd00::1\nnameserver 10.0.0.2\n"
+    assert upstream_resolvers(resolv_conf) == ["10.0.0.2"]
+    assert host_ipv4_addresses({"127.0.0.1", "::1", "::ffff:10.1.1.1", "10.1.1.1"}) == ["10.1.1.1"]
