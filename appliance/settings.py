@@ -319,7 +319,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "OIDC_USERNAME_CLAIM",
-        "The userinfo claim that becomes the JupyterHub user name.",
+        "The userinfo claim that becomes the JupyterHub user name. In system mode it must be a claim the provider "
+        "keeps unique (not preferred_username, name, nickname or email), since it names a host account.",
         Text(r"[A-Za-z0-9_.:-]+", describe="a claim name such as preferred_username or email"),
         default="preferred_username",
         group="OpenID Connect login",
@@ -536,7 +537,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "SYSTEM_USERS_GROUP",
-        "System mode: only members of this host group get servers; required with ALLOW_ALL=true.",
+        "System mode: only members of this host group get servers; required with github and oidc login, and with "
+        "ALLOW_ALL=true in ldap mode.",
         Text(r"[a-z_][a-z0-9_.-]*\$?", describe="a host group name"),
         group="System users",
     ),
@@ -899,16 +901,8 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
         )
     problems += network_problems(values)
     problems += volume_template_problems(values["USER_VOLUME"])
-    if values["SPAWNER_MODE"] == "system" and values["ALLOW_ALL"] and not values["SYSTEM_USERS_GROUP"]:
-        problems.append(
-            Problem(
-                "SYSTEM_USERS_GROUP",
-                "(unset)",
-                "is required in system mode with ALLOW_ALL=true: any GitHub user whose login matches a host account "
-                "would get that account's server and home",
-                "set SYSTEM_USERS_GROUP to the host group whose members may have servers, or use ALLOWED_USERS",
-            )
-        )
+    if values["SPAWNER_MODE"] == "system":
+        problems += host_account_takeover_problems(values)
     if values["VOLUME_DRIVER_OPTIONS"] and not values["VOLUME_DRIVER"]:
         problems.append(
             Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")
@@ -922,6 +916,57 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
     problems += login_mode_problems(values)
     problems += profile_problems(values)
     problems += database_problems(values)
+    return problems
+
+
+# OpenID Connect claims that the specification does not make unique or stable: a provider may give the same
+# value to two people, or let a user choose it.
+OIDC_NOT_UNIQUE_CLAIMS = ("preferred_username", "name", "nickname", "given_name", "family_name", "email")
+
+
+def host_account_takeover_problems(values: Mapping[str, object]) -> list[Problem]:
+    """System mode: a login name is a host account (its uid, its home). No login may claim one it does not own."""
+    mode, group = values["AUTH_MODE"], values["SYSTEM_USERS_GROUP"]
+    problems = []
+    if mode == "password" and values["USER_PASSWORD"]:
+        problems.append(
+            Problem(
+                "USER_PASSWORD",
+                "<redacted>",
+                "is refused in system mode: the one shared password would open every listed host account and its home",
+                "use AUTH_MODE=native (each user's own password, approved by an admin) or ldap",
+            )
+        )
+    if mode in ("github", "oidc") and not group:
+        problems.append(
+            Problem(
+                "SYSTEM_USERS_GROUP",
+                "(unset)",
+                f"is required in system mode with AUTH_MODE={mode}: whoever logs in with a name that matches a host "
+                "account would get that account's server and home",
+                "set SYSTEM_USERS_GROUP to the host group whose members may have servers",
+            )
+        )
+    if mode == "ldap" and values["ALLOW_ALL"] and not group:
+        problems.append(
+            Problem(
+                "SYSTEM_USERS_GROUP",
+                "(unset)",
+                "is required in system mode with ALLOW_ALL=true: every directory account would get a host account",
+                "set SYSTEM_USERS_GROUP to the host group whose members may have servers, or use ALLOWED_USERS",
+            )
+        )
+    if mode == "oidc" and values["OIDC_USERNAME_CLAIM"] in OIDC_NOT_UNIQUE_CLAIMS:
+        problems.append(
+            Problem(
+                "OIDC_USERNAME_CLAIM",
+                repr(values["OIDC_USERNAME_CLAIM"]),
+                "is not unique by the OpenID Connect specification, so in system mode two people could get one "
+                "host account",
+                "name a claim your provider guarantees unique and equal to the host account name (a directory uid "
+                "mapped into the token, say)",
+            )
+        )
     return problems
 
 

@@ -11,7 +11,7 @@ from nativeauthenticator.orm import UserInfo
 from tornado import web
 from tornado.escape import url_escape
 from tornado.httputil import url_concat
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 from traitlets.config import Config
 
 from appliance.auth.password_login import PasswordLogin
@@ -109,6 +109,12 @@ class ApplianceNativeAuthenticator(PasswordLogin, NativeAuthenticator):
     admin_initial_password = Unicode(
         "", config=True, help="Password of each admin account that does not exist yet, set when the hub starts."
     )
+    approve_listed_names = Bool(
+        True,
+        config=True,
+        help="Approve a sign-up at once when its name is in ALLOWED_USERS or ADMIN_USERS. Off in system mode, where "
+        "a name is a host account: whoever signed up first would get its uid and home, so an admin approves each.",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -130,8 +136,13 @@ class ApplianceNativeAuthenticator(PasswordLogin, NativeAuthenticator):
                 )
         self.db.commit()
 
+    def get_authed_users(self):
+        """The names whose sign-ups are approved at once (the authenticator's 'pre-authorized' users)."""
+        return super().get_authed_users() if self.approve_listed_names else set()
+
     def check_allowed(self, username, authentication=None):
-        """Approval is the allow list: names in ALLOWED_USERS and ADMIN_USERS are approved when they sign up."""
+        """Approval is the allow list: names in ALLOWED_USERS and ADMIN_USERS are approved when they sign up
+        (except in system mode: approve_listed_names)."""
         account = self.get_user(username)
         return account is not None and bool(account.is_authorized)
 
@@ -155,6 +166,7 @@ class ApplianceNativeAuthenticator(PasswordLogin, NativeAuthenticator):
 def configure_native(settings: Settings, c: Config) -> None:
     c.JupyterHub.authenticator_class = "appliance.auth.native.ApplianceNativeAuthenticator"
     c.ApplianceNativeAuthenticator.admin_initial_password = settings["ADMIN_PASSWORD"]
+    c.ApplianceNativeAuthenticator.approve_listed_names = settings["SPAWNER_MODE"] != "system"
     native = c.NativeAuthenticator
     native.open_signup = settings["OPEN_SIGNUP"]
     native.minimum_password_length = settings["MIN_PASSWORD_LENGTH"]

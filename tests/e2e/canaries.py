@@ -2,19 +2,21 @@
 
 One namespace, joined to the host by a veth pair, holds an "internet" address (198.51.100.10, a
 documentation range), the cloud metadata address (169.254.169.254) and two private ones; the host
-routes each of them into it. A container on a Docker bridge reaches them through the host's routing,
-as it would reach the real ones. (A container on a second Docker network would not do: Docker itself
-drops traffic between its bridges, whatever the appliance does.) Everything is removed afterwards.
+routes each of them into it. Each address listens on the canary port and on TCP port 53 (DNS). A
+container on a Docker bridge reaches them through the host's routing, as it would reach the real ones.
+(A container on a second Docker network would not do: Docker itself drops traffic between its bridges,
+whatever the appliance does.) Everything is removed afterwards.
 """
 
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 NAMESPACE_PREFIX = "jh-canary-"
 CANARY_PORT = 8080
+DNS_PORT = 53
 HOST_SIDE = "198.51.100.1"
 INTERNET = "198.51.100.10"
 METADATA = "169.254.169.254"
@@ -31,7 +33,7 @@ def ip(*args: str) -> None:
 class Canaries:
     namespace: str
     veth: str
-    listener: subprocess.Popen | None = None
+    listeners: list[subprocess.Popen] = field(default_factory=list)
 
     def create(self) -> "Canaries":
         sweep_earlier_canaries()
@@ -50,18 +52,23 @@ class Canaries:
         ip(*inns, "link", "set", inside, "up")
         ip(*inns, "link", "set", "lo", "up")
         ip(*inns, "route", "add", "default", "via", HOST_SIDE)
-        listen = [sys.executable, "-m", "http.server", str(CANARY_PORT), "--bind", "0.0.0.0"]
-        self.listener = subprocess.Popen(
-            ["ip", "netns", "exec", self.namespace, *listen], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        wait_for_listener(INTERNET, CANARY_PORT)
+        for port in (CANARY_PORT, DNS_PORT):
+            listen = [sys.executable, "-m", "http.server", str(port), "--bind", "0.0.0.0"]
+            self.listeners.append(
+                subprocess.Popen(
+                    ["ip", "netns", "exec", self.namespace, *listen],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            wait_for_listener(INTERNET, port)
         return self
 
     def remove(self) -> None:
-        if self.listener is not None:
-            self.listener.terminate()
-            self.listener.wait(timeout=10)
-            self.listener = None
+        for listener in self.listeners:
+            listener.terminate()
+            listener.wait(timeout=10)
+        self.listeners.clear()
         for address in ROUTED:
             subprocess.run(["ip", "route", "del", f"{address}/32", "via", INTERNET], capture_output=True)
         subprocess.run(["ip", "link", "del", self.veth], capture_output=True)

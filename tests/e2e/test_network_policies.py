@@ -5,10 +5,13 @@ With isolation off every probe succeeds, so the refusals seen with it on are the
 
 import io
 
+import pytest
+
 from appliance.images import image_name
+from tests.e2e.canaries import DNS_PORT, HostListener
 from tests.e2e.hub_client import wait_until
 from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches, reaches_with_host
-from tests.e2e.stack import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, record_spawn
+from tests.e2e.stack import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
 
 ADMIN_PASSWORD = "network-policies-admin-password-012345"
 USER_PASSWORD = "students-password"
@@ -62,6 +65,65 @@ def test_egress_all_reaches_private_networks_but_never_metadata_users_or_the_hos
         "the Docker host": "Connection refused",
         "bob's own port": "Connection refused",
     }
+
+
+# The private ranges and link-local, as a lab that allows "its networks" might write them.
+EVERY_PRIVATE_RANGE = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16"
+ROOT_IMAGE = f"appliance-e2e-root-user:{RUN_ID}"
+
+
+def test_an_allow_list_of_every_private_range_opens_none_of_what_is_always_blocked(stack_factory, canaries):
+    stack, alice, bob = users_of(stack_factory, USER_EGRESS_ALLOW=EVERY_PRIVATE_RANGE)
+    listen_in(kernel_of(bob), 9000)
+    always_blocked = {"bob's own port": ("jupyter-bob", 9000), "hub public port": ("hub", 8000)}
+    got = reaches_with_host(kernel_of(alice), stack, {**OUTSIDE, **always_blocked})
+    assert got == {
+        "internet": "open",
+        "metadata": "Connection refused",
+        "private": "open",
+        "allowed private": "open",
+        "bob's own port": "Connection refused",
+        "hub public port": "Connection refused",
+        "the Docker host": "Connection refused",
+    }
+    assert "USER_EGRESS_ALLOW entries 169.254.0.0/16 overlap link-local" in stack.logs()
+
+
+@pytest.fixture(scope="module")
+def root_image(docker_client):
+    """A user image whose user is root, as some admins' own images are."""
+    dockerfile = f'FROM {SINGLEUSER_IMAGE}\nUSER root\nCMD ["jupyterhub-singleuser", "--allow-root"]\n'
+    docker_client.images.build(
+        fileobj=io.BytesIO(dockerfile.encode()), tag=ROOT_IMAGE, labels={TEST_RUN_LABEL: RUN_ID}, rm=True
+    )
+    yield ROOT_IMAGE
+    docker_client.images.remove(ROOT_IMAGE, force=True)
+
+
+def test_a_root_user_sends_to_port_53_only_through_dockers_resolver(stack_factory, canaries, root_image):
+    stack = stack_factory(
+        {"ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_PASSWORD": USER_PASSWORD, "ALLOWED_IMAGES": root_image}
+    )
+    alice = stack.client_for().login("alice", USER_PASSWORD)
+    record_spawn(alice.start_server({"image": root_image}))
+    kernel = kernel_of(alice)
+    assert kernel.run("import os; print(os.getuid())") == "0"
+    [network] = stack.hub_container().attrs["NetworkSettings"]["Networks"].values()
+    host = HostListener(network["Gateway"], DNS_PORT)
+    try:
+        got = reaches(kernel, {**{name: (address, DNS_PORT) for name, (address, _) in OUTSIDE.items()},
+                               "the Docker host": (host.address, DNS_PORT)})  # fmt: skip
+    finally:
+        host.stop()
+    assert got == {
+        "internet": "open",
+        "metadata": "Connection refused",
+        "private": "Connection refused",
+        "allowed private": "Connection refused",
+        "the Docker host": "Connection refused",
+    }
+    # Names of containers still resolve, through Docker's resolver.
+    assert kernel.run("import socket; print(socket.gethostbyname('hub'))") == network["IPAddress"]
 
 
 def test_a_host_that_cannot_apply_the_rules_stops_the_hub_unless_isolation_is_turned_off(stack_factory, docker_client):

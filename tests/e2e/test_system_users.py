@@ -13,7 +13,8 @@ from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches
 from tests.e2e.stack import ARTIFACTS, RUN_ID, SYSTEMUSER_IMAGE, TEST_RUN_LABEL, record_spawn
 
 ADMIN_PASSWORD = "system-users-admin-password-0123456"
-USER_PASSWORD = "students-password"
+# Native login: in system mode each user has their own password, and an admin approves each sign-up.
+USER_PASSWORD = "system-users-own-long-password"
 HOMES = Path(f"/tmp/appliance-e2e-homes-{RUN_ID}")
 GROUP = ("e2elab", 2100)
 # name: (uid, has a home)
@@ -53,14 +54,23 @@ def host_accounts():
 def system_stack(stack_factory, **env):
     return stack_factory(
         {
+            "AUTH_MODE": "native",
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "USER_PASSWORD": USER_PASSWORD,
-            "ALLOWED_USERS": "sysalice,sysbob,nohome,ghost",
+            "ALLOWED_USERS": "sysalice,sysbob,nohome,ghost,stranger",
             "HOME_FORMAT": f"{HOMES}/{{username}}",
             **env,
         },
         overlays=("compose/systemuser.yml",),
     )
+
+
+def approved(stack, name: str) -> HubClient:
+    """Signed up, approved by the admin, logged in."""
+    client = stack.client_for()
+    client.sign_up(name, USER_PASSWORD)
+    admin = stack.client_for().login("admin", ADMIN_PASSWORD)
+    assert admin.toggle_approval(name).status_code == 302 and admin.approved(name)
+    return client.login(name, USER_PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +80,7 @@ def stack(stack_factory, host_accounts):
 
 @pytest.fixture(scope="module")
 def alice(stack) -> HubClient:
-    client = stack.client_for().login("sysalice", USER_PASSWORD)
+    client = approved(stack, "sysalice")
     record_spawn(client.ensure_running())
     client.create_notebook("whoami.ipynb")
     return client
@@ -108,7 +118,7 @@ def test_no_process_in_the_server_runs_as_root(stack, alice):
 
 
 def test_the_network_rules_hold_in_system_mode_too(stack, alice, canaries):
-    bob = stack.client_for().login("sysbob", USER_PASSWORD)
+    bob = approved(stack, "sysbob")
     record_spawn(bob.ensure_running())
     listen_in(kernel_of(bob), 9000)
     targets = {"bob's own port": ("jupyter-sysbob", 9000), "hub API": ("hub", 8081), **OUTSIDE}
@@ -156,7 +166,7 @@ def test_another_account_cannot_read_the_home(docker_client):
 
 
 def test_a_user_without_an_account_gets_a_clear_page(stack):
-    ghost = stack.client_for().login("ghost", USER_PASSWORD)
+    ghost = approved(stack, "ghost")
     page = ghost.session.get(f"{stack.url}/hub/spawn", timeout=60)
     assert page.status_code == 403
     assert "There is no account named ghost on this host. Ask an admin to create one." in page.text
@@ -164,8 +174,19 @@ def test_a_user_without_an_account_gets_a_clear_page(stack):
     assert ghost.failed_start().startswith("403 There is no account named ghost")
 
 
+def test_a_stranger_who_signs_up_first_with_a_listed_name_gets_nothing_until_an_admin_approves(stack):
+    """A listed name is a host account here: it is never approved just because someone signed up with it."""
+    stranger = stack.client_for()
+    assert "sent to the admin" in stranger.sign_up("stranger", "a-strangers-own-password")
+    refused = stranger.login_response("stranger", "a-strangers-own-password")
+    assert refused.status_code == 403
+    assert "waits for an admin to approve it" in refused.text
+    assert stranger.api("GET", "/user").status_code == 403
+    assert stack.user_containers("stranger") == []
+
+
 def test_a_missing_home_is_a_clear_error_and_nothing_is_created(stack):
-    nohome = stack.client_for().login("nohome", USER_PASSWORD)
+    nohome = approved(stack, "nohome")
     reason = nohome.failed_start()
     assert f"The home directory {HOMES}/nohome of nohome does not exist on the host" in reason
     assert "CREATE_HOMES=true" in reason
@@ -194,7 +215,7 @@ def test_with_create_homes_the_home_is_made_the_users_own_and_never_by_the_users
     stack_factory, host_accounts, planting_image
 ):
     stack = system_stack(stack_factory, CREATE_HOMES="true", ALLOWED_IMAGES=planting_image)
-    nohome = stack.client_for().login("nohome", USER_PASSWORD)
+    nohome = approved(stack, "nohome")
     record_spawn(nohome.start_server({"image": planting_image}))
     nohome.open_lab()
     assert list(HOMES.rglob("MARKER")) == [], "the user's image ran with the homes' parent mounted"
@@ -217,11 +238,11 @@ def test_root_system_accounts_and_accounts_outside_the_group_get_a_clear_page_an
         "sysbob": f"The host account sysbob is not in the group {GROUP[0]} (SYSTEM_USERS_GROUP)",
     }
     for name, reason in refusals.items():
-        client = stack.client_for().login(name, USER_PASSWORD)
+        client = approved(stack, name)
         page = client.session.get(f"{stack.url}/hub/spawn", timeout=60)
         assert page.status_code == 403, name
         assert reason in page.text
         assert client.failed_start().startswith(f"403 {reason}")
         assert stack.user_containers(name) == []
     # A member of the group still gets a server.
-    record_spawn(stack.client_for().login("sysalice", USER_PASSWORD).ensure_running())
+    record_spawn(approved(stack, "sysalice").ensure_running())

@@ -102,12 +102,55 @@ def test_hub_bind_must_be_an_address():
     assert "HUB_BIND='localhost': must be an IP address" in str(caught.value)
 
 
-def test_system_mode_with_allow_all_needs_a_users_group():
-    github = {"GITHUB_CLIENT_ID": "id", "GITHUB_CLIENT_SECRET": "s", "PUBLIC_URL": "https://hub.example.org"}
+GITHUB = {"GITHUB_CLIENT_ID": "id", "GITHUB_CLIENT_SECRET": "s", "PUBLIC_URL": "https://hub.example.org"}
+OIDC = {
+    "AUTH_MODE": "oidc",
+    "OIDC_ISSUER": "https://id.example.org",
+    "OIDC_CLIENT_ID": "hub",
+    "OIDC_CLIENT_SECRET": "s",
+    "PUBLIC_URL": "https://hub.example.org",
+    "ALLOWED_GROUPS": "staff",
+}
+SYSTEM = {"SPAWNER_MODE": "system", "HOME_FORMAT": "/home/{username}"}
+
+
+@pytest.mark.parametrize(
+    ("environ", "name", "fragment"),
+    [
+        ({**GITHUB, "ALLOW_ALL": "true"}, "SYSTEM_USERS_GROUP", "is required in system mode with AUTH_MODE=github"),
+        ({**GITHUB, "ALLOWED_ORGANIZATIONS": "lab"}, "SYSTEM_USERS_GROUP", "is required in system mode"),
+        ({**OIDC, "OIDC_USERNAME_CLAIM": "uid"}, "SYSTEM_USERS_GROUP", "with AUTH_MODE=oidc"),
+        (
+            {"USER_PASSWORD": "students-password", "ALLOWED_USERS": "hsys"},
+            "USER_PASSWORD",
+            "is refused in system mode: the one shared password would open every listed host account",
+        ),
+    ],
+)
+def test_system_mode_refuses_logins_that_could_take_over_a_host_account(environ, name, fragment):
     with pytest.raises(SettingsError) as caught:
-        load({**github, "SPAWNER_MODE": "system", "ALLOW_ALL": "true"})
-    assert [problem.name for problem in caught.value.problems] == ["SYSTEM_USERS_GROUP"]
-    assert load({**github, "SPAWNER_MODE": "system", "ALLOW_ALL": "true", "SYSTEM_USERS_GROUP": "students"})
+        load({**SYSTEM, **environ})
+    assert [problem.name for problem in caught.value.problems] == [name]
+    assert fragment in str(caught.value)
+    assert "students-password" not in str(caught.value)
+
+
+@pytest.mark.parametrize("claim", ["preferred_username", "email", "name"])
+def test_system_mode_refuses_an_oidc_username_claim_that_is_not_unique(claim):
+    with pytest.raises(SettingsError) as caught:
+        load({**SYSTEM, **OIDC, "SYSTEM_USERS_GROUP": "lab", "OIDC_USERNAME_CLAIM": claim})
+    assert [problem.name for problem in caught.value.problems] == ["OIDC_USERNAME_CLAIM"]
+    assert "is not unique by the OpenID Connect specification" in str(caught.value)
+
+
+def test_system_mode_accepts_each_login_with_its_safeguard():
+    assert load({**SYSTEM, **GITHUB, "ALLOW_ALL": "true", "SYSTEM_USERS_GROUP": "students"})
+    assert load({**SYSTEM, **OIDC, "SYSTEM_USERS_GROUP": "lab", "OIDC_USERNAME_CLAIM": "uid"})
+    assert load({**SYSTEM, "AUTH_MODE": "native", "ALLOWED_USERS": "hsys"})
+    assert load({**SYSTEM, "AUTH_MODE": "password"})  # admins only
+    # Outside system mode the shared password and preferred_username stay as they were.
+    assert load({"USER_PASSWORD": "students-password", "ALLOWED_USERS": "ann"})
+    assert load(OIDC)["OIDC_USERNAME_CLAIM"] == "preferred_username"
 
 
 def test_the_jupyterhub_version_probe_of_a_user_image_runs_without_privileges():

@@ -120,6 +120,14 @@ def test_sign_ups_wait_for_approval_unless_listed(database):
     assert authenticator.check_allowed("nobody") is False
 
 
+def test_in_system_mode_a_listed_name_waits_for_an_admin_like_any_other(database):
+    """There a name is a host account: a stranger who signed up first as a listed name would get its uid."""
+    authenticator = native(database, SPAWNER_MODE="system", ALLOWED_USERS="hsys", ADMIN_USERS="prof")
+    authenticator.create_user("hsys", "stranger-own-password")
+    assert authenticator.check_allowed("hsys") is False
+    assert authenticator.get_user("prof").is_authorized, "admins still get their account at start"
+
+
 def test_passwords_are_checked_for_length_commonness_and_bcrypt_limit(database):
     authenticator = native(database, MIN_PASSWORD_LENGTH="12")
     assert authenticator.is_password_strong("long-enough-pw")
