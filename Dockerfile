@@ -30,6 +30,7 @@ RUN python3 -m venv /opt/venv \
  && python3 -m compileall -q -j 0 /opt/venv/lib
 
 COPY hub-image/jupyterhub_config.py hub-image/supervisord.conf /etc/jupyterhub/
+COPY hub-image/with-only-env /usr/local/bin/
 COPY appliance/ /opt/appliance/appliance/
 RUN python3 -m compileall -q /opt/appliance \
  && printf '#!/bin/sh\nexec python3 -m appliance "$@"\n' >/usr/local/bin/appliance \

@@ -16,7 +16,7 @@ from appliance.backup import (
     default_archive_path,
     restore_backup,
 )
-from appliance.data_dir import DataDirError, check_data_dir
+from appliance.data_dir import DataDirError, check_data_dir, keep_private
 from appliance.database import DatabaseError, connect_url, is_postgres, sqlite_file, upgrade_sqlite_if_needed
 from appliance.docs import VERSIONED_FILES, stale_files, write
 from appliance.kinds import ByteSize, DatabaseUrl, Invalid, byte_count
@@ -169,6 +169,7 @@ def run(_args) -> int:
         check_data_dir(settings["DATA_DIR"], sqlite_file(settings["DATABASE_URL"]))
         resolved = resolve(settings)
         prepare_database(settings)
+        keep_private(settings["DATA_DIR"], sqlite_file(settings["DATABASE_URL"]))
         check_network_isolation(settings)
         join_networks_of_running_servers(settings)
         if https_enabled(settings):

@@ -46,6 +46,14 @@ def check_data_dir(data_dir: str, database: Path | None) -> None:
             )
 
 
+def keep_private(data_dir: str, database: Path | None) -> None:
+    """The secrets folder and files and the sqlite database: readable by the hub's user only (0700, 0600)."""
+    for path in owned_paths(Path(data_dir), database):
+        private = 0o700 if path.is_dir() else 0o600
+        if path.stat().st_mode & 0o777 != private:
+            path.chmod(private)
+
+
 def probe_write(root: Path) -> None:
     """Write, sync and remove a small file: fails on read-only, full or foreign-owned storage."""
     probe = root / PROBE_NAME

@@ -209,6 +209,54 @@ def test_caddy_runs_as_its_own_account_on_unprivileged_ports(stack, acme_root):
     assert set(ports) == {"8080/tcp", "8443/tcp"}
 
 
+STORED_SECRETS = ("cookie_secret", "proxy_auth_token", "crypt_key", "admin_password")
+
+
+def test_the_internet_facing_processes_hold_none_of_the_hubs_secrets(stack, acme_root):
+    """The proxy gets its API token and nothing else of the hub's; Caddy nothing; the files are the hub's alone."""
+    wait_for_https(stack, acme_root)
+    hub = stack.hub_container()
+    secrets = {name: in_hub(hub, "cat", f"/data/secrets/{name}").strip() for name in STORED_SECRETS}
+    assert secrets["admin_password"] == ADMIN_PASSWORD
+    for account, program in (("proxy", "configurable-http-proxy"), ("caddy", "caddy")):
+        environment = environ_of(hub, account, program)
+        held = {name for name, value in secrets.items() if value in environment}
+        assert held == ({"proxy_auth_token"} if account == "proxy" else set()), (account, held)
+    modes = in_hub(hub, "stat", "-c", "%n %a %U", "/data/secrets", *(f"/data/secrets/{n}" for n in STORED_SECRETS),
+                   "/data/jupyterhub.sqlite")  # fmt: skip
+    assert modes.split("\n") == [
+        "/data/secrets 700 root",
+        *(f"/data/secrets/{name} 600 root" for name in STORED_SECRETS),
+        "/data/jupyterhub.sqlite 600 root",
+    ]
+
+
+def in_hub(hub, *command: str, user: str = "root") -> str:
+    code, output = hub.exec_run(list(command), user=user)
+    assert code == 0, output
+    return output.decode().strip()
+
+
+# Run in the hub container as the process's own account (only it, or CAP_SYS_PTRACE, may read an environ):
+# the environment of the process whose program (first or second word: node runs the proxy) is argv[1].
+ENVIRON_OF = """
+import os, sys
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        words = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")[:2]
+        if any(os.path.basename(word.decode()) == sys.argv[1] for word in words):
+            print(open(f"/proc/{pid}/environ", "rb").read().replace(b"\\0", b"\\n").decode())
+    except OSError:
+        pass
+"""
+
+
+def environ_of(hub, account: str, program: str) -> str:
+    environment = in_hub(hub, "python3", "-c", ENVIRON_OF, program, user=account)
+    assert "PATH=" in environment, f"no environment of {program} read"
+    return environment
+
+
 def test_over_https_the_hub_logs_the_client_not_the_tls_front(stack, acme_root):
     wait_for_https(stack, acme_root)
     spoofed = {"X-Real-Ip": "203.0.113.9"}
