@@ -22,6 +22,7 @@ from appliance.profiles import Profile, SharedVolume
 from appliance.spawners.errors import NO_ANSWER, SERVER_FAILED, UNAVAILABLE, SpawnError
 from appliance.spawners.image_gate import ImageGate
 from appliance.spawners.isolation import NetworkIsolation
+from appliance.spawners.ownership import NotOurs, OwnershipCheck
 from appliance.spawners.profiles import ProfileChoice, device_requests
 
 LOG_LINES_SHOWN = 15
@@ -38,7 +39,7 @@ GPU_TOOLKIT_FIX = (
 )
 
 
-class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, DockerSpawner):
+class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, OwnershipCheck, DockerSpawner):
     appliance_instance = Unicode(
         "jupyterhub-appliance",
         config=True,
@@ -256,7 +257,10 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, DockerS
         JupyterHub calls `stop()` only for servers that still run, so without this a container that
         died (or stopped with dockerd or the host) would stay behind until the user's next start.
         """
-        status = await super().poll()
+        try:
+            status = await super().poll()
+        except NotOurs:
+            return "the saved state names a container that is not this server's (see the log)"
         if status is not None and self.remove and self.object_id:
             await self.remove_stopped_container(status)
         if status is None and self.network_isolation and self.rules_recheck is None:

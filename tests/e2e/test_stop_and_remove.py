@@ -1,6 +1,7 @@
 """The README's "Stopping and removing" recipe leaves nothing of the instance behind but the users' volumes."""
 
-from tests.e2e.stack import INSTANCE_LABEL, PROJECT_LABEL, USER_LABEL, record_spawn
+from tests.e2e.hub_client import wait_until
+from tests.e2e.stack import HUB_IMAGE, INSTANCE_LABEL, PROJECT_LABEL, RUN_ID, TEST_RUN_LABEL, USER_LABEL, record_spawn
 
 ADMIN_PASSWORD = "stop-remove-admin-password-0123456789ab"
 USER_PASSWORD = "stop-remove-students-password"
@@ -37,3 +38,46 @@ def test_stop_servers_then_down_leaves_only_the_users_volumes(stack_factory):
     assert left["containers"] == [] and left["networks"] == [], left
     assert left["volumes of"] == ["dana", "erin"], "only the users' volumes, which hold their files"
     assert stack.client.volumes.get(f"{stack.project}_hub-data"), "down without -v keeps the hub's data"
+
+
+# Run in a one-off hub container, with the hub stopped: the database as a restore from elsewhere (or an edit)
+# could leave it, with the saved state of every server naming another container.
+POINT_STATE_AT = """
+import sqlite3, sys
+db = sqlite3.connect("/data/jupyterhub.sqlite")
+db.execute("UPDATE spawners SET state = json_set(state, '$.object_name', ?, '$.object_id', ?)", sys.argv[1:3])
+db.commit()
+print(db.total_changes)
+"""
+
+
+def test_a_restored_database_cannot_make_the_hub_stop_or_remove_another_container(stack_factory, docker_client):
+    env = {"ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_PASSWORD": USER_PASSWORD, "ALLOWED_USERS": "dana"}
+    stack = stack_factory(env)
+    record_spawn(stack.client_for().login("dana", USER_PASSWORD).start_server())
+    victim = docker_client.containers.run(
+        HUB_IMAGE,
+        ["600"],
+        entrypoint=["sleep"],
+        name=f"e2e-victim-{RUN_ID}",
+        labels={TEST_RUN_LABEL: RUN_ID},
+        detach=True,
+    )
+    try:
+        stack.run_compose("stop", "hub")
+        edited = stack.compose_result(
+            "run", "--rm", "-T", "--entrypoint", "python3", "hub", "-c", POINT_STATE_AT, victim.name, victim.id
+        )
+        assert edited.returncode == 0 and edited.stdout.strip() == "1", edited.stderr
+        stack.run_compose("up", "-d", "hub")
+        stack.wait_healthy()
+        # At start the hub polls dana's server through the saved state, finds a container that is not hers,
+        # takes the server as stopped and would stop and remove that container: refused, and said so.
+        wait_until(lambda: "Refused to stop the container" in stack.logs(), "the refusal in the hub's log")
+        logs = stack.logs()
+        assert f"Refused to remove the container {victim.name}" in logs
+        assert "it does not carry this appliance's labels for user 'dana', server ''" in logs
+        victim.reload()
+        assert victim.status == "running"
+    finally:
+        victim.remove(force=True)
