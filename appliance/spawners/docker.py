@@ -164,23 +164,15 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
     async def start(self):
         self.progress_events = []
         self.apply_devices_and_placement(self.apply_profile())
-        ip, port = await super().start()
-        # The rules go in while the server process starts; it is ready only once both are done.
-        isolating = asyncio.ensure_future(self.isolate_network()) if self.network_isolation else None
         try:
-            await self.wait_for_server(ip, port)
-            if isolating:
-                await isolating
+            ip, port = await super().start()
         except NetworkRulesError as error:
             await self.remove_object()
             raise SpawnError(
                 f"The server's network rules could not be applied, so it was removed: {error}. "
                 "An admin can run `appliance doctor` in the hub container to see why."
             ) from None
-        finally:
-            # A helper that failed after the spawn had failed anyway: its error is taken, not logged as unhandled.
-            if isolating is not None and not isolating.cancel() and not isolating.cancelled():
-                isolating.exception()
+        await self.wait_for_server(ip, port)
         return ip, port
 
     def apply_devices_and_placement(self, profile: Profile) -> None:
@@ -198,7 +190,10 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
             elif not source.startswith("/"):
                 await self.ensure_volume(source, self.user_labels(), self.user.name)
         self.report(20, f"Creating container {self.object_name}")
-        return await super().create_object()
+        created = await super().create_object()
+        if self.network_isolation:
+            await self.hold_off_the_network(created["Id"])
+        return created
 
     async def start_object(self):
         self.report(40, f"Starting container {self.object_name}")
@@ -208,6 +203,9 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
             if NO_GPU_DRIVER not in str(error):
                 raise
             await self.fail_without_gpus(error)
+        if self.network_isolation:
+            await self.isolate_network()
+            await self.join_the_network()
 
     async def fail_without_gpus(self, error: docker.errors.APIError) -> None:
         """A GPU profile on an engine without GPU support: say so, and log what the container asked for."""

@@ -1,5 +1,11 @@
-"""Network isolation of each user server (see appliance.network_rules): applied while the server starts,
-and applied again to running servers when the hub comes back with another address."""
+"""Network isolation of each user server (see appliance.network_rules): in place before its first packet,
+and applied again to running servers when the hub comes back with another address.
+
+A new server's container is created on the user network, then disconnected from it before it starts, so
+that it starts with loopback only; the rules are written into its namespace, and only then is it
+connected. Code that runs at start (a `jupyter_server_config.py` in a system-mode home) finds no network
+until the rules are there.
+"""
 
 import asyncio
 from typing import ClassVar
@@ -69,6 +75,15 @@ class NetworkIsolation(LoggingConfigurable):
         await asyncio.to_thread(apply_rules, self.engine, self.container_id, image, rules, self.helper_labels())
         self.rules_hub_ip = where.hub_ip
         self.report(50, f"Network rules applied (egress: {self.user_egress})")
+
+    async def hold_off_the_network(self, container_id: str) -> None:
+        """Keep the created container off the user network until its rules are in place."""
+        await self.docker("disconnect_container_from_network", container_id, self.network_name)
+
+    async def join_the_network(self) -> None:
+        """Connect the server, now under its rules, to the user network."""
+        await self.docker("connect_container_to_network", self.container_id, self.network_name)
+        self.report(55, f"Connected to the network {self.network_name}")
 
     async def check_rules_of_running_server(self) -> None:
         """A running server whose rules name another hub address (or none: an upgrade) gets them anew."""

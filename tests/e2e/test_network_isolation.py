@@ -110,5 +110,7 @@ def test_the_spawn_reports_the_rules_and_the_server_gets_no_capability(stack, al
     assert not container.attrs["HostConfig"]["CapAdd"]
     alice.stop_server()
     messages = [event["message"] for event in alice.start_server().events]
-    assert "Network rules applied (egress: internet)" in messages
+    # The server joins the network only once its rules are in place.
+    rules_applied = messages.index("Network rules applied (egress: internet)")
+    assert messages.index(f"Connected to the network {stack.network}") > rules_applied
     assert requests.get(f"{stack.url}/hub/health", timeout=10).ok

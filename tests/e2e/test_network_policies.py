@@ -102,10 +102,16 @@ def root_image(docker_client):
 
 def test_a_root_user_sends_to_port_53_only_through_dockers_resolver(stack_factory, canaries, root_image):
     stack = stack_factory(
-        {"ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_PASSWORD": USER_PASSWORD, "ALLOWED_IMAGES": root_image}
+        {
+            "ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "USER_PASSWORD": USER_PASSWORD,
+            "ALLOWED_USERS": "alice",
+            "ALLOWED_IMAGES": root_image,
+        }
     )
     alice = stack.client_for().login("alice", USER_PASSWORD)
     record_spawn(alice.start_server({"image": root_image}))
+    assert alice.open_lab().status_code == 200
     kernel = kernel_of(alice)
     assert kernel.run("import os; print(os.getuid())") == "0"
     [network] = stack.hub_container().attrs["NetworkSettings"]["Networks"].values()

@@ -1,6 +1,7 @@
 """SPAWNER_MODE=system: servers run as real host accounts, in their own homes, and never as root."""
 
 import io
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -8,6 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
+from tests.e2e.canaries import CANARY_PORT, METADATA
 from tests.e2e.hub_client import HubClient
 from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches
 from tests.e2e.stack import ARTIFACTS, RUN_ID, SYSTEMUSER_IMAGE, TEST_RUN_LABEL, record_spawn
@@ -18,7 +20,7 @@ USER_PASSWORD = "system-users-own-long-password"
 HOMES = Path(f"/tmp/appliance-e2e-homes-{RUN_ID}")
 GROUP = ("e2elab", 2100)
 # name: (uid, has a home)
-ACCOUNTS = {"sysalice": (2001, True), "sysbob": (2002, True), "nohome": (2003, False)}
+ACCOUNTS = {"sysalice": (2001, True), "sysbob": (2002, True), "nohome": (2003, False), "sysfirst": (2004, True)}
 
 
 def host(*command: str) -> None:
@@ -56,7 +58,7 @@ def system_stack(stack_factory, **env):
         {
             "AUTH_MODE": "native",
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "ALLOWED_USERS": "sysalice,sysbob,nohome,ghost,stranger",
+            "ALLOWED_USERS": "sysalice,sysbob,nohome,ghost,stranger,sysfirst",
             "HOME_FORMAT": f"{HOMES}/{{username}}",
             **env,
         },
@@ -130,6 +132,29 @@ def test_the_network_rules_hold_in_system_mode_too(stack, alice, canaries):
         "private": "Connection refused",
         "allowed private": "Connection refused",
     }
+
+
+# The server loads this from the home as it starts: it tries the metadata canary at once and writes what it got.
+FIRST_PACKET_CONFIG = f"""
+import socket
+try:
+    socket.create_connection(("{METADATA}", {CANARY_PORT}), timeout=2).close()
+    got = "open"
+except OSError as error:
+    got = error.strerror or type(error).__name__
+open(__file__.replace("jupyter_server_config.py", "first-packet.txt"), "w").write(got)
+"""
+
+
+def test_code_that_runs_as_the_server_starts_finds_no_network_before_the_rules(stack, canaries):
+    uid = ACCOUNTS["sysfirst"][0]
+    config = HOMES / "sysfirst" / ".jupyter"
+    config.mkdir()
+    (config / "jupyter_server_config.py").write_text(FIRST_PACKET_CONFIG)
+    for path in (config, config / "jupyter_server_config.py"):
+        os.chown(path, uid, uid)
+    record_spawn(approved(stack, "sysfirst").ensure_running())
+    assert (config / "first-packet.txt").read_text() == "Network is unreachable"
 
 
 def test_the_container_is_hardened_and_mounts_only_the_home_and_account_files(stack, alice):
