@@ -194,16 +194,16 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "LOGIN_ATTEMPTS",
-        "Failed logins of one user name, within LOCKOUT_SECONDS, after which that name is locked "
-        "(HTTP 429) for LOCKOUT_SECONDS; password, native and ldap mode.",
+        "Failed logins of one user name from one client address, within LOCKOUT_SECONDS, after which that name is "
+        "locked from that address (HTTP 429) for LOCKOUT_SECONDS; password, native and ldap mode.",
         Integer(1, 1000),
         default="5",
         group="Login",
     ),
     Setting(
         "ADDRESS_LOGIN_ATTEMPTS",
-        "Failed logins from one client address, within LOCKOUT_SECONDS, after which that address is locked; "
-        "allow for a class behind one NAT address.",
+        "Failed logins (and native sign-ups) from one client address, within LOCKOUT_SECONDS, after which that "
+        "address is locked; allow for a class behind one NAT address.",
         Integer(1, 10000),
         default="30",
         group="Login",

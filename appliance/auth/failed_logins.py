@@ -1,7 +1,9 @@
-"""Failed password logins, counted per user name and per client address.
+"""Failed password logins, counted per user name from one client address, and per client address.
 
-A key (a name, or an address) that fails `limit` times within `lockout_seconds` is locked for
-`lockout_seconds` after its last failure; while locked, its logins are refused without checking the password.
+A key (a name from an address, or an address) that fails `limit` times within `lockout_seconds` is locked
+for `lockout_seconds` after its last failure; while locked, its logins are refused without checking the
+password. A name is locked only from the address its failures came from, so that a stranger cannot lock an
+admin out from elsewhere; guessing one name from many addresses meets each address's own limit.
 """
 
 import time
@@ -50,19 +52,29 @@ class FailedLogins:
         if len(self.records) >= PRUNE_AT:
             self.prune(now)
         for kind, key in self.keys(name, address):
-            record = self.records.setdefault((kind, key), Record())
-            record.failures = [at for at in record.failures if at > now - self.lockout_seconds] + [now]
-            if len(record.failures) >= self.limits[kind]:
-                record.locked_until = now + self.lockout_seconds
-                record.failures = []
+            self.count(kind, key, now)
 
-    def succeeded(self, name: str) -> None:
-        """A right password clears the name's failures; the address's stay, since others may share it."""
-        self.records.pop(("name", name), None)
+    def attempted(self, address: str) -> None:
+        """Count an attempt against the address alone (a sign-up, which costs the hub a password hash)."""
+        now = self.clock()
+        if len(self.records) >= PRUNE_AT:
+            self.prune(now)
+        self.count("address", address, now)
+
+    def count(self, kind: str, key: str, now: float) -> None:
+        record = self.records.setdefault((kind, key), Record())
+        record.failures = [at for at in record.failures if at > now - self.lockout_seconds] + [now]
+        if len(record.failures) >= self.limits[kind]:
+            record.locked_until = now + self.lockout_seconds
+            record.failures = []
+
+    def succeeded(self, name: str, address: str) -> None:
+        """A right password clears the name's failures from there; the address's stay, since others may share it."""
+        self.records.pop(self.keys(name, address)[0], None)
 
     @staticmethod
     def keys(name: str, address: str) -> tuple[tuple[str, str], ...]:
-        return (("name", name), ("address", address))
+        return (("name", f"{name} from {address}"), ("address", address))
 
     def prune(self, now: float) -> None:
         self.records = {

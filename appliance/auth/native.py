@@ -1,6 +1,7 @@
 """Native mode: every user signs up with their own password, and an admin approves them
 (jupyterhub-nativeauthenticator, with what the appliance fixes in it)."""
 
+import asyncio
 from pathlib import Path
 
 import bcrypt
@@ -14,7 +15,7 @@ from tornado.httputil import url_concat
 from traitlets import Bool, Unicode
 from traitlets.config import Config
 
-from appliance.auth.password_login import PasswordLogin
+from appliance.auth.password_login import PasswordLogin, TooManyFailedLogins
 from appliance.settings import Settings
 
 # Our authorization-area.html, found before the authenticator's own: approval by POST forms.
@@ -25,6 +26,15 @@ BCRYPT_MAX_BYTES = 72
 
 def fits_bcrypt(password: str) -> bool:
     return len(password.encode()) <= BCRYPT_MAX_BYTES
+
+
+def new_hash(password: str) -> bytes:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt())
+
+
+async def password_matches(account: UserInfo, password: str) -> bool:
+    """bcrypt's check, in a thread: it takes a quarter second, which the event loop must not wait for."""
+    return fits_bcrypt(password) and await asyncio.to_thread(account.is_valid_password, password)
 
 
 class NativeLoginHandler(native_handlers.LoginHandler):
@@ -43,7 +53,7 @@ class NativeLoginHandler(native_handlers.LoginHandler):
         username = data.get("username", "")
         self.set_status(403)
         html = await self._render(
-            login_error=self.failure_message(username, data.get("password", "")), username=username
+            login_error=await self.failure_message(username, data.get("password", "")), username=username
         )
         self.finish(html)
 
@@ -65,12 +75,32 @@ class NativeLoginHandler(native_handlers.LoginHandler):
             **kwargs,
         )
 
-    def failure_message(self, username: str, password: str) -> str:
+    async def failure_message(self, username: str, password: str) -> str:
         account = self.authenticator.get_user(username)
-        right_password = account is not None and fits_bcrypt(password) and account.is_valid_password(password)
+        right_password = account is not None and await password_matches(account, password)
         if right_password and not account.is_authorized:
             return f"The account {username} waits for an admin to approve it. Ask your hub's admins."
         return "Invalid username or password."
+
+
+class NativeSignUpHandler(native_handlers.SignUpHandler):
+    """The authenticator's sign-up page, with each sign-up counted against the client address's limit (a flood
+    of sign-ups would otherwise keep the hub hashing), and the password hashed off the event loop."""
+
+    async def post(self):
+        address = self.request.remote_ip
+        limits = self.authenticator.failed_logins
+        seconds, kind = limits.wait_seconds("", address)
+        if seconds:
+            raise TooManyFailedLogins(seconds, kind, "sign-ups and failed logins")
+        limits.attempted(address)
+        password = self.get_body_argument("signup_password", "", strip=False)
+        if fits_bcrypt(password):
+            self.authenticator.prepared_hashes[password] = await asyncio.to_thread(new_hash, password)
+        try:
+            await super().post()
+        finally:
+            self.authenticator.prepared_hashes.pop(password, None)
 
 
 class ApprovalHandler(native_handlers.LocalBase):
@@ -118,6 +148,8 @@ class ApplianceNativeAuthenticator(PasswordLogin, NativeAuthenticator):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Hashes the sign-up page made in a thread, by password, for create_user to take.
+        self.prepared_hashes: dict[str, bytes] = {}
         self.create_admin_accounts()
 
     def create_admin_accounts(self) -> None:
@@ -136,6 +168,24 @@ class ApplianceNativeAuthenticator(PasswordLogin, NativeAuthenticator):
                 )
         self.db.commit()
 
+    def create_user(self, username, password, **kwargs):
+        """As the authenticator's, with the hash the sign-up page made off the event loop, and without its
+        e-mail self-approval, which the appliance does not offer."""
+        username = self.normalize_username(username)
+        if self.user_exists(username) or not self.validate_username(username):
+            return None
+        if not self.is_password_strong(password) or not self.enable_signup:
+            return None
+        hashed = self.prepared_hashes.pop(password, None) or new_hash(password)
+        approved = bool(self.open_signup or username in self.get_authed_users())
+        try:
+            account = UserInfo(username=username, password=hashed, is_authorized=approved, **kwargs)
+        except AssertionError:  # the authenticator's check of the e-mail address
+            return None
+        self.db.add(account)
+        self.db.commit()
+        return account
+
     def get_authed_users(self):
         """The names whose sign-ups are approved at once (the authenticator's 'pre-authorized' users)."""
         return super().get_authed_users() if self.approve_listed_names else set()
@@ -147,9 +197,16 @@ class ApplianceNativeAuthenticator(PasswordLogin, NativeAuthenticator):
         return account is not None and bool(account.is_authorized)
 
     async def authenticate(self, handler, data):
-        if not fits_bcrypt(data.get("password", "")):
+        """The password checked in a thread, not on the hub's event loop (bcrypt takes a quarter second)."""
+        username = self.normalize_username(data.get("username", ""))
+        account = self.get_user(username)
+        if account is None or not account.is_authorized:
             return None
-        return await super().authenticate(handler, data)
+        if not await password_matches(account, data.get("password", "")):
+            return None
+        if account.has_2fa and not account.is_valid_token(data.get("2fa")):
+            return None
+        return username
 
     def is_password_strong(self, password):
         return fits_bcrypt(password) and super().is_password_strong(password)
@@ -157,6 +214,7 @@ class ApplianceNativeAuthenticator(PasswordLogin, NativeAuthenticator):
     def get_handlers(self, app):
         ours = {
             native_handlers.LoginHandler: NativeLoginHandler,
+            native_handlers.SignUpHandler: NativeSignUpHandler,
             native_handlers.ToggleAuthorizationHandler: ApprovalHandler,
             native_handlers.DiscardHandler: DiscardHandler,
         }

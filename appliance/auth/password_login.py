@@ -10,17 +10,17 @@ from traitlets import Integer
 
 from appliance.auth.failed_logins import FailedLogins
 
-HELD_BACK_BY = {"name": "for this user name", "address": "from your address"}
+HELD_BACK_BY = {"name": "for this user name from your address", "address": "from your address"}
 
 
 class TooManyFailedLogins(web.HTTPError):
     """429, with Retry-After, and a page that says when to try again."""
 
-    def __init__(self, seconds: int, kind: str):
-        super().__init__(429, f"login refused for {seconds} s: too many failed logins {HELD_BACK_BY[kind]}")
+    def __init__(self, seconds: int, kind: str, what: str = "failed logins"):
+        super().__init__(429, f"refused for {seconds} s: too many {what} {HELD_BACK_BY[kind]}")
         self.headers = {"Retry-After": str(seconds)}
         self.jupyterhub_message = (
-            f"Too many failed logins {HELD_BACK_BY[kind]}. Try again in {in_words(seconds)} "
+            f"Too many {what} {HELD_BACK_BY[kind]}. Try again in {in_words(seconds)} "
             f"(at {datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds):%H:%M} UTC)."
         )
 
@@ -61,7 +61,7 @@ class PasswordLogin(Authenticator):
         if user is None:
             self.failed_logins.failed(name, address)
         else:
-            self.failed_logins.succeeded(name)
+            self.failed_logins.succeeded(name, address)
         return user
 
     async def refresh_user(self, user, handler=None, **kwargs):

@@ -33,6 +33,7 @@ HUB_JUPYTERHUB = jupyterhub.__version__
 HUB_JUPYTERHUB_MAJOR = HUB_JUPYTERHUB.split(".")[0]
 INSTANCE_LABEL = "jupyterhub-appliance.instance"
 USER_LABEL = "jupyterhub-appliance.user"
+HELPER_FOR_LABEL = "jupyterhub-appliance.helper-for"
 PROJECT_LABEL = "com.docker.compose.project"
 TEST_RUN_LABEL = "jupyterhub-appliance.e2e-run"
 RUN_ID = uuid.uuid4().hex[:8]

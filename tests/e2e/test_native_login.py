@@ -103,7 +103,9 @@ def test_wrong_passwords_lock_the_name_for_the_lockout_then_the_right_one_works(
     locked = client.login_response("sol", PASSWORDS["sol"])
     assert locked.status_code == 429
     assert 0 < int(locked.headers["Retry-After"]) <= LOCKOUT_SECONDS
-    assert re.search(r"Too many failed logins for this user name\. Try again in \d+ seconds", locked.text)
+    assert re.search(
+        r"Too many failed logins for this user name from your address\. Try again in \d+ seconds", locked.text
+    )
     # Another name from the same address is not held back.
     assert stack.client_for().login_response("omar", PASSWORDS["omar"]).status_code == 302
 

@@ -12,7 +12,7 @@ import requests
 from tests.e2e.canaries import PRIVATE_ALLOWED
 from tests.e2e.hub_client import wait_until
 from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches, reaches_with_host
-from tests.e2e.stack import record_spawn
+from tests.e2e.stack import HELPER_FOR_LABEL, record_spawn
 
 ADMIN_PASSWORD = "network-isolation-admin-password-01234"
 USER_PASSWORD = "students-password"
@@ -114,3 +114,25 @@ def test_the_spawn_reports_the_rules_and_the_server_gets_no_capability(stack, al
     rules_applied = messages.index("Network rules applied (egress: internet)")
     assert messages.index(f"Connected to the network {stack.network}") > rules_applied
     assert requests.get(f"{stack.url}/hub/health", timeout=10).ok
+
+
+def test_the_server_runs_with_loopback_only_until_its_rules_are_written(stack, alice, docker_client):
+    """From Docker's own events: the server starts, the rules helper ends, and only then is it connected."""
+    alice.stop_server()
+    since = time.time()
+    record_spawn(alice.start_server())
+    [container] = stack.user_containers("alice")
+    events = list(docker_client.events(since=since - 1, until=time.time() + 1, decode=True))
+
+    def times(kind: str, action: str, matches) -> list[int]:
+        return [e["timeNano"] for e in events if (e["Type"], e["Action"]) == (kind, action) and matches(e)]
+
+    started = times("container", "start", lambda e: e["id"] == container.id)
+    connected = times("network", "connect", lambda e: e["Actor"]["Attributes"].get("container") == container.id)
+    helpers_done = times(
+        "container",
+        "die",
+        lambda e: e["Actor"]["Attributes"].get(HELPER_FOR_LABEL) == "alice" and e["timeNano"] > started[0],
+    )
+    assert len(started) == 1 and len(connected) == 1 and helpers_done, events
+    assert started[0] < min(helpers_done) < connected[0]

@@ -13,7 +13,9 @@ from appliance.auth.native import (
     ApprovalHandler,
     DiscardHandler,
     NativeLoginHandler,
+    NativeSignUpHandler,
     configure_native,
+    new_hash,
 )
 from appliance.auth.password_login import TooManyFailedLogins
 from appliance.settings import load
@@ -38,8 +40,10 @@ def test_a_name_is_locked_after_its_failures_and_for_the_lockout_after_the_last(
         clock.now += 10
     assert logins.wait_seconds("ann", "192.0.2.1") == (0, "")
     logins.failed("ann", "192.0.2.1")
-    assert logins.wait_seconds("ann", "192.0.2.7") == (60, "name")
+    assert logins.wait_seconds("ann", "192.0.2.1") == (60, "name")
     assert logins.wait_seconds("bob", "192.0.2.1") == (0, "")
+    # Only from there: a stranger's failures do not lock the name out everywhere.
+    assert logins.wait_seconds("ann", "192.0.2.7") == (0, "")
     clock.now += 59.5
     assert logins.wait_seconds("ann", "192.0.2.1") == (1, "name")
     clock.now += 1
@@ -59,12 +63,20 @@ def test_an_address_is_locked_across_names_and_a_success_clears_only_the_name():
     clock = Clock()
     logins = FailedLogins(per_name=2, per_address=3, lockout_seconds=60, clock=clock)
     logins.failed("ann", "192.0.2.1")
-    logins.succeeded("ann")
+    logins.succeeded("ann", "192.0.2.1")
     logins.failed("ann", "192.0.2.1")
     assert logins.wait_seconds("ann", "192.0.2.1") == (0, "")
     logins.failed("bob", "192.0.2.1")
     assert logins.wait_seconds("carol", "192.0.2.1") == (60, "address")
     assert logins.wait_seconds("carol", "192.0.2.2") == (0, "")
+
+
+def test_sign_ups_count_against_their_address_alone():
+    logins = FailedLogins(per_name=2, per_address=3, lockout_seconds=60, clock=Clock())
+    for _ in range(3):
+        logins.attempted("192.0.2.1")
+    assert logins.wait_seconds("", "192.0.2.1") == (60, "address")
+    assert logins.wait_seconds("ann", "192.0.2.2") == (0, "")
 
 
 def test_made_up_names_do_not_grow_the_table_without_bound():
@@ -74,7 +86,7 @@ def test_made_up_names_do_not_grow_the_table_without_bound():
         logins.failed(f"user{number}", "192.0.2.1")
     clock.now += 61
     logins.failed("late", "192.0.2.9")
-    assert set(logins.records) == {("name", "late"), ("address", "192.0.2.9")}
+    assert set(logins.records) == {("name", "late from 192.0.2.9"), ("address", "192.0.2.9")}
 
 
 def test_the_429_says_when_to_try_again():
@@ -128,6 +140,18 @@ def test_in_system_mode_a_listed_name_waits_for_an_admin_like_any_other(database
     assert authenticator.get_user("prof").is_authorized, "admins still get their account at start"
 
 
+def test_a_sign_up_takes_the_hash_made_off_the_event_loop_and_logs_in_once_approved(database):
+    authenticator = native(database, ADMIN_USERS="prof")
+    authenticator.prepared_hashes["ann-own-password"] = prepared = new_hash("ann-own-password")
+    account = authenticator.create_user("ann", "ann-own-password", email="", has_2fa=False)
+    assert account.password == prepared and authenticator.prepared_hashes == {}
+    login = {"username": "ann", "password": "ann-own-password"}
+    assert asyncio.run(authenticator.authenticate(None, login)) is None, "not approved yet"
+    account.is_authorized = True
+    assert asyncio.run(authenticator.authenticate(None, login)) == "ann"
+    assert asyncio.run(authenticator.authenticate(None, {**login, "password": "not-anns-password"})) is None
+
+
 def test_passwords_are_checked_for_length_commonness_and_bcrypt_limit(database):
     authenticator = native(database, MIN_PASSWORD_LENGTH="12")
     assert authenticator.is_password_strong("long-enough-pw")
@@ -151,4 +175,6 @@ def test_the_handlers_that_change_state_take_no_get_and_login_has_no_statsd(data
     assert routes[r"/discard/([^/]*)"] is DiscardHandler
     for handler in (ApprovalHandler, DiscardHandler):
         assert "get" not in vars(handler) and handler.get is upstream_handlers.LocalBase.get
-    assert routes[r"/signup"] is upstream_handlers.SignUpHandler
+    assert routes[r"/signup"] is NativeSignUpHandler and issubclass(
+        NativeSignUpHandler, upstream_handlers.SignUpHandler
+    )
