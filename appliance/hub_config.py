@@ -192,7 +192,7 @@ def reconcile_service(settings: Settings) -> ServiceAndRole:
     if settings["SPAWNER_MODE"] == "swarm":
         scopes.append("delete:servers")
     return (
-        {"name": "reconcile", "command": reconcile.command(settings)},
+        {"name": "reconcile", "command": reconcile.command(settings), "environment": docker_endpoint(settings)},
         {"name": "reconcile", "scopes": scopes, "services": ["reconcile"]},
     )
 
@@ -228,9 +228,15 @@ def pull_ahead_service(settings: Settings) -> ServiceAndRole:
         swarm_constraints=tuple(settings["SWARM_PLACEMENT"] or ()) if swarm else (),
     )
     return (
-        {"name": "pull-ahead", "command": command},
+        {"name": "pull-ahead", "command": command, "environment": docker_endpoint(settings)},
         {"name": "pull-ahead", "scopes": [], "services": ["pull-ahead"]},
     )
+
+
+def docker_endpoint(settings: Settings) -> dict[str, str]:
+    """The hub's Docker endpoint, for the services that call Docker (JupyterHub passes them no other variable)."""
+    names = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+    return {name: settings[name] for name in names if settings[name] is not None}
 
 
 def metrics_service(settings: Settings) -> ServiceAndRole:

@@ -608,6 +608,25 @@ SETTINGS: tuple[Setting, ...] = (
         group="HTTPS",
     ),
     Setting(
+        "DOCKER_HOST",
+        "The Docker engine the hub and its services use, as Docker's own DOCKER_HOST; unset means the mounted socket.",
+        Text(r"(unix|tcp|ssh)://\S+", describe="a Docker endpoint such as unix:///var/run/docker.sock"),
+        group="Docker",
+    ),
+    Setting(
+        "DOCKER_TLS_VERIFY",
+        "With a tcp:// DOCKER_HOST: verify the engine's TLS certificate, as Docker's own DOCKER_TLS_VERIFY (any "
+        "value turns it on).",
+        Text(),
+        group="Docker",
+    ),
+    Setting(
+        "DOCKER_CERT_PATH",
+        "With DOCKER_TLS_VERIFY: the folder of ca.pem, cert.pem and key.pem, as Docker's own DOCKER_CERT_PATH.",
+        AbsolutePath(),
+        group="Docker",
+    ),
+    Setting(
         "DOCKER_NETWORK",
         "Docker network that the hub and user servers share; compose creates it under this name.",
         Text(DOCKER_NAME, describe="a Docker network name"),

@@ -261,7 +261,7 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
             return "the saved state names a container that is not this server's (see the log)"
         if status is not None and self.remove and self.object_id:
             await self.remove_stopped_container(status)
-        if status is None and self.network_isolation and self.rules_recheck is None:
+        if status is None and self.network_isolation and self.rules_recheck_due():
             self.rules_recheck = asyncio.ensure_future(self.recheck_network_rules())
         return status
 

@@ -8,6 +8,8 @@ until the rules are there.
 """
 
 import asyncio
+import hashlib
+import time
 from typing import ClassVar
 
 import docker.errors
@@ -27,6 +29,9 @@ from appliance.network_rules import (
     user_network_surroundings,
 )
 
+# How long what the rules are written against (the host's addresses, the hub's) is taken as known.
+SURROUNDINGS_SECONDS = 300
+
 
 class NetworkIsolation(LoggingConfigurable):
     """A mixin for DockerSpawner. Needs its `docker()`, `engine`, `container_id`, `network_name`, `port`, `report()` and
@@ -36,19 +41,23 @@ class NetworkIsolation(LoggingConfigurable):
     user_egress = Unicode("internet", config=True, help="internet, none or all (USER_EGRESS).")
     user_egress_allow = List(Unicode(), config=True, help="CIDR or CIDR:port entries (USER_EGRESS_ALLOW).")
 
-    # The helper image and what the rules are written against, by network: read once per hub process.
-    _where: ClassVar[dict[str, asyncio.Future]] = {}
-    # The hub address the server's rules were written for; kept in the spawner's state.
-    rules_hub_ip = ""
-    # Checked once per hub process, by the first poll that finds the server running.
+    # The helper image and what the rules are written against, by network, with when it was read: read again
+    # once older than SURROUNDINGS_SECONDS, so that a new address of the host (or of the hub) is blocked too.
+    _where: ClassVar[dict[str, tuple[float, asyncio.Future]]] = {}
+    # A digest of the rules the server got; kept in the spawner's state.
+    rules_digest = ""
+    # The last check of a running server's rules against the surroundings, made by poll at most that often.
     rules_recheck: asyncio.Future | None = None
+    rules_checked_at = 0.0
 
     async def surroundings(self, network: str) -> tuple[str, Surroundings]:
         known = NetworkIsolation._where
-        if network not in known:
-            known[network] = asyncio.ensure_future(asyncio.to_thread(self.read_surroundings, network))
+        read_at, _ = known.get(network, (0.0, None))
+        if network not in known or time.monotonic() - read_at > SURROUNDINGS_SECONDS:
+            reading = asyncio.ensure_future(asyncio.to_thread(self.read_surroundings, network))
+            known[network] = time.monotonic(), reading
         try:
-            return await known[network]
+            return await known[network][1]
         except NetworkRulesError:
             known.pop(network, None)  # the next spawn asks again
             raise
@@ -66,14 +75,18 @@ class NetworkIsolation(LoggingConfigurable):
         ) as error:
             raise NetworkRulesError(f"could not read the user network {network}: {error!r}") from None
 
+    async def rules_for(self, network: str) -> tuple[str, str]:
+        """The helper image, and the rules of this server at its place on `network` as things are now."""
+        image, where = await self.surroundings(network)
+        policy = Policy(self.user_egress, tuple(egress_rule(entry) for entry in self.user_egress_allow))
+        return image, ipv4_rules(policy, where, self.port, HUB_PORT_INSIDE)
+
     async def isolate_network(self, network: str = "") -> None:
         """Write the rules into the server container's network namespace, for its place on `network`."""
-        image, where = await self.surroundings(network or self.network_name)
-        policy = Policy(self.user_egress, tuple(egress_rule(entry) for entry in self.user_egress_allow))
-        rules = ipv4_rules(policy, where, self.port, HUB_PORT_INSIDE)
+        image, rules = await self.rules_for(network or self.network_name)
         self.report(45, "Applying the network rules")
         await asyncio.to_thread(apply_rules, self.engine, self.container_id, image, rules, self.helper_labels())
-        self.rules_hub_ip = where.hub_ip
+        self.rules_digest = digest(rules)
         self.report(50, f"Network rules applied (egress: {self.user_egress})")
 
     async def hold_off_the_network(self, container_id: str) -> None:
@@ -85,17 +98,22 @@ class NetworkIsolation(LoggingConfigurable):
         await self.docker("connect_container_to_network", self.container_id, self.network_name)
         self.report(55, f"Connected to the network {self.network_name}")
 
+    def rules_recheck_due(self) -> bool:
+        running = self.rules_recheck is not None and not self.rules_recheck.done()
+        return not running and time.monotonic() - self.rules_checked_at > SURROUNDINGS_SECONDS
+
     async def check_rules_of_running_server(self) -> None:
-        """A running server whose rules name another hub address (or none: an upgrade) gets them anew."""
+        """A running server whose rules were written for other surroundings (the hub or the host has another
+        address, or an upgrade changed the rules) gets them anew."""
+        self.rules_checked_at = time.monotonic()
         network = await self.network_of_running_server()
-        _, where = await self.surroundings(network)
-        if self.rules_hub_ip == where.hub_ip:
+        _, rules = await self.rules_for(network)
+        if self.rules_digest == digest(rules):
             return
         self.log.warning(
-            "The network rules of %s were written for the hub at %s; the hub is at %s now. Applying them again.",
+            "The network rules of %s were written for other surroundings (the hub's or the host's addresses, the "
+            "resolvers, or an upgrade changed them). Applying them again.",
             self._log_name,
-            self.rules_hub_ip or "(unknown)",
-            where.hub_ip,
         )
         await self.isolate_network(network)
 
@@ -106,14 +124,18 @@ class NetworkIsolation(LoggingConfigurable):
 
     def get_state(self):
         state = super().get_state()
-        if self.rules_hub_ip:
-            state["rules_hub_ip"] = self.rules_hub_ip
+        if self.rules_digest:
+            state["rules_digest"] = self.rules_digest
         return state
 
     def load_state(self, state):
         super().load_state(state)
-        self.rules_hub_ip = state.get("rules_hub_ip", "")
+        self.rules_digest = state.get("rules_digest", "")
 
     def clear_state(self):
         super().clear_state()
-        self.rules_hub_ip = ""
+        self.rules_digest = ""
+
+
+def digest(rules: str) -> str:
+    return hashlib.sha256(rules.encode()).hexdigest()[:16]

@@ -91,9 +91,12 @@ def test_an_allow_list_of_every_private_range_opens_none_of_what_is_always_block
 
 @pytest.fixture(scope="module")
 def root_image(docker_client):
-    """A user image whose user is root, as some admins' own images are (working in /root: without capabilities,
-    root cannot write the work volume, which jovyan owns)."""
-    dockerfile = f'FROM {SINGLEUSER_IMAGE}\nUSER root\nWORKDIR /root\nCMD ["jupyterhub-singleuser", "--allow-root"]\n'
+    """A user image whose user is root, as some admins' own images are (its work folder open to all: without
+    capabilities, root cannot write into jovyan's)."""
+    dockerfile = (
+        f"FROM {SINGLEUSER_IMAGE}\nUSER root\nRUN chmod 0777 /home/jovyan/work\n"
+        'CMD ["jupyterhub-singleuser", "--allow-root"]\n'
+    )
     docker_client.images.build(
         fileobj=io.BytesIO(dockerfile.encode()), tag=ROOT_IMAGE, labels={TEST_RUN_LABEL: RUN_ID}, rm=True
     )

@@ -223,6 +223,17 @@ def test_the_images_users_can_get_are_pulled_ahead_by_a_service_without_api_acce
     assert "pull-ahead" not in [service["name"] for service in configured(PULL_AHEAD="false").JupyterHub.services]
 
 
+def test_the_services_that_call_docker_get_the_hubs_docker_endpoint():
+    endpoint = {"DOCKER_HOST": "tcp://engine:2376", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/certs"}
+    services = {service["name"]: service for service in configured(**endpoint).JupyterHub.services}
+    assert services["reconcile"]["environment"] == services["pull-ahead"]["environment"] == endpoint
+    assert "environment" not in services["idle-culler"]
+    assert {s["name"]: s["environment"] for s in configured().JupyterHub.services if "environment" in s} == {
+        "reconcile": {},
+        "pull-ahead": {},
+    }
+
+
 def test_in_swarm_mode_the_images_are_pulled_ahead_on_the_nodes_that_swarm_placement_admits():
     c = configured(
         **SWARM_MODE,

@@ -1,11 +1,15 @@
 """The user-network rules as iptables-restore reads them, for each USER_EGRESS policy."""
 
+import asyncio
+
 import pytest
 
 from appliance.helpers.host_view import host_ipv4_addresses, upstream_resolvers
 from appliance.kinds import EgressRule
 from appliance.network_rules import NON_PUBLIC_NETWORKS, Policy, Surroundings, ipv4_rules
 from appliance.settings import SettingsError, egress_allow_warning, load
+from appliance.spawners import isolation
+from appliance.spawners.isolation import NetworkIsolation
 
 WHERE = Surroundings("172.30.0.2", ("172.30.0.0/16",), ("172.30.0.1", "203.0.113.7"), ("10.255.255.53",))
 ALWAYS_BLOCKED = ("172.30.0.0/16", "169.254.0.0/16", "172.30.0.1/32", "203.0.113.7/32")
@@ -131,3 +135,33 @@ def test_the_host_view_keeps_ipv4_upstreams_and_drops_loopback_ones():
     resolv_conf = "# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver fd00::1\nnameserver 10.0.0.2\n"
     assert upstream_resolvers(resolv_conf) == ["10.0.0.2"]
     assert host_ipv4_addresses({"127.0.0.1", "::1", "::ffff:10.1.1.1", "10.1.1.1"}) == ["10.1.1.1"]
+
+
+class ReadsCounted(NetworkIsolation):
+    """The isolation mixin with the helper's reading replaced by a count of reads."""
+
+    reads = 0
+
+    def read_surroundings(self, network):
+        ReadsCounted.reads += 1
+        return "hub-image", WHERE
+
+
+def test_what_the_rules_are_written_against_is_read_again_after_a_while(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(isolation.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(NetworkIsolation, "_where", {})
+    spawner = ReadsCounted()
+
+    async def twice():
+        await spawner.surroundings("net")
+        await spawner.surroundings("net")
+
+    asyncio.run(twice())
+    assert ReadsCounted.reads == 1
+    clock[0] += isolation.SURROUNDINGS_SECONDS + 1
+    asyncio.run(twice())
+    assert ReadsCounted.reads == 2
+    assert spawner.rules_recheck_due()
+    spawner.rules_checked_at = clock[0]
+    assert not spawner.rules_recheck_due()
