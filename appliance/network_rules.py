@@ -236,19 +236,6 @@ ISOLATION_OFF_WARNING = (
 )
 
 
-# Python that defines reach(host, port): "open" when a TCP connection opens within 3 s, else why not.
-REACH = """
-import json, socket, sys
-def reach(host, port):
-    try:
-        socket.create_connection((host, port), timeout=3).close()
-        return "open"
-    except socket.timeout:
-        return "timed out"
-    except OSError as error:
-        return error.strerror or type(error).__name__
-"""
-REACH_ARGV = REACH + "print(json.dumps([reach(host, port) for host, port in json.loads(sys.argv[1])]))\n"
 CANARY_PORT = 9999
 METADATA = ("169.254.169.254", 80)
 
@@ -289,7 +276,7 @@ def probe_rules(engine: docker.DockerClient, hub, network: str, policy: Policy, 
             canary.reload()
             canary_ip = canary.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
             targets = [(HUB_SERVICE_NAME, HUB_PORT_INSIDE), (canary_ip, CANARY_PORT), METADATA]
-            _, output = probe.exec_run(["python3", "-c", REACH_ARGV, json.dumps(targets)])
+            _, output = probe.exec_run(["python3", "-m", "appliance.helpers.reach", json.dumps(targets)])
             return ProbeResult(listens(canary_ip, CANARY_PORT), *json.loads(output))
     except (docker.errors.DockerException, requests.RequestException, ValueError) as error:
         raise NetworkRulesError(f"the probe could not run: {error}") from None

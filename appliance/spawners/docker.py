@@ -130,7 +130,7 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
                 self.engine,
                 SHARED_VOLUME_HELPER_SECONDS,
                 image=docker_host.own_image(self.engine),
-                entrypoint=["python3", "-c", OPEN_TO_EVERY_USER, "/shared"],
+                entrypoint=["python3", "-m", "appliance.helpers.open_to_every_user", "/shared"],
                 user="0",
                 volumes={name: {"bind": "/shared", "mode": "rw"}},
                 cap_drop=["ALL"],
@@ -302,20 +302,6 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
         logs = await self.recent_logs()
         await self.remove_object()
         raise SpawnError(f"{reason} Its last log lines:\n{logs or '(none)'}", status=status, reason="server")
-
-
-# Run by the shared-volume helper: mode 0777, and a default POSIX ACL (user, group and other: rwx) so that new files
-# are 0666 and new folders 0777 whatever the creator's umask; where the filesystem has no ACLs, only the mode.
-OPEN_TO_EVERY_USER = """
-import os, struct, sys
-path = sys.argv[1]
-os.chmod(path, 0o777)
-entries = b"".join(struct.pack("<HHI", tag, 7, 0xFFFFFFFF) for tag in (0x01, 0x04, 0x20))
-try:
-    os.setxattr(path, "system.posix_acl_default", struct.pack("<I", 2) + entries)
-except OSError as error:
-    print(f"no default ACL ({error.strerror}); new files follow each user's umask", file=sys.stderr)
-"""
 
 
 async def accepts_connections(ip: str, port: int) -> bool:

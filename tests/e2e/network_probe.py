@@ -1,8 +1,9 @@
 """Probes run from inside a user's kernel: which (host, port) pairs it can open a TCP connection to."""
 
+import inspect
 import json
 
-from appliance.network_rules import REACH
+from appliance.helpers.reach import reach
 from tests.e2e.canaries import CANARY_PORT, INTERNET, METADATA, PRIVATE, PRIVATE_ALLOWED, HostListener
 from tests.e2e.hub_client import HubClient, Kernel
 from tests.e2e.stack import free_port
@@ -30,8 +31,11 @@ OUTSIDE = {
 
 def reaches(kernel: Kernel, targets: dict[str, tuple[str, int]]) -> dict[str, str]:
     """What the kernel got for each named target: "open", or why not ("Connection refused", "timed out")."""
-    # The same probe as `appliance doctor`'s.
-    printed = kernel.run(f"{REACH}print(json.dumps([reach(host, port) for host, port in {list(targets.values())!r}]))")
+    # The same probe as `appliance doctor`'s, as source: the user image does not have the appliance package.
+    pairs = list(targets.values())
+    printed = kernel.run(
+        f"import json, socket\n{inspect.getsource(reach)}\nprint(json.dumps([reach(*p) for p in {pairs!r}]))"
+    )
     return dict(zip(targets, json.loads(printed), strict=True))
 
 
