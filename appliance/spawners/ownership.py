@@ -10,7 +10,7 @@ import docker.errors
 from traitlets.config import LoggingConfigurable
 
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
-from appliance.spawners.errors import SpawnError
+from appliance.spawners.errors import CONFLICT, SpawnError
 
 
 def labels_of(obj: dict) -> dict[str, str]:
@@ -20,6 +20,9 @@ def labels_of(obj: dict) -> dict[str, str]:
 
 class NotOurs(SpawnError):
     """The container the saved state names is not this instance's container of this user's server."""
+
+    def __init__(self, message: str):
+        super().__init__(message, status=CONFLICT, reason="not-ours")
 
 
 class OwnershipCheck(LoggingConfigurable):
