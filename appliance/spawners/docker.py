@@ -19,10 +19,10 @@ from appliance import docker_host
 from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SERVER, LABEL_SHARED, LABEL_USER
 from appliance.network_rules import NetworkRulesError
 from appliance.profiles import Profile, SharedVolume
-from appliance.spawners.errors import NO_ANSWER, SERVER_FAILED, UNAVAILABLE, SpawnError
+from appliance.spawners.errors import CONFLICT, NO_ANSWER, SERVER_FAILED, UNAVAILABLE, SpawnError
 from appliance.spawners.image_gate import ImageGate
 from appliance.spawners.isolation import NetworkIsolation
-from appliance.spawners.ownership import NotOurs, OwnershipCheck
+from appliance.spawners.ownership import NotOurs, OwnershipCheck, volume_refusal
 from appliance.spawners.profiles import ProfileChoice, device_requests
 
 LOG_LINES_SHOWN = 15
@@ -102,14 +102,18 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
         return namespace
 
     async def ensure_volume(self, name: str, labels: dict[str, str], whose: str) -> bool:
-        """Create the volume with these labels unless it exists; True when it was created."""
+        """Create the volume with these labels unless it exists; True when it was created. Another appliance's
+        volume of that name is refused."""
         try:
-            await self.docker("inspect_volume", name)
-            return False
+            refusal = volume_refusal(await self.docker("inspect_volume", name), self.appliance_instance)
         except docker.errors.NotFound:
             self.log.info("Creating volume %s for %s", name, whose)
             await self.docker("create_volume", name=name, labels=labels)
             return True
+        if refusal:
+            self.log.error(refusal)
+            raise SpawnError(refusal, status=CONFLICT, reason="not-ours")
+        return False
 
     def shared_labels(self) -> dict[str, str]:
         """A profile's shared volume belongs to the instance, not to a user; the appliance never removes it."""

@@ -13,6 +13,18 @@ from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 from appliance.spawners.errors import CONFLICT, SpawnError
 
 
+def volume_refusal(volume: dict, instance: str) -> str | None:
+    """Why a volume of another appliance on this host must not be mounted here; None when it may be."""
+    owner = (volume.get("Labels") or {}).get(LABEL_INSTANCE)
+    if owner is None or owner == instance:
+        return None
+    return (
+        f"The volume {volume['Name']} belongs to the appliance {owner!r}, not to this one ({instance!r}), so it is "
+        "not mounted: two appliances on this host name their volumes alike. An admin gives this one names of its "
+        f"own, such as USER_VOLUME={instance}-user-{{username}}."
+    )
+
+
 def labels_of(obj: dict) -> dict[str, str]:
     """A container's labels, or a Swarm service's."""
     return (obj.get("Config") or obj.get("Spec") or {}).get("Labels") or {}

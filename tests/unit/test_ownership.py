@@ -8,7 +8,7 @@ import docker.errors
 import pytest
 
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
-from appliance.spawners.ownership import NotOurs, OwnershipCheck
+from appliance.spawners.ownership import NotOurs, OwnershipCheck, volume_refusal
 
 ALICES = {LABEL_INSTANCE: "lab", LABEL_USER: "alice", LABEL_SERVER: ""}
 
@@ -92,3 +92,12 @@ def test_a_container_already_gone_is_left_to_dockerspawner():
     spawner = Checked().use({}, "jupyter-alice", "gone1")
     asyncio.run(spawner.stop_object())
     assert spawner.acted == [("stop", "gone1")]
+
+
+def test_a_volume_of_another_appliance_on_the_host_is_never_mounted():
+    theirs = {"Name": "jupyterhub-user-alice", "Labels": {LABEL_INSTANCE: "course", LABEL_USER: "alice"}}
+    refusal = volume_refusal(theirs, "lab")
+    assert "The volume jupyterhub-user-alice belongs to the appliance 'course', not to this one ('lab')" in refusal
+    assert "USER_VOLUME=lab-user-{username}" in refusal
+    assert volume_refusal({**theirs, "Labels": {LABEL_INSTANCE: "lab"}}, "lab") is None
+    assert volume_refusal({"Name": "made-by-hand", "Labels": None}, "lab") is None, "an admin's own volume"
