@@ -352,11 +352,22 @@ def diagnose(environ) -> list[Result]:
         if missing:
             results.append(Result(check.name, None, f"needs {' and '.join(missing)}"))
             continue
-        outcome = check.run(settings)
+        outcome = run_guarded(check, settings)
         results.append(Result(check.name, outcome))
         if outcome.ok:
             ok.add(check.name)
     return results
+
+
+def run_guarded(check: Check, settings: Settings) -> Outcome:
+    """One check that breaks is one FAIL with its error; the report goes on with the others."""
+    try:
+        return check.run(settings)
+    except Exception as error:
+        return failed(
+            f"the check itself failed: {type(error).__name__}: {error}",
+            "the other checks still ran; fix what they report first, then run the doctor again",
+        )
 
 
 def render(results: list[Result]) -> str:
