@@ -1,5 +1,6 @@
 """Network isolation of each user server (see appliance.network_rules): in place before its first packet,
-and applied again to running servers when the hub comes back with another address.
+and applied again to running servers when what the rules are written against changes (the hub's or the
+host's addresses, the resolvers, the policy after an upgrade or a change of settings).
 
 A new server's container is created on the user network, then disconnected from it before it starts, so
 that it starts with loopback only; the rules are written into its namespace, and only then is it
