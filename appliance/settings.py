@@ -202,8 +202,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ADDRESS_LOGIN_ATTEMPTS",
-        "Failed logins (and native sign-ups) from one client address, within LOCKOUT_SECONDS, after which that "
-        "address is locked; allow for a class behind one NAT address.",
+        "Failed logins from one client address, within LOCKOUT_SECONDS, after which that address is locked (native "
+        "sign-ups from one address are limited alike, counted apart); allow for a class behind one NAT address.",
         Integer(1, 10000),
         default="30",
         group="Login",

@@ -29,17 +29,24 @@ class FailedLogins:
         lockout_seconds: int,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.limits = {"name": per_name, "address": per_address}
+        # Sign-ups (native mode) are counted per address on their own, with the address's limit.
+        self.limits = {"name": per_name, "address": per_address, "sign-up": per_address}
         self.lockout_seconds = lockout_seconds
         self.clock = clock
         self.records: dict[tuple[str, str], Record] = {}
 
     def wait_seconds(self, name: str, address: str) -> tuple[int, str]:
         """How long until this name from this address may try again (0: now), and which key holds it back."""
+        return self.longest_wait(self.keys(name, address))
+
+    def sign_up_wait_seconds(self, address: str) -> tuple[int, str]:
+        return self.longest_wait((("sign-up", address),))
+
+    def longest_wait(self, keys) -> tuple[int, str]:
         now = self.clock()
         waits = [
             (record.locked_until - now, kind)
-            for kind, record in ((kind, self.records.get((kind, key))) for kind, key in self.keys(name, address))
+            for kind, record in ((kind, self.records.get((kind, key))) for kind, key in keys)
             if record and record.locked_until > now
         ]
         if not waits:
@@ -54,12 +61,12 @@ class FailedLogins:
         for kind, key in self.keys(name, address):
             self.count(kind, key, now)
 
-    def attempted(self, address: str) -> None:
-        """Count an attempt against the address alone (a sign-up, which costs the hub a password hash)."""
+    def signed_up(self, address: str) -> None:
+        """Count a sign-up from the address (each costs the hub a password hash)."""
         now = self.clock()
         if len(self.records) >= PRUNE_AT:
             self.prune(now)
-        self.count("address", address, now)
+        self.count("sign-up", address, now)
 
     def count(self, kind: str, key: str, now: float) -> None:
         record = self.records.setdefault((kind, key), Record())

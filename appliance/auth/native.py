@@ -84,16 +84,16 @@ class NativeLoginHandler(native_handlers.LoginHandler):
 
 
 class NativeSignUpHandler(native_handlers.SignUpHandler):
-    """The authenticator's sign-up page, with each sign-up counted against the client address's limit (a flood
+    """The authenticator's sign-up page, with sign-ups limited per client address as failed logins are (a flood
     of sign-ups would otherwise keep the hub hashing), and the password hashed off the event loop."""
 
     async def post(self):
         address = self.request.remote_ip
         limits = self.authenticator.failed_logins
-        seconds, kind = limits.wait_seconds("", address)
+        seconds, kind = limits.sign_up_wait_seconds(address)
         if seconds:
-            raise TooManyFailedLogins(seconds, kind, "sign-ups and failed logins")
-        limits.attempted(address)
+            raise TooManyFailedLogins(seconds, kind, "sign-ups")
+        limits.signed_up(address)
         password = self.get_body_argument("signup_password", "", strip=False)
         if fits_bcrypt(password):
             self.authenticator.prepared_hashes[password] = await asyncio.to_thread(new_hash, password)

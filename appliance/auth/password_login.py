@@ -10,7 +10,11 @@ from traitlets import Integer
 
 from appliance.auth.failed_logins import FailedLogins
 
-HELD_BACK_BY = {"name": "for this user name from your address", "address": "from your address"}
+HELD_BACK_BY = {
+    "name": "for this user name from your address",
+    "address": "from your address",
+    "sign-up": "from your address",
+}
 
 
 class TooManyFailedLogins(web.HTTPError):

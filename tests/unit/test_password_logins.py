@@ -71,12 +71,13 @@ def test_an_address_is_locked_across_names_and_a_success_clears_only_the_name():
     assert logins.wait_seconds("carol", "192.0.2.2") == (0, "")
 
 
-def test_sign_ups_count_against_their_address_alone():
+def test_sign_ups_are_limited_per_address_apart_from_failed_logins():
     logins = FailedLogins(per_name=2, per_address=3, lockout_seconds=60, clock=Clock())
     for _ in range(3):
-        logins.attempted("192.0.2.1")
-    assert logins.wait_seconds("", "192.0.2.1") == (60, "address")
-    assert logins.wait_seconds("ann", "192.0.2.2") == (0, "")
+        logins.signed_up("192.0.2.1")
+    assert logins.sign_up_wait_seconds("192.0.2.1") == (60, "sign-up")
+    assert logins.sign_up_wait_seconds("192.0.2.2") == (0, "")
+    assert logins.wait_seconds("ann", "192.0.2.1") == (0, ""), "logging in from there is not held back"
 
 
 def test_made_up_names_do_not_grow_the_table_without_bound():
