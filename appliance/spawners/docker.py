@@ -208,8 +208,18 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
                 raise
             await self.fail_without_gpus(error)
         if self.network_isolation:
-            await self.isolate_network()
+            await self.isolate_network_or_say_why_not()
             await self.join_the_network()
+
+    async def isolate_network_or_say_why_not(self) -> None:
+        """The rules; when they cannot be written because the server already exited, its exit and logs say why."""
+        try:
+            await self.isolate_network()
+        except NetworkRulesError:
+            reason = await self.exit_reason()
+            if reason:
+                await self.fail_with_logs(reason, SERVER_FAILED)
+            raise
 
     async def fail_without_gpus(self, error: docker.errors.APIError) -> None:
         """A GPU profile on an engine without GPU support: say so, and log what the container asked for."""

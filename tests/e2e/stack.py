@@ -193,7 +193,7 @@ class Stack:
         once it stops); one already gone is what this wants."""
         for container in self.user_containers():
             with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
+                remove_unless_being_removed(container)
         self.compose.stop(down=True)
         for volume in self.user_volumes():
             with contextlib.suppress(docker.errors.NotFound):
@@ -204,6 +204,24 @@ class Stack:
             network.remove()
         leftovers = leftovers_of(self.client, self.project)
         assert not leftovers, f"{self.project} left these behind: {leftovers}"
+
+
+def remove_unless_being_removed(container) -> None:
+    """Remove the container; when the engine is removing it already (the hub stopped it), wait until it is gone."""
+    try:
+        container.remove(force=True)
+    except docker.errors.APIError as error:
+        if "already in progress" not in str(error):
+            raise
+        wait_until(lambda: not container_exists(container), f"the removal of {container.name} to end", seconds=30)
+
+
+def container_exists(container) -> bool:
+    try:
+        container.reload()
+    except docker.errors.NotFound:
+        return False
+    return True
 
 
 def record_spawn(spawn, into: list[float] = SPAWN_SECONDS) -> None:

@@ -2,66 +2,59 @@
 nbgitpuller link pulls course material into the user's volume, from a git server the admin allowed."""
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.hub_client import wait_until
+from tests.e2e.canaries import PRIVATE_ALLOWED, wait_for_listener
 from tests.e2e.stack import RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
 
 ADMIN_PASSWORD = "user-image-admin-password-0123456789"
 MEM_LIMIT_BYTES = 640 * 1024**2
 GIT_PORT = 9418
-# A course repository with one commit, served by `git daemon` (git's own protocol, read-only).
-GIT_SERVER = (
-    "set -e; mkdir -p /srv/course; cd /srv/course; git init -q -b main; printf '# Week 1\\n' > README.md; "
-    "git add README.md; git -c user.name=Teacher -c user.email=teacher@example.org commit -q -m 'Week 1'; "
-    f"exec git daemon --verbose --export-all --base-path=/srv --reuseaddr --listen=0.0.0.0 --port={GIT_PORT} /srv"
-)
 
 
 class GitServer:
-    """A git daemon on the stack's network: the course material's home, which user servers may reach."""
+    """A lab's git server off the Docker host, at a private address in the run's canary namespace, serving a
+    course repository with one commit by `git daemon` (git's own protocol, read-only); the admin allows it."""
 
-    def __init__(self, client):
-        self.client, self.container, self.address = client, None, ""
+    def __init__(self, namespace: str, root: Path):
+        self.namespace, self.root, self.process = namespace, root, None
+        self.address = PRIVATE_ALLOWED
 
-    def start(self, network: str) -> str:
-        self.container = self.client.containers.run(
-            SINGLEUSER_IMAGE,
-            ["sh", "-c", GIT_SERVER],
-            user="0",
-            name=f"appliance-e2e-git-{RUN_ID}",
-            network=network,
-            labels={TEST_RUN_LABEL: RUN_ID},
-            detach=True,
+    def start(self) -> None:
+        course = self.root / "course"
+        course.mkdir(parents=True)
+        (course / "README.md").write_text("# Week 1\n")
+        author = ["-c", "user.name=Teacher", "-c", "user.email=teacher@example.org"]
+        for command in (["init", "-q", "-b", "main"], ["add", "README.md"], [*author, "commit", "-q", "-m", "Week 1"]):
+            subprocess.run(["git", "-C", str(course), *command], check=True, capture_output=True)
+        daemon = ["git", "daemon", "--export-all", f"--base-path={self.root}", "--reuseaddr",
+                  f"--listen={self.address}", f"--port={GIT_PORT}", str(self.root)]  # fmt: skip
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", self.namespace, *daemon], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        wait_until(lambda: b"Ready to rumble" in self.container.logs(), "git daemon to listen", seconds=30)
-        self.container.reload()
-        self.address = self.container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
-        return self.address
+        wait_for_listener(self.address, GIT_PORT)
 
     def stop(self) -> None:
-        if self.container is not None:
-            self.container.remove(force=True)
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
-def git_server(docker_client):
-    server = GitServer(docker_client)
+def git_server(canaries, tmp_path_factory):
+    server = GitServer(canaries.namespace, tmp_path_factory.mktemp("git"))
+    server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def stack(stack_factory, git_server):
-    def start_the_git_server_and_allow_it(stack):
-        address = git_server.start(stack.network)
-        stack.change_env(USER_EGRESS_ALLOW=f"{address}/32:{GIT_PORT}")
-        stack.run_compose("up", "--no-start", "--force-recreate", "hub")
-
-    return stack_factory(
-        {"ADMIN_PASSWORD": ADMIN_PASSWORD, "MEM_LIMIT": "640M"}, before_start=start_the_git_server_and_allow_it
-    )
+    allowed = f"{git_server.address}/32:{GIT_PORT}"
+    return stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD, "MEM_LIMIT": "640M", "USER_EGRESS_ALLOW": allowed})
 
 
 @pytest.fixture(scope="module")
