@@ -81,4 +81,4 @@ def test_a_restored_database_cannot_make_the_hub_stop_or_remove_another_containe
         victim.reload()
         assert victim.status == "running"
     finally:
-        victim.remove(force=True)
+        victim.remove(force=True, v=True)  # and the anonymous volume of the image's /data
