@@ -55,20 +55,17 @@ class FailedLogins:
         return max(1, int(seconds + 0.999)), kind
 
     def failed(self, name: str, address: str) -> None:
-        now = self.clock()
-        if len(self.records) >= PRUNE_AT:
-            self.prune(now)
         for kind, key in self.keys(name, address):
-            self.count(kind, key, now)
+            self.count(kind, key)
 
     def signed_up(self, address: str) -> None:
         """Count a sign-up from the address (each costs the hub a password hash)."""
+        self.count("sign-up", address)
+
+    def count(self, kind: str, key: str) -> None:
         now = self.clock()
         if len(self.records) >= PRUNE_AT:
             self.prune(now)
-        self.count("sign-up", address, now)
-
-    def count(self, kind: str, key: str, now: float) -> None:
         record = self.records.setdefault((kind, key), Record())
         record.failures = [at for at in record.failures if at > now - self.lockout_seconds] + [now]
         if len(record.failures) >= self.limits[kind]:

@@ -76,11 +76,11 @@ class NativeLoginHandler(native_handlers.LoginHandler):
         )
 
     async def failure_message(self, username: str, password: str) -> str:
+        """Only a sign-up that waits for approval is worth a second look at the password (a bcrypt check)."""
         account = self.authenticator.get_user(username)
-        right_password = account is not None and await password_matches(account, password)
-        if right_password and not account.is_authorized:
-            return f"The account {username} waits for an admin to approve it. Ask your hub's admins."
-        return "Invalid username or password."
+        if account is None or account.is_authorized or not await password_matches(account, password):
+            return "Invalid username or password."
+        return f"The account {username} waits for an admin to approve it. Ask your hub's admins."
 
 
 class NativeSignUpHandler(native_handlers.SignUpHandler):

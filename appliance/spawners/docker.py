@@ -16,7 +16,7 @@ from dockerspawner import DockerSpawner
 from traitlets import Integer, Unicode, default
 
 from appliance import docker_host
-from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SERVER, LABEL_SHARED, LABEL_USER
+from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
 from appliance.network_rules import NetworkRulesError
 from appliance.profiles import Profile, SharedVolume
 from appliance.spawners.errors import CONFLICT, NO_ANSWER, SERVER_FAILED, UNAVAILABLE, SpawnError
@@ -93,7 +93,7 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
 
     @default("extra_create_kwargs")
     def _labels_on_containers(self):
-        return {"labels": {**self.user_labels(), LABEL_SERVER: self.name}}
+        return {"labels": self.server_labels()}
 
     def template_namespace(self):
         """Adds {server_suffix}: empty for the default server, `--name` for a named one."""

@@ -41,12 +41,13 @@ class OwnershipCheck(LoggingConfigurable):
     """A mixin for DockerSpawner. Needs its `docker()`, `object_type`, `object_id`, `object_name`,
     `appliance_instance`, `user` and `name`."""
 
-    def expected_labels(self) -> dict[str, str]:
+    def server_labels(self) -> dict[str, str]:
+        """The labels of this server's container (or service): put on it when created, checked before use."""
         return {LABEL_INSTANCE: self.appliance_instance, LABEL_USER: self.user.name, LABEL_SERVER: self.name}
 
     def is_ours(self, obj: dict) -> bool:
         labels = labels_of(obj)
-        return all(labels.get(key) == value for key, value in self.expected_labels().items())
+        return all(labels.get(key) == value for key, value in self.server_labels().items())
 
     def refusal(self, action: str, obj: dict) -> str:
         return (

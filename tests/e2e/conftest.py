@@ -69,15 +69,13 @@ class StackFactory:
 
     def __call__(self, env: dict[str, str] | None = None, healthy: bool = True, **options) -> Stack:
         self.down_all()
+        return self.beside(env, healthy, **options)
+
+    def beside(self, env: dict[str, str] | None = None, healthy: bool = True, **options) -> Stack:
+        """A stack up while the others stay up (a second appliance on this host); torn down with them."""
         stack = Stack(self.client, self.tmp_path_factory.mktemp("stack"), env or {}, **options)
         self.stacks.append(stack)
         return stack.up(healthy)
-
-    def beside(self, env: dict[str, str] | None = None, **options) -> Stack:
-        """A second appliance on this host, up while the others stay up; torn down with them."""
-        stack = Stack(self.client, self.tmp_path_factory.mktemp("stack"), env or {}, **options)
-        self.stacks.append(stack)
-        return stack.up(True)
 
     def down_all(self) -> None:
         for stack in self.stacks:
