@@ -18,10 +18,12 @@ from appliance.backup import (
 )
 from appliance.data_dir import DataDirError, check_data_dir, keep_private
 from appliance.database import DatabaseError, connect_url, is_postgres, sqlite_file, upgrade_sqlite_if_needed
+from appliance.declarations import StartRefused
 from appliance.docs import VERSIONED_FILES, stale_files, write
 from appliance.kinds import ByteSize, DatabaseUrl, Invalid, byte_count
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE
+from appliance.login import LOGIN_MODES
 from appliance.misspelt import misspelt_settings
 from appliance.network_rules import (
     ISOLATION_OFF_WARNING,
@@ -165,7 +167,7 @@ def run(_args) -> int:
     warn_about_misspelt_settings()
     try:
         settings = load(os.environ)
-        wait_for_login_provider(settings)
+        start_login_mode(settings)
         check_data_dir(settings["DATA_DIR"], sqlite_file(settings["DATABASE_URL"]))
         resolved = resolve(settings)
         prepare_database(settings)
@@ -174,7 +176,7 @@ def run(_args) -> int:
         join_networks_of_running_servers(settings)
         if https_enabled(settings):
             prepare_tls_front(settings)
-    except (SettingsError, StoredSecretError, DataDirError, DatabaseError, LoginProviderError) as error:
+    except (SettingsError, StoredSecretError, DataDirError, DatabaseError, StartRefused) as error:
         exit_without_restart_loop(str(error))
     except NetworkRulesError as error:
         exit_without_restart_loop(cannot_isolate_message(str(error)))
@@ -204,22 +206,9 @@ def prepare_database(settings: Settings) -> None:
     postgres.upgrade_if_needed(settings["DATA_DIR"], url, report=say)
 
 
-class LoginProviderError(Exception):
-    """The login provider the settings name does not answer as one."""
-
-
-def wait_for_login_provider(settings: Settings) -> None:
-    """oidc mode: the issuer answers with its endpoints (a bounded wait), before the hub starts."""
-    if settings["AUTH_MODE"] != "oidc":
-        return
-    # Imported here: oauthenticator is heavy, and only oidc mode needs it at this point.
-    from appliance.auth.oidc import DiscoveryError, wait_for_issuer
-
-    try:
-        wait_for_issuer(settings["OIDC_ISSUER"], settings["OIDC_CA_CERT"], settings["OIDC_WAIT_SECONDS"], say)
-    except DiscoveryError as error:
-        raise LoginProviderError(str(error)) from None
-    say(f"The OpenID Connect provider {settings['OIDC_ISSUER']} answers with its endpoints.")
+def start_login_mode(settings: Settings) -> None:
+    """The login mode's own start step (oidc: wait for the issuer), before the hub starts."""
+    LOGIN_MODES[settings["AUTH_MODE"]].start(settings, say)
 
 
 def check_network_isolation(settings: Settings) -> None:

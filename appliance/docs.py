@@ -63,8 +63,13 @@ def table(settings) -> str:
     rows = ["| Variable | Default | Allowed | What it does |", "| --- | --- | --- | --- |"]
     for setting in settings:
         default = documented_default(setting)
-        rows.append(f"| `{setting.name}` | {default} | {setting.kind.allowed} | {setting.help} |")
+        rows.append(f"| `{setting.name}` | {default} | {setting.kind.allowed} | {described(setting)} |")
     return "\n".join(rows)
+
+
+def described(setting: Setting) -> str:
+    """Its help, and the modes it applies in (set in another, it is an error)."""
+    return f"{setting.help} Only with {setting.applies_in}." if setting.applies_in else setting.help
 
 
 def by_group() -> dict[str, list[Setting]]:
@@ -94,7 +99,7 @@ def render_env_example() -> str:
     for group, settings in by_group().items():
         lines += ["", f"## {group}"]
         for setting in settings:
-            lines.append(f"# {setting.help}")
+            lines.append(f"# {described(setting)}")
             lines.append(f"# Allowed: {setting.kind.allowed}.")
             lines += env_example_assignment(setting)
     return "\n".join(lines) + "\n"

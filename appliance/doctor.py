@@ -4,7 +4,6 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import docker
 import jupyterhub
@@ -13,38 +12,16 @@ import sqlalchemy
 from appliance import data_dir as data_dir_checks
 from appliance import docker_host, image_pulls, profiles
 from appliance.database import connect_url, is_postgres, jupyterhub_revisions, sqlite_file
+from appliance.declarations import Outcome, Settings, failed, passed, warned
 from appliance.images import jupyterhub_mismatch, looks_like_docker_stacks
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
+from appliance.login import LOGIN_MODES
 from appliance.network_rules import NetworkRulesError, Policy, probe_rules
-from appliance.secret_store import SECRETS_FOLDER, STORED_BY_SETTING, STORED_SECRETS, secret_path
-from appliance.settings import ADMIN_PASSWORD_MODES, Settings, SettingsError, load, plain_http_warning
+from appliance.secret_store import SECRETS_FOLDER, STORED_SECRETS, secret_path
+from appliance.settings import SettingsError, load, plain_http_warning
 
 PROBE_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    detail: str
-    fix: str = ""
-    warning: bool = False  # ok, but a choice the admin should know the cost of
-
-    @property
-    def label(self) -> str:
-        return "WARN" if self.warning else "PASS" if self.ok else "FAIL"
-
-
-def passed(detail: str) -> Outcome:
-    return Outcome(True, detail)
-
-
-def failed(detail: str, fix: str) -> Outcome:
-    return Outcome(False, detail, fix)
-
-
-def warned(detail: str, fix: str) -> Outcome:
-    return Outcome(True, detail, fix, warning=True)
 
 
 @dataclass(frozen=True)
@@ -225,59 +202,7 @@ def check_database(settings: Settings) -> Outcome:
 
 
 def check_auth(settings: Settings) -> Outcome:
-    if settings["AUTH_MODE"] in ADMIN_PASSWORD_MODES:
-        stored = secret_path(settings["DATA_DIR"], STORED_BY_SETTING["ADMIN_PASSWORD"])
-        if not (settings["ADMIN_PASSWORD"] or stored.exists()):
-            return failed("no admin password, set or stored", "restart the hub once to generate one")
-        admins = f"admins {', '.join(settings['ADMIN_USERS'])}"
-        if settings["AUTH_MODE"] == "native":
-            approval = "open sign-up" if settings["OPEN_SIGNUP"] else "sign-ups approved by an admin"
-            return passed(f"native login ({approval}), {admins}")
-        return passed(f"password login for {admins}")
-    if settings["AUTH_MODE"] == "ldap":
-        return check_directory(settings)
-    public, callback = settings["PUBLIC_URL"], settings["OAUTH_CALLBACK_URL"]
-    if public and urlsplit(public)[:2] != urlsplit(callback)[:2]:
-        return failed(
-            f"OAUTH_CALLBACK_URL {callback} is not on PUBLIC_URL {public}",
-            "unset OAUTH_CALLBACK_URL to derive it, or make both use the same scheme and host",
-        )
-    if settings["AUTH_MODE"] == "oidc":
-        return check_issuer(settings, callback)
-    return passed(f"GitHub login, callback {callback}")
-
-
-def check_issuer(settings: Settings, callback: str) -> Outcome:
-    from appliance.auth.oidc import DiscoveryError, discovered_endpoints
-
-    try:
-        discovered_endpoints(settings["OIDC_ISSUER"], settings["OIDC_CA_CERT"])
-    except DiscoveryError as error:
-        return failed(f"OIDC_ISSUER {settings['OIDC_ISSUER']} {error}", "check the URL, the network and OIDC_CA_CERT")
-    return passed(f"OpenID Connect login at {settings['OIDC_ISSUER']} (discovery answers), callback {callback}")
-
-
-def check_directory(settings: Settings) -> Outcome:
-    """The directory answers, and its TLS (StartTLS or ldaps) holds with the configured CA."""
-    import ldap3
-
-    from appliance.auth.ldap import directory_endpoint, tls_of
-
-    host, port, strategy = directory_endpoint(settings)
-    server = ldap3.Server(host, port=port, use_ssl=strategy == "on_connect", tls=tls_of(settings), connect_timeout=5)
-    try:
-        connection = ldap3.Connection(server)
-        connection.open()
-        if strategy == "before_bind":
-            connection.start_tls()
-        connection.unbind()
-    except ldap3.core.exceptions.LDAPException as error:
-        return failed(
-            f"LDAP_URL {settings['LDAP_URL']}: {error.__class__.__name__}: {error}",
-            "check that the directory runs and is reachable, and LDAP_CA_CERT",
-        )
-    how = "in plain text (LDAP_ALLOW_PLAINTEXT)" if strategy == "insecure" else "over verified TLS"
-    return passed(f"LDAP login at {settings['LDAP_URL']}, reached {how}")
+    return LOGIN_MODES[settings["AUTH_MODE"]].diagnose(settings)
 
 
 def check_network_rules(settings: Settings) -> Outcome:

@@ -13,3 +13,6 @@ HUB_PORT_INSIDE = 8081
 SERVER_PORT_INSIDE = 8888
 HUB_SERVICE_NAME = "hub"
 NOTEBOOK_DIR = "/home/jovyan/work"
+# The hub's stored secrets: DATA_DIR/secrets/<file>, mode 0600 (appliance.secret_store).
+SECRETS_FOLDER = "secrets"
+ADMIN_PASSWORD_FILE = "admin_password"

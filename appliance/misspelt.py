@@ -9,9 +9,11 @@ families, is almost surely a slip, so it is named at every start and by `applian
 import difflib
 from collections.abc import Iterable
 
+from appliance.login import LOGIN_MODES
 from appliance.settings import BY_NAME
 
-# Variables that the compose files read for themselves (`${NAME}`), which reach the hub through env_file.
+# Variables that the compose files read for themselves (`${NAME}`), which reach the hub through env_file; those
+# that are settings too (HTTPS_PORT, HOST_PASSWD_FILE, …) are known as settings.
 COMPOSE_VARIABLES = frozenset(
     {
         "APPLIANCE_ENV_FILE",
@@ -19,19 +21,22 @@ COMPOSE_VARIABLES = frozenset(
         "CERTS_DIR",
         "COMPOSE_FILE",
         "COMPOSE_PROJECT_NAME",
-        "HOST_GROUP_FILE",
-        "HOST_PASSWD_FILE",
-        "HTTPS_PORT",
-        "HTTP_PORT",
         "PROFILES_DIR",
-        "SWARM_OVERLAY",
         "TLS_DIR",
     }
 )
 # Set inside the hub container by the appliance itself.
 INTERNAL_VARIABLES = frozenset({"APPLIANCE_TLS_FRONT"})
-# Families of the appliance's settings: another name in one of them is no setting at all.
-OWNED_PREFIXES = ("APPLIANCE_", "GITHUB_", "OIDC_", "LDAP_", "DATABASE_", "PROFILES_", "IDLE_", "SWARM_")
+# Families of the appliance's settings: another name in one of them is no setting at all. The login modes name
+# their own.
+OWNED_PREFIXES = (
+    "APPLIANCE_",
+    "DATABASE_",
+    "PROFILES_",
+    "IDLE_",
+    "SWARM_",
+    *(mode.family for mode in LOGIN_MODES.values() if mode.family),
+)
 SIMILARITY = 0.85  # difflib's ratio: IDLE_TIMOUT and IDLE_TIMEOUT score 0.96, PATH and HUB_PORT 0.33
 
 

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.kinds import Invalid
+from appliance.layout import ADMIN_PASSWORD_FILE, SECRETS_FOLDER
 from appliance.settings import ADMIN_PASSWORD_MODES, BY_NAME, Settings
-
-SECRETS_FOLDER = "secrets"
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ STORED_SECRETS = (
     StoredSecret("JPY_COOKIE_SECRET", "cookie_secret", lambda: secrets.token_hex(32)),
     StoredSecret("CONFIGPROXY_AUTH_TOKEN", "proxy_auth_token", lambda: secrets.token_hex(32)),
     StoredSecret("JUPYTERHUB_CRYPT_KEY", "crypt_key", lambda: secrets.token_hex(32)),
-    StoredSecret("ADMIN_PASSWORD", "admin_password", lambda: secrets.token_urlsafe(32)),
+    StoredSecret("ADMIN_PASSWORD", ADMIN_PASSWORD_FILE, lambda: secrets.token_urlsafe(32)),
 )
 
 

@@ -6,13 +6,20 @@ settings and `.env.example`.
 
 import ipaddress
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from appliance import __version__
+from appliance.declarations import (
+    Problem,
+    RawEnv,
+    Setting,
+    Settings,
+    in_login_modes,
+    in_spawner_modes,
+)
 from appliance.images import DEFAULT_REGISTRY, image_name
 from appliance.kinds import (
     DOCKER_NAME,
@@ -28,48 +35,16 @@ from appliance.kinds import (
     Integer,
     Invalid,
     IpAddress,
-    Kind,
     NameList,
     PositiveNumber,
     Template,
     Text,
     Url,
 )
+from appliance.login import LOGIN_MODES
 from appliance.profiles import DEFAULT_PROFILES_FILE, SWARM_ONLY_FIELDS, ProfilesFileKind
 
-Settings = Mapping[str, object]
-RawEnv = Mapping[str, str]
-# A default derived from other settings: computed from their parsed values, after every plain value.
-Derived = Callable[[Settings], str]
-
-
-@dataclass(frozen=True)
-class Setting:
-    name: str
-    help: str
-    kind: Kind
-    default: str | Derived = ""
-    default_doc: str = ""
-    secret: bool = False
-    group: str = "Hub"
-
-    @property
-    def derived(self) -> bool:
-        return callable(self.default)
-
-    @property
-    def literal_default(self) -> str:
-        """The default as a value one could write into .env; empty when it is derived or generated."""
-        return "" if self.derived else self.default
-
-    @property
-    def documented_default(self) -> str:
-        return self.default_doc or self.literal_default
-
-
 DOMAIN_NAME = r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}"
-GITHUB_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-GITHUB_TEAM = rf"{GITHUB_NAME}:[A-Za-z0-9._-]+"
 STANDARD_HTTPS_PORT = 443
 
 # Derived defaults, from the parsed values of other settings (None where unset or invalid); one that
@@ -81,9 +56,9 @@ def auth_mode_of(values: Settings) -> str:
 
 
 # The modes in which admins log in with ADMIN_PASSWORD (native: their accounts' first password).
-ADMIN_PASSWORD_MODES = ("password", "native")
+ADMIN_PASSWORD_MODES = tuple(name for name, mode in LOGIN_MODES.items() if mode.admin_password)
 # The modes whose login page takes a password.
-PASSWORD_MODES = ("password", "native", "ldap")
+PASSWORD_MODES = tuple(name for name, mode in LOGIN_MODES.items() if mode.takes_passwords)
 
 
 def admin_users_of(values: Settings) -> str:
@@ -115,7 +90,7 @@ def database_url_of(values: Settings) -> str:
 
 HEX_32_BYTES = Text(r"[0-9a-fA-F]{64}", describe="64 hex digits (32 bytes), e.g. from `openssl rand -hex 32`")
 
-SETTINGS: tuple[Setting, ...] = (
+HUB_AND_LOGIN_SETTINGS = (
     Setting(
         "SPAWNER_MODE",
         "How user servers run: one container each (docker), as host users (system), or on Docker Swarm (swarm).",
@@ -140,7 +115,7 @@ SETTINGS: tuple[Setting, ...] = (
         "How people log in: the admins' password and one shared by all users (password), each user their own "
         "password, with sign-up and approval by an admin (native), GitHub OAuth (github), the lab's OpenID Connect "
         "provider (oidc), or its LDAP directory (ldap).",
-        Choice(("password", "native", "github", "oidc", "ldap")),
+        Choice(tuple(LOGIN_MODES)),
         default=auth_mode_of,
         default_doc="github when GITHUB_CLIENT_ID is set, else password",
         group="Login",
@@ -164,32 +139,10 @@ SETTINGS: tuple[Setting, ...] = (
         group="Login",
     ),
     Setting(
-        "USER_PASSWORD",
-        "Password mode: one password shared by all the non-admin users named in ALLOWED_USERS, so that anyone who "
-        "knows it can log in as any of them (use native mode for a class); unset means only admins log in.",
-        Text(min_length=8, describe="any text"),
-        secret=True,
-        group="Login",
-    ),
-    Setting(
         "ALLOWED_USERS",
         "Users, besides the admins, who may log in; no one else can. Native mode: these names are approved "
         "when they sign up.",
         NameList("comma-separated user names"),
-        group="Login",
-    ),
-    Setting(
-        "OPEN_SIGNUP",
-        "Native mode: anyone who signs up may log in at once, with no admin's approval; an explicit opt-in.",
-        Flag(),
-        default="false",
-        group="Login",
-    ),
-    Setting(
-        "MIN_PASSWORD_LENGTH",
-        "Native mode: the shortest password a user may choose; common passwords are refused too.",
-        Integer(8, 72),
-        default="12",
         group="Login",
     ),
     Setting(
@@ -216,37 +169,13 @@ SETTINGS: tuple[Setting, ...] = (
         group="Login",
     ),
     Setting(
-        "GITHUB_CLIENT_ID",
-        "Client ID of the GitHub OAuth app, in github mode.",
-        Text(describe="the OAuth app's client ID"),
-        group="GitHub login",
-    ),
-    Setting(
-        "GITHUB_CLIENT_SECRET",
-        "Client secret of the GitHub OAuth app, in github mode.",
-        Text(describe="the OAuth app's client secret"),
-        secret=True,
-        group="GitHub login",
-    ),
-    Setting(
         "OAUTH_CALLBACK_URL",
         "The callback URL registered with the GitHub OAuth app or the OpenID Connect client.",
         Url(("http", "https")),
         default=callback_of,
         default_doc="PUBLIC_URL + /hub/oauth_callback",
         group="Login",
-    ),
-    Setting(
-        "ALLOWED_ORGANIZATIONS",
-        "GitHub organizations (org) or teams (org:team) whose members may log in; requests the read:org scope.",
-        NameList("comma-separated org or org:team names", pattern=rf"{GITHUB_NAME}(?::[A-Za-z0-9._-]+)?"),
-        group="GitHub login",
-    ),
-    Setting(
-        "ADMIN_TEAMS",
-        "GitHub teams (org:team) whose members are hub admins; requests the read:org scope.",
-        NameList("comma-separated org:team names", pattern=GITHUB_TEAM),
-        group="GitHub login",
+        applies_in=in_login_modes("github", "oidc"),
     ),
     Setting(
         "ALLOW_ALL",
@@ -255,175 +184,11 @@ SETTINGS: tuple[Setting, ...] = (
         Flag(),
         default="false",
         group="Login",
+        applies_in=in_login_modes("github", "oidc", "ldap"),
     ),
-    Setting(
-        "GITHUB_URL",
-        "GitHub's address; change it for GitHub Enterprise, whose API is then at GITHUB_URL/api/v3.",
-        Url(("http", "https")),
-        default="https://github.com",
-        group="GitHub login",
-    ),
-    Setting(
-        "GITHUB_SCOPES",
-        "Scopes of the GitHub token with EXPOSE_GITHUB_TOKEN: public_repo lets git push to public repositories, "
-        "repo to private ones too (and read them all); GitHub shows them on its consent page.",
-        NameList("space-separated GitHub scopes such as public_repo or repo", pattern=r"[a-z:_]+", separator=" "),
-        default="public_repo",
-        group="GitHub login",
-    ),
-    Setting(
-        "EXPOSE_GITHUB_TOKEN",
-        "Put each user's GitHub token, with GITHUB_SCOPES, into their server as GITHUB_TOKEN, so that git push "
-        "works; any code that runs in the server can read and use it.",
-        Flag(),
-        default="false",
-        group="GitHub login",
-    ),
-    Setting(
-        "ALLOWED_GROUPS",
-        "oidc mode: groups (from OIDC_GROUPS_CLAIM) whose members may log in.",
-        NameList("comma-separated group names"),
-        group="Login",
-    ),
-    Setting(
-        "ADMIN_GROUPS",
-        "oidc mode: groups (from OIDC_GROUPS_CLAIM) whose members are hub admins.",
-        NameList("comma-separated group names"),
-        group="Login",
-    ),
-    Setting(
-        "OIDC_ISSUER",
-        "The OpenID Connect provider's issuer URL; the hub reads ISSUER/.well-known/openid-configuration at start.",
-        Url(("http", "https")),
-        group="OpenID Connect login",
-    ),
-    Setting(
-        "OIDC_CLIENT_ID",
-        "Client ID of the hub's client at the provider.",
-        Text(describe="the client's ID"),
-        group="OpenID Connect login",
-    ),
-    Setting(
-        "OIDC_CLIENT_SECRET",
-        "Client secret of the hub's client at the provider.",
-        Text(describe="the client's secret"),
-        secret=True,
-        group="OpenID Connect login",
-    ),
-    Setting(
-        "OIDC_SCOPES",
-        "Scopes the hub asks for; add the one that puts groups into the userinfo if your provider needs one.",
-        NameList("space-separated scopes", pattern=r"[!#-\[\]-~]+", separator=" "),
-        default="openid profile email",
-        group="OpenID Connect login",
-    ),
-    Setting(
-        "OIDC_USERNAME_CLAIM",
-        "The userinfo claim that becomes the JupyterHub user name. In system mode it must be a claim the provider "
-        "keeps unique (not preferred_username, name, nickname or email), since it names a host account.",
-        Text(r"[A-Za-z0-9_.:-]+", describe="a claim name such as preferred_username or email"),
-        default="preferred_username",
-        group="OpenID Connect login",
-    ),
-    Setting(
-        "OIDC_GROUPS_CLAIM",
-        "The userinfo claim that lists the user's groups (for ALLOWED_GROUPS, ADMIN_GROUPS and JupyterHub groups).",
-        Text(r"[A-Za-z0-9_.:/-]+", describe="a claim name such as groups or roles"),
-        default="groups",
-        group="OpenID Connect login",
-    ),
-    Setting(
-        "OIDC_CLAIMS_FROM",
-        "Where the user's claims come from: the provider's userinfo endpoint, or the ID token (Entra ID puts "
-        "groups only there).",
-        Choice(("userinfo", "id_token")),
-        default="userinfo",
-        group="OpenID Connect login",
-    ),
-    Setting(
-        "OIDC_CA_CERT",
-        "The CA certificate (PEM) of a provider whose certificate no public CA signed.",
-        ExistingFile("a PEM CA certificate"),
-        group="OpenID Connect login",
-    ),
-    Setting(
-        "OIDC_WAIT_SECONDS",
-        "How long the hub, when it starts, waits for the issuer to answer before it gives up with an error.",
-        Integer(1, 3600),
-        default="60",
-        group="OpenID Connect login",
-    ),
-    Setting(
-        "LDAP_URL",
-        "The directory: ldap://host[:port] (upgraded with StartTLS) or ldaps://host[:port] (TLS from the start).",
-        Url(("ldap", "ldaps")),
-        group="LDAP login",
-    ),
-    Setting(
-        "LDAP_CA_CERT",
-        "The CA certificate (PEM) of the directory's certificate, when no public CA signed it.",
-        ExistingFile("a PEM CA certificate"),
-        group="LDAP login",
-    ),
-    Setting(
-        "LDAP_ALLOW_PLAINTEXT",
-        "Talk to an ldap:// directory without StartTLS, so that passwords cross the network in clear; "
-        "an explicit opt-in.",
-        Flag(),
-        default="false",
-        group="LDAP login",
-    ),
-    Setting(
-        "LDAP_BIND_DN_TEMPLATE",
-        "A user's DN, from their login name: such as uid={username},ou=people,dc=example,dc=org. "
-        "Or leave it unset and set LDAP_SEARCH_BASE to look the DN up.",
-        Text(r".*\{username\}.*", describe="a DN with {username} in it"),
-        group="LDAP login",
-    ),
-    Setting(
-        "LDAP_SEARCH_BASE",
-        "Where to look a user's DN up by LDAP_USERNAME_ATTRIBUTE (instead of LDAP_BIND_DN_TEMPLATE).",
-        Text(describe="a DN such as ou=people,dc=example,dc=org"),
-        group="LDAP login",
-    ),
-    Setting(
-        "LDAP_USERNAME_ATTRIBUTE",
-        "The attribute that holds the login name, for the lookup (uid; sAMAccountName in Active Directory).",
-        Text(r"[A-Za-z][A-Za-z0-9-]*", describe="an attribute name"),
-        default="uid",
-        group="LDAP login",
-    ),
-    Setting(
-        "LDAP_SEARCH_FILTER",
-        "A filter the user must also match, such as (&(objectClass=person)({userattr}={username})).",
-        Text(r"\(.*\)", describe="an LDAP filter in parentheses; {username} and {userattr} are filled in"),
-        group="LDAP login",
-    ),
-    Setting(
-        "LDAP_BIND_USER",
-        "The DN the hub binds as to look users up; unset means an anonymous bind.",
-        Text(describe="a DN"),
-        group="LDAP login",
-    ),
-    Setting(
-        "LDAP_BIND_PASSWORD",
-        "The password of LDAP_BIND_USER.",
-        Text(describe="any text"),
-        secret=True,
-        group="LDAP login",
-    ),
-    Setting(
-        "LDAP_ALLOWED_GROUPS",
-        "Group DNs whose members may log in, separated by semicolons (DNs hold commas).",
-        NameList("semicolon-separated group DNs", separator=";"),
-        group="LDAP login",
-    ),
-    Setting(
-        "LDAP_ADMIN_GROUPS",
-        "Group DNs whose members are hub admins, separated by semicolons.",
-        NameList("semicolon-separated group DNs", separator=";"),
-        group="LDAP login",
-    ),
+)
+# The login modes' own settings come between these and the rest (appliance.login).
+SERVER_SETTINGS = (
     Setting(
         "SINGLEUSER_IMAGE",
         "Image of the user servers.",
@@ -672,6 +437,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Swarm mode: placement constraints of user servers, such as node.labels.jupyter==true; unset means any node.",
         NameList("comma-separated constraints like node.labels.jupyter==true", r"[\w.\-]+\s*(==|!=)\s*\S+"),
         group="Swarm",
+        applies_in=in_spawner_modes("swarm"),
     ),
     Setting(
         "SWARM_OVERLAY",
@@ -686,12 +452,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Swarm mode: memory reserved for each user server; Swarm places it only on a node with that much free.",
         ByteSize(),
         group="Swarm",
+        applies_in=in_spawner_modes("swarm"),
     ),
     Setting(
         "CPU_RESERVATION",
         "Swarm mode: CPU cores reserved for each user server when Swarm places it.",
         PositiveNumber(),
         group="Swarm",
+        applies_in=in_spawner_modes("swarm"),
     ),
     Setting(
         "VOLUME_DRIVER",
@@ -699,12 +467,14 @@ SETTINGS: tuple[Setting, ...] = (
         "driver, say); unset means local volumes, which live on one node only.",
         Text(DOCKER_NAME, describe="a Docker volume driver name"),
         group="Swarm",
+        applies_in=in_spawner_modes("swarm"),
     ),
     Setting(
         "VOLUME_DRIVER_OPTIONS",
         "Swarm mode: options of VOLUME_DRIVER, as space-separated key=value pairs (values may hold commas).",
         NameList("space-separated key=value pairs", r"[\w.\-]+=\S*", separator=" "),
         group="Swarm",
+        applies_in=in_spawner_modes("swarm"),
     ),
     Setting(
         "SWARM_HOMES",
@@ -713,6 +483,7 @@ SETTINGS: tuple[Setting, ...] = (
         "to node; the hub creates the folders, and is deployed with compose/swarm-homes.yml to see them.",
         Text(r"/\S*", describe="an absolute path"),
         group="Swarm",
+        applies_in=in_spawner_modes("swarm"),
     ),
     Setting(
         "UNKNOWN_CONTAINERS",
@@ -823,19 +594,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+SETTINGS: tuple[Setting, ...] = (
+    *HUB_AND_LOGIN_SETTINGS,
+    *(setting for mode in LOGIN_MODES.values() for setting in mode.own_settings),
+    *SERVER_SETTINGS,
+)
 BY_NAME = {setting.name: setting for setting in SETTINGS}
-
-
-@dataclass(frozen=True)
-class Problem:
-    name: str
-    shown_value: str
-    message: str
-    hint: str = ""
-
-    def __str__(self) -> str:
-        text = f"{self.name}={self.shown_value}: {self.message}"
-        return f"{text}\n    hint: {self.hint}" if self.hint else text
 
 
 class SettingsError(Exception):
@@ -885,7 +649,7 @@ def load(environ: RawEnv) -> Settings:
         if setting.derived and values[setting.name] is None and not environ.get(setting.name):
             values[setting.name] = derived_value(setting, values)
     failed = {problem.name for problem in problems}
-    problems += [problem for problem in cross_checks(values) if problem.name not in failed]
+    problems += [problem for problem in cross_checks(values, chosen_in(environ)) if problem.name not in failed]
     if problems:
         raise SettingsError(problems)
     return MappingProxyType(values)
@@ -901,17 +665,19 @@ def derived_value(setting: Setting, values: Settings) -> object:
         return None
 
 
-def cross_checks(values: Mapping[str, object]) -> list[Problem]:
+def chosen_in(environ: RawEnv) -> frozenset[str]:
+    """The settings the environment sets to something other than their default."""
+    return frozenset(
+        setting.name for setting in SETTINGS if environ.get(setting.name, "") not in ("", setting.literal_default)
+    )
+
+
+def cross_checks(values: Settings, chosen: frozenset[str] = frozenset()) -> list[Problem]:
     """Problems that involve more than one setting."""
-    problems = []
-    problems += MODE_PROBLEMS.get(values["AUTH_MODE"], lambda _: [])(values)
+    problems = only_in_mode_problems(values, chosen)
+    if values["AUTH_MODE"] in LOGIN_MODES:
+        problems += LOGIN_MODES[values["AUTH_MODE"]].problems(values)
     problems += tls_problems(values)
-    if values["SPAWNER_MODE"] != "swarm":
-        problems += [
-            Problem(name, "(set)", "only applies when SPAWNER_MODE=swarm", "unset it, or set SPAWNER_MODE=swarm")
-            for name in SWARM_ONLY
-            if values[name]
-        ]
     if values["SPAWNER_MODE"] == "swarm" and values["READ_ONLY_ROOTFS"]:
         problems.append(
             Problem(
@@ -932,7 +698,6 @@ def cross_checks(values: Mapping[str, object]) -> list[Problem]:
                 "SWARM_HOMES", "(set)", "cannot be used with VOLUME_DRIVER", "set one of SWARM_HOMES and VOLUME_DRIVER"
             )
         )
-    problems += login_mode_problems(values)
     problems += profile_problems(values)
     problems += database_problems(values)
     return problems
@@ -989,159 +754,16 @@ def host_account_takeover_problems(values: Mapping[str, object]) -> list[Problem
     return problems
 
 
-def login_mode_problems(values: Mapping[str, object]) -> list[Problem]:
-    """Each login mode's own settings are errors in the other modes, rather than ignored."""
-    mode = values["AUTH_MODE"]
-    problems = [
-        Problem(
-            name, "(set)", f"only applies when AUTH_MODE={' or '.join(modes)}", f"unset it, or set AUTH_MODE={modes[0]}"
-        )
-        for name, modes in ONLY_IN_MODES.items()
-        if mode not in modes and values[name]
-    ]
-    if mode == "native" and values["OPEN_SIGNUP"] and values["SPAWNER_MODE"] == "system":
-        problems.append(
-            Problem(
-                "OPEN_SIGNUP",
-                "true",
-                "is refused in system mode: anyone could sign up with the name of a host account and get its home",
-                "unset it, so that an admin approves each sign-up",
-            )
-        )
-    if mode == "password":
-        if values["USER_PASSWORD"] and values["USER_PASSWORD"] == values["ADMIN_PASSWORD"]:
-            problems.append(
-                Problem(
-                    "USER_PASSWORD",
-                    "<redacted>",
-                    "must differ from ADMIN_PASSWORD, or every user could log in as an admin",
-                    "pick a different USER_PASSWORD",
-                )
-            )
-        if values["USER_PASSWORD"] and not values["ALLOWED_USERS"]:
-            problems.append(
-                Problem(
-                    "ALLOWED_USERS",
-                    "(unset)",
-                    "USER_PASSWORD is set but no one may use it",
-                    "name the users in ALLOWED_USERS, or unset USER_PASSWORD",
-                )
-            )
+def only_in_mode_problems(values: Settings, chosen: frozenset[str]) -> list[Problem]:
+    """A setting of some modes only (its `applies_in`), chosen in another mode, is an error rather than ignored."""
+    problems = []
+    for name in sorted(chosen, key=list(BY_NAME).index):
+        applies_in = BY_NAME[name].applies_in
+        chosen_mode = values[applies_in.selector] if applies_in else None
+        if applies_in and chosen_mode is not None and chosen_mode not in applies_in.modes:
+            fix = f"unset it, or set {applies_in.selector}={applies_in.modes[0]}"
+            problems.append(Problem(name, "(set)", f"only applies when {applies_in}", fix))
     return problems
-
-
-SWARM_ONLY = (
-    "SWARM_PLACEMENT",
-    "MEM_RESERVATION",
-    "CPU_RESERVATION",
-    "VOLUME_DRIVER",
-    "VOLUME_DRIVER_OPTIONS",
-    "SWARM_HOMES",
-)
-# Settings that mean something in some login modes only (those with a default are not listed).
-ONLY_IN_MODES = {
-    **dict.fromkeys(("ALLOWED_ORGANIZATIONS", "ADMIN_TEAMS", "EXPOSE_GITHUB_TOKEN"), ("github",)),
-    "ALLOW_ALL": ("github", "oidc", "ldap"),
-    "USER_PASSWORD": ("password",),
-    "OPEN_SIGNUP": ("native",),
-    **dict.fromkeys(
-        ("ALLOWED_GROUPS", "ADMIN_GROUPS", "OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "OIDC_CA_CERT"),
-        ("oidc",),
-    ),
-    **dict.fromkeys(
-        (
-            "LDAP_URL",
-            "LDAP_CA_CERT",
-            "LDAP_ALLOW_PLAINTEXT",
-            "LDAP_BIND_DN_TEMPLATE",
-            "LDAP_SEARCH_BASE",
-            "LDAP_SEARCH_FILTER",
-            "LDAP_BIND_USER",
-            "LDAP_BIND_PASSWORD",
-            "LDAP_ALLOWED_GROUPS",
-            "LDAP_ADMIN_GROUPS",
-        ),
-        ("ldap",),
-    ),
-}
-
-
-def github_problems(values: Mapping[str, object]) -> list[Problem]:
-    """GitHub login needs the OAuth app's credentials, a callback and at least one allow rule: it fails closed."""
-    problems = required(
-        values, "github", ("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"), "copy it from the GitHub OAuth app's page"
-    )
-    problems += callback_problems(values, "github")
-    if not (values["ALLOWED_USERS"] or values["ALLOWED_ORGANIZATIONS"] or values["ALLOW_ALL"]):
-        problems.append(
-            admits_no_one("github", "ALLOWED_USERS (GitHub user names), ALLOWED_ORGANIZATIONS (org or org:team)")
-        )
-    return problems
-
-
-def oidc_problems(values: Mapping[str, object]) -> list[Problem]:
-    """OpenID Connect login fails closed as GitHub's does."""
-    fix = "copy it from your provider's page of the client (recipes: docs/authentication.md)"
-    problems = required(values, "oidc", ("OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET"), fix)
-    problems += callback_problems(values, "oidc")
-    if not (values["ALLOWED_USERS"] or values["ALLOWED_GROUPS"] or values["ALLOW_ALL"]):
-        problems.append(
-            admits_no_one("oidc", "ALLOWED_USERS (user names), ALLOWED_GROUPS (groups of OIDC_GROUPS_CLAIM)")
-        )
-    return problems
-
-
-def ldap_problems(values: Mapping[str, object]) -> list[Problem]:
-    """LDAP login: a directory, one way to find a user's DN, TLS unless waived, and an allow rule."""
-    problems = required(values, "ldap", ("LDAP_URL",), "set it to ldap://host or ldaps://host")
-    template, base = values["LDAP_BIND_DN_TEMPLATE"], values["LDAP_SEARCH_BASE"]
-    if bool(template) == bool(base):
-        problems.append(
-            Problem(
-                "LDAP_BIND_DN_TEMPLATE",
-                "(set)" if template else "(unset)",
-                "ldap mode needs exactly one way to find a user's DN: LDAP_BIND_DN_TEMPLATE or LDAP_SEARCH_BASE",
-                "set LDAP_BIND_DN_TEMPLATE such as uid={username},ou=people,dc=example,dc=org, or LDAP_SEARCH_BASE",
-            )
-        )
-    for name, needs in (("LDAP_BIND_USER", "LDAP_SEARCH_BASE"), ("LDAP_SEARCH_FILTER", "LDAP_SEARCH_BASE"),
-                        ("LDAP_BIND_PASSWORD", "LDAP_BIND_USER")):  # fmt: skip
-        if values[name] and not values[needs]:
-            problems.append(Problem(name, "(set)", f"needs {needs}", f"set {needs}, or unset {name}"))
-    if values["LDAP_ALLOW_PLAINTEXT"] and (values["LDAP_URL"] or "").startswith("ldaps://"):
-        problems.append(Problem("LDAP_ALLOW_PLAINTEXT", "true", "contradicts an ldaps:// LDAP_URL", "unset it"))
-    if not (values["ALLOWED_USERS"] or values["LDAP_ALLOWED_GROUPS"] or values["ALLOW_ALL"]):
-        problems.append(admits_no_one("ldap", "ALLOWED_USERS (login names), LDAP_ALLOWED_GROUPS (group DNs)"))
-    return problems
-
-
-MODE_PROBLEMS = {"github": github_problems, "oidc": oidc_problems, "ldap": ldap_problems}
-
-
-def required(values: Mapping[str, object], mode: str, names: tuple[str, ...], fix: str) -> list[Problem]:
-    return [Problem(name, "(unset)", f"is required when AUTH_MODE={mode}", fix) for name in names if not values[name]]
-
-
-def callback_problems(values: Mapping[str, object], mode: str) -> list[Problem]:
-    if values["OAUTH_CALLBACK_URL"]:
-        return []
-    return [
-        Problem(
-            "OAUTH_CALLBACK_URL",
-            "(unset)",
-            f"is required when AUTH_MODE={mode}, and PUBLIC_URL is unset too",
-            "set PUBLIC_URL to the URL people open (the callback is derived from it), or OAUTH_CALLBACK_URL",
-        )
-    ]
-
-
-def admits_no_one(mode: str, rules: str) -> Problem:
-    return Problem(
-        "ALLOWED_USERS",
-        "(unset)",
-        f"{mode} mode admits no one: no allow rule is set, so the hub refuses to start",
-        f"set {rules}, or ALLOW_ALL=true to admit anyone with an account",
-    )
 
 
 def profile_problems(values: Mapping[str, object]) -> list[Problem]:

@@ -1,21 +1,10 @@
-"""Login: one module per mode, each with its configure function, and the allow rules they share."""
+"""Login: the authenticator classes of the login modes (appliance.login declares and configures each), and the
+allow rules they share."""
 
 from traitlets.config import Config
 
-from appliance.auth.github import configure_github
-from appliance.auth.ldap import configure_ldap
-from appliance.auth.native import configure_native
-from appliance.auth.oidc import configure_oidc
-from appliance.auth.password import configure_password
-from appliance.settings import Settings
-
-CONFIGURE_MODE = {
-    "password": configure_password,
-    "native": configure_native,
-    "github": configure_github,
-    "oidc": configure_oidc,
-    "ldap": configure_ldap,
-}
+from appliance.declarations import Settings
+from appliance.login import LOGIN_MODES
 
 
 def configure_auth(settings: Settings, c: Config) -> None:
@@ -29,4 +18,4 @@ def configure_auth(settings: Settings, c: Config) -> None:
     c.PasswordLogin.name_login_attempts = settings["LOGIN_ATTEMPTS"]
     c.PasswordLogin.lockout_seconds = settings["LOCKOUT_SECONDS"]
     c.PasswordLogin.address_login_attempts = settings["ADDRESS_LOGIN_ATTEMPTS"]
-    CONFIGURE_MODE[settings["AUTH_MODE"]](settings, c)
+    LOGIN_MODES[settings["AUTH_MODE"]].configure(settings, c)

@@ -2,7 +2,6 @@
 (jupyterhub-nativeauthenticator, with what the appliance fixes in it)."""
 
 import asyncio
-from pathlib import Path
 
 import bcrypt
 from jupyterhub.scopes import needs_scope
@@ -13,13 +12,9 @@ from tornado import web
 from tornado.escape import url_escape
 from tornado.httputil import url_concat
 from traitlets import Bool, Unicode
-from traitlets.config import Config
 
 from appliance.auth.password_login import PasswordLogin, TooManyFailedLogins
-from appliance.settings import Settings
 
-# Our authorization-area.html, found before the authenticator's own: approval by POST forms.
-TEMPLATES = Path(__file__).with_name("templates")
 # bcrypt reads at most 72 bytes; bcrypt 5 refuses longer passwords with an error instead.
 BCRYPT_MAX_BYTES = 72
 
@@ -219,19 +214,3 @@ class ApplianceNativeAuthenticator(PasswordLogin, NativeAuthenticator):
             native_handlers.DiscardHandler: DiscardHandler,
         }
         return [(route, ours.get(handler, handler)) for route, handler in super().get_handlers(app)]
-
-
-def configure_native(settings: Settings, c: Config) -> None:
-    c.JupyterHub.authenticator_class = "appliance.auth.native.ApplianceNativeAuthenticator"
-    c.ApplianceNativeAuthenticator.admin_initial_password = settings["ADMIN_PASSWORD"]
-    c.ApplianceNativeAuthenticator.approve_listed_names = settings["SPAWNER_MODE"] != "system"
-    native = c.NativeAuthenticator
-    native.open_signup = settings["OPEN_SIGNUP"]
-    native.minimum_password_length = settings["MIN_PASSWORD_LENGTH"]
-    native.check_common_password = True
-    # Failed logins are limited by the appliance itself (PasswordLogin), per name and per address, as in
-    # password mode; the authenticator's own lockout counts only names and says nothing to the user.
-    native.allowed_failed_logins = 0
-    # Ours first; then the authenticator's own, which it adds only to JupyterHub's asynchronous templates,
-    # while error pages render from the synchronous ones.
-    c.JupyterHub.template_paths = [str(TEMPLATES), native_handlers.TEMPLATE_DIR]

@@ -1,5 +1,5 @@
-"""OIDC mode: the lab's OpenID Connect provider (oauthenticator's GenericOAuthenticator), its endpoints read
-from the issuer's discovery document, its groups claim made into allow rules, admin rules and JupyterHub groups."""
+"""OIDC mode's authenticator (oauthenticator's GenericOAuthenticator), with its endpoints read from the issuer's
+discovery document; appliance.login.oidc configures it."""
 
 import time
 from collections.abc import Callable
@@ -8,10 +8,8 @@ from urllib.parse import urlsplit
 import requests
 from oauthenticator.generic import GenericOAuthenticator
 from traitlets import Unicode
-from traitlets.config import Config
 
 from appliance.auth.oauth import ProviderLogin
-from appliance.settings import Settings
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 # GenericOAuthenticator's trait, and the discovery document's field that gives it.
@@ -20,10 +18,6 @@ ENDPOINTS = {
     "token_url": "token_endpoint",
     "userdata_url": "userinfo_endpoint",
 }
-NOT_ALLOWED_MESSAGE = (
-    "Your account is not allowed on this hub: it is not among the allowed users, nor a member of an allowed "
-    "group. Ask the hub's admins to add you."
-)
 
 
 class DiscoveryError(Exception):
@@ -96,29 +90,3 @@ class ApplianceOIDCAuthenticator(ProviderLogin, GenericOAuthenticator):
             del endpoints["userdata_url"]
         for trait, url in endpoints.items():
             setattr(self, trait, url)
-
-
-def configure_oidc(settings: Settings, c: Config) -> None:
-    c.JupyterHub.authenticator_class = "appliance.auth.oidc.ApplianceOIDCAuthenticator"
-    oidc = c.ApplianceOIDCAuthenticator
-    oidc.oidc_issuer = settings["OIDC_ISSUER"]
-    oidc.oidc_ca_cert = settings["OIDC_CA_CERT"] or ""
-    oidc.client_id = settings["OIDC_CLIENT_ID"]
-    oidc.client_secret = settings["OIDC_CLIENT_SECRET"]
-    oidc.oauth_callback_url = settings["OAUTH_CALLBACK_URL"]
-    oidc.scope = list(settings["OIDC_SCOPES"])
-    oidc.username_claim = settings["OIDC_USERNAME_CLAIM"]
-    oidc.userdata_from_id_token = settings["OIDC_CLAIMS_FROM"] == "id_token"
-    oidc.enable_pkce = True
-    oidc.allow_all = settings["ALLOW_ALL"]
-    oidc.login_service = urlsplit(settings["OIDC_ISSUER"]).hostname
-    oidc.custom_403_message = NOT_ALLOWED_MESSAGE
-    # The tokens are kept (encrypted), so that sessions can be checked against the provider again.
-    oidc.enable_auth_state = True
-    # The groups claim becomes allow and admin rules, and JupyterHub groups refreshed at each login.
-    oidc.manage_groups = True
-    oidc.auth_state_groups_key = f"oauth_user.{settings['OIDC_GROUPS_CLAIM']}"
-    oidc.allowed_groups = set(settings["ALLOWED_GROUPS"] or ())
-    oidc.admin_groups = set(settings["ADMIN_GROUPS"] or ())
-    if settings["OIDC_CA_CERT"]:
-        oidc.http_request_kwargs = {"ca_certs": settings["OIDC_CA_CERT"]}

@@ -6,7 +6,7 @@ import pytest
 from oauthenticator.github import GitHubOAuthenticator
 from traitlets.config import Config
 
-from appliance.auth.github import NOT_ALLOWED_MESSAGE, expose_github_token, github_team_names
+from appliance.login.github import NOT_ALLOWED_MESSAGE, expose_github_token, github_team_names
 from appliance.hub_config import apply
 from appliance.settings import SettingsError, load
 

@@ -14,10 +14,10 @@ from appliance.auth.native import (
     DiscardHandler,
     NativeLoginHandler,
     NativeSignUpHandler,
-    configure_native,
     new_hash,
 )
 from appliance.auth.password_login import TooManyFailedLogins
+from appliance.login import native as native_mode
 from appliance.settings import load
 
 SECRETS = {"JPY_COOKIE_SECRET": "ab" * 32, "CONFIGPROXY_AUTH_TOKEN": "p" * 64, "JUPYTERHUB_CRYPT_KEY": "cd" * 32}
@@ -108,7 +108,7 @@ def database():
 def native(database, **environ) -> ApplianceNativeAuthenticator:
     c = Config()
     settings = load({**SECRETS, "AUTH_MODE": "native", "ADMIN_PASSWORD": ADMIN_PASSWORD, **environ})
-    configure_native(settings, c)
+    native_mode.configure(settings, c)
     c.Authenticator.admin_users = set(settings["ADMIN_USERS"])
     c.Authenticator.allowed_users = set(settings["ADMIN_USERS"]) | set(settings["ALLOWED_USERS"] or ())
     return ApplianceNativeAuthenticator(config=c, _deprecated_db_session=database)
