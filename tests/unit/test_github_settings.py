@@ -6,8 +6,8 @@ import pytest
 from oauthenticator.github import GitHubOAuthenticator
 from traitlets.config import Config
 
-from appliance.login.github import NOT_ALLOWED_MESSAGE, expose_github_token, github_team_names
 from appliance.hub_config import apply
+from appliance.login.github import NOT_ALLOWED_MESSAGE, expose_github_token, github_team_names
 from appliance.settings import SettingsError, load
 
 SECRETS = {"JPY_COOKIE_SECRET": "ab" * 32, "CONFIGPROXY_AUTH_TOKEN": "p" * 64, "JUPYTERHUB_CRYPT_KEY": "cd" * 32}
