@@ -7,6 +7,7 @@ settings here and `appliance.settings` can gather them.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from appliance.kinds import Kind
 
@@ -114,27 +115,24 @@ def nothing_to_start(_settings: Settings, _report: Report) -> None:
 
 @dataclass(frozen=True)
 class Mode:
-    """One value of AUTH_MODE (or SPAWNER_MODE) and all it brings: adding a mode is one module declaring one of
-    these, and one line in its registry.
+    """One value of a mode setting and all it brings: adding a mode is one module declaring one of these, and one
+    line in its registry.
 
     - settings: its own, documented under `title`; each is a problem when set in another mode;
     - problems: among the parsed values, when this mode is chosen;
     - configure: JupyterHub's config (a traitlets Config), from the checked settings;
     - start: at `appliance run`, before the hub starts (wait for a provider, say); raises StartRefused;
-    - diagnose: the doctor's check of this mode.
+    - diagnose: the doctor's check of this mode (None where the shared checks cover it).
     """
 
-    selector: str  # the setting that chooses it: AUTH_MODE or SPAWNER_MODE
+    selector: ClassVar[str]  # the setting that chooses it
     name: str
     title: str
     configure: Callable
-    diagnose: Callable[[Settings], Outcome]
+    diagnose: Callable[[Settings], Outcome] | None
     settings: tuple[Setting, ...] = ()
     problems: Callable[[Settings], list[Problem]] = no_problems
     start: Callable[[Settings, Report], None] = nothing_to_start
-    # Login modes: admins log in with ADMIN_PASSWORD; the login page takes a password.
-    admin_password: bool = False
-    takes_passwords: bool = False
     # Environment variables that start with it are meant for this mode (a misspelt one is warned about).
     family: str = ""
 
@@ -143,3 +141,23 @@ class Mode:
         """Its settings, documented under its title and applying in this mode only."""
         applies_in = AppliesIn(self.selector, (self.name,))
         return tuple(replace(setting, group=self.title, applies_in=applies_in) for setting in self.settings)
+
+
+@dataclass(frozen=True)
+class LoginMode(Mode):
+    """A value of AUTH_MODE (appliance.login)."""
+
+    selector: ClassVar[str] = "AUTH_MODE"
+    admin_password: bool = False  # admins log in with ADMIN_PASSWORD
+    takes_passwords: bool = False  # its login page takes a password
+
+
+@dataclass(frozen=True)
+class SpawnerMode(Mode):
+    """A value of SPAWNER_MODE (appliance.servers)."""
+
+    selector: ClassVar[str] = "SPAWNER_MODE"
+    # The user image it runs by default: the singleuser image, or one built on it.
+    image_kind: str = "singleuser"
+    # Servers may run on other nodes than the hub's (images pulled on each, tasks lost with a node).
+    many_nodes: bool = False

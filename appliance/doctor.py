@@ -19,6 +19,7 @@ from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
 from appliance.login import LOGIN_MODES
 from appliance.network_rules import NetworkRulesError, Policy, probe_rules
 from appliance.secret_store import SECRETS_FOLDER, STORED_SECRETS, secret_path
+from appliance.servers import SPAWNER_MODES
 from appliance.settings import SettingsError, load, plain_http_warning
 
 PROBE_SECONDS = 60
@@ -272,7 +273,7 @@ def diagnose(environ) -> list[Result]:
         return results + [Result(check.name, None, "the settings are invalid") for check in CHECKS]
     results = [Result("settings", passed("every setting is valid"))]
     ok = {"settings"}
-    for check in CHECKS:
+    for check in checks_for(settings):
         missing = [name for name in check.needs if name not in ok]
         if missing:
             results.append(Result(check.name, None, f"needs {' and '.join(missing)}"))
@@ -282,6 +283,14 @@ def diagnose(environ) -> list[Result]:
         if outcome.ok:
             ok.add(check.name)
     return results
+
+
+def checks_for(settings: Settings) -> tuple[Check, ...]:
+    """The shared checks, and the spawner mode's own where it has one."""
+    mode = SPAWNER_MODES[settings["SPAWNER_MODE"]]
+    if mode.diagnose is None:
+        return CHECKS
+    return (*CHECKS, Check(f"{mode.name} mode", mode.diagnose, needs=("docker socket",)))
 
 
 def run_guarded(check: Check, settings: Settings) -> Outcome:

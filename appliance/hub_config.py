@@ -10,8 +10,9 @@ from traitlets.config import Config
 from appliance import image_pulls, profiles, reconcile
 from appliance.auth import configure_auth
 from appliance.database import connect_url
-from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, NOTEBOOK_DIR, PROXY_API_URL, PUBLIC_PORT_INSIDE
-from appliance.settings import Settings
+from appliance.declarations import Settings, SpawnerMode
+from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, PROXY_API_URL, PUBLIC_PORT_INSIDE
+from appliance.servers import SPAWNER_MODES
 
 # Image pulls happen inside start(); the server's own answer has its deadline, SERVER_START_TIMEOUT.
 START_TIMEOUT_SECONDS = 900
@@ -22,12 +23,16 @@ def apply(settings: Settings, c: Config) -> None:
     configure_proxy(settings, c)
     configure_auth(settings, c)
     configure_spawner(settings, c)
-    configure_system_accounts(settings, c)
-    configure_storage(settings, c)
     configure_network(settings, c)
     configure_limits(settings, c)
     configure_culling(settings, c)
     configure_services(settings, c)
+    # The spawner mode's own: its spawner class, where servers' files live, its hardening.
+    spawner_mode(settings).configure(settings, c)
+
+
+def spawner_mode(settings: Settings) -> SpawnerMode:
+    return SPAWNER_MODES[settings["SPAWNER_MODE"]]
 
 
 def configure_hub(settings: Settings, c: Config) -> None:
@@ -56,15 +61,7 @@ def configure_proxy(settings: Settings, c: Config) -> None:
     c.JupyterHub.cleanup_proxy = False
 
 
-SPAWNER_CLASSES = {
-    "docker": "appliance.spawners.ApplianceDockerSpawner",
-    "system": "appliance.spawners.ApplianceSystemUserSpawner",
-    "swarm": "appliance.spawners.ApplianceSwarmSpawner",
-}
-
-
 def configure_spawner(settings: Settings, c: Config) -> None:
-    c.JupyterHub.spawner_class = SPAWNER_CLASSES[settings["SPAWNER_MODE"]]
     c.ApplianceDockerSpawner.appliance_instance = settings["APPLIANCE_INSTANCE"]
     c.ApplianceDockerSpawner.server_start_timeout = settings["SERVER_START_TIMEOUT"]
     c.DockerSpawner.image = settings["SINGLEUSER_IMAGE"]
@@ -76,43 +73,6 @@ def configure_spawner(settings: Settings, c: Config) -> None:
     c.Spawner.start_timeout = START_TIMEOUT_SECONDS
     c.JupyterHub.allow_named_servers = settings["NAMED_SERVERS"] > 0
     c.JupyterHub.named_server_limit_per_user = settings["NAMED_SERVERS"]
-    if settings["SPAWNER_MODE"] == "swarm":
-        c.SwarmSpawner.extra_placement_spec = {"constraints": list(settings["SWARM_PLACEMENT"] or [])}
-
-
-def configure_system_accounts(settings: Settings, c: Config) -> None:
-    """System mode: which host accounts get servers, and where their passwd and group files are."""
-    if settings["SPAWNER_MODE"] != "system":
-        return
-    c.ApplianceSystemUserSpawner.host_passwd_file = settings["HOST_PASSWD_FILE"]
-    c.ApplianceSystemUserSpawner.host_group_file = settings["HOST_GROUP_FILE"]
-    c.ApplianceSystemUserSpawner.min_uid = settings["SYSTEM_MIN_UID"]
-    c.ApplianceSystemUserSpawner.users_group = settings["SYSTEM_USERS_GROUP"] or ""
-
-
-def configure_storage(settings: Settings, c: Config) -> None:
-    """Docker and swarm mode: each server's work lives in a named volume that outlives its containers,
-    one per named server (in swarm mode a folder of SWARM_HOMES, or through VOLUME_DRIVER, when set).
-    System mode: the user's own home on the host."""
-    if settings["SPAWNER_MODE"] == "system":
-        c.SystemUserSpawner.host_homedir_format_string = settings["HOME_FORMAT"]
-        c.ApplianceSystemUserSpawner.create_homes = settings["CREATE_HOMES"]
-        return
-    c.DockerSpawner.notebook_dir = NOTEBOOK_DIR
-    c.DockerSpawner.volumes = {user_volume_template(settings): NOTEBOOK_DIR}
-    if settings["SPAWNER_MODE"] == "swarm":
-        c.SwarmSpawner.volume_driver = settings["VOLUME_DRIVER"] or ""
-        c.SwarmSpawner.volume_driver_options = dict(
-            option.split("=", 1) for option in settings["VOLUME_DRIVER_OPTIONS"] or ()
-        )
-        c.ApplianceSwarmSpawner.homes_root = settings["SWARM_HOMES"] or ""
-
-
-def user_volume_template(settings: Settings) -> str:
-    template = settings["USER_VOLUME"]
-    if settings["NAMED_SERVERS"] and "{servername}" not in template:
-        return template + "{server_suffix}"
-    return template
 
 
 def configure_network(settings: Settings, c: Config) -> None:
@@ -125,38 +85,13 @@ def configure_network(settings: Settings, c: Config) -> None:
     c.ApplianceDockerSpawner.network_isolation = settings["USER_NETWORK_ISOLATION"] == "on"
     c.ApplianceDockerSpawner.user_egress = settings["USER_EGRESS"]
     c.ApplianceDockerSpawner.user_egress_allow = [str(rule) for rule in settings["USER_EGRESS_ALLOW"] or ()]
-    if settings["SPAWNER_MODE"] == "swarm":
-        # dnsrr: a server's name resolves to its task, with no virtual IP (which needs IPVS).
-        c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
 
 
 def configure_limits(settings: Settings, c: Config) -> None:
-    """Limits and hardening of every user container: no privileges to gain, no capabilities, bounded resources."""
+    """Bounded resources of every user container; the spawner mode adds its hardening (no privileges to gain, no
+    capabilities, a pids limit)."""
     c.DockerSpawner.mem_limit = settings["MEM_LIMIT"]
     c.DockerSpawner.cpu_limit = settings["CPU_LIMIT"]
-    host_config = {
-        # The spawner removes containers when they stop (remove=True); without Docker's auto-remove,
-        # a container that dies while starting keeps its logs long enough to show them to the user.
-        "auto_remove": False,
-        "pids_limit": settings["PIDS_LIMIT"],
-        "security_opt": ["no-new-privileges"],
-        "cap_drop": ["ALL"],
-        "privileged": False,
-    }
-    if settings["READ_ONLY_ROOTFS"]:
-        host_config["read_only"] = True
-        host_config["tmpfs"] = {"/tmp": "rw,nosuid,nodev,mode=1777"}
-        if settings["SPAWNER_MODE"] == "docker":
-            # System mode's home is the user's own, mounted from the host.
-            host_config["tmpfs"]["/home/jovyan"] = "rw,nosuid,nodev,uid=1000,gid=1000,mode=0755"
-    c.DockerSpawner.extra_host_config = host_config
-    if settings["SPAWNER_MODE"] == "swarm":
-        # Swarm places a server only on a node with this much free.
-        c.Spawner.mem_guarantee = settings["MEM_RESERVATION"]
-        c.Spawner.cpu_guarantee = settings["CPU_RESERVATION"]
-        # A service spec (API 1.41) takes capabilities and a pids limit; no-new-privileges only from API 1.44.
-        c.SwarmSpawner.extra_container_spec = {"cap_drop": ["ALL"]}
-        c.ApplianceSwarmSpawner.pids_limit = settings["PIDS_LIMIT"]
 
 
 def configure_culling(settings: Settings, c: Config) -> None:
@@ -189,7 +124,7 @@ def reconcile_service(settings: Settings) -> ServiceAndRole:
     """Checks Docker against the hub at start and then periodically (see appliance.reconcile); in swarm mode it
     also stops the servers whose tasks were lost with their node."""
     scopes = ["list:users", "read:servers"]
-    if settings["SPAWNER_MODE"] == "swarm":
+    if spawner_mode(settings).many_nodes:
         scopes.append("delete:servers")
     return (
         {"name": "reconcile", "command": reconcile.command(settings), "environment": docker_endpoint(settings)},
@@ -221,7 +156,7 @@ def pull_ahead_service(settings: Settings) -> ServiceAndRole:
     if not settings["PULL_AHEAD"]:
         return None
     images = [profile.image for profile in profiles.in_use(settings)]
-    swarm = settings["SPAWNER_MODE"] == "swarm"
+    swarm = spawner_mode(settings).many_nodes
     command = image_pulls.command(
         images,
         swarm_instance=settings["APPLIANCE_INSTANCE"] if swarm else "",

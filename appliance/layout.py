@@ -16,3 +16,6 @@ NOTEBOOK_DIR = "/home/jovyan/work"
 # The hub's stored secrets: DATA_DIR/secrets/<file>, mode 0600 (appliance.secret_store).
 SECRETS_FOLDER = "secrets"
 ADMIN_PASSWORD_FILE = "admin_password"
+# System mode: the host's passwd and group files as the hub sees them (compose/systemuser.yml mounts them).
+HOST_PASSWD_IN_HUB = "/etc/appliance/host/passwd"
+HOST_GROUP_IN_HUB = "/etc/appliance/host/group"

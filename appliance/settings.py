@@ -18,7 +18,6 @@ from appliance.declarations import (
     Setting,
     Settings,
     in_login_modes,
-    in_spawner_modes,
 )
 from appliance.images import DEFAULT_REGISTRY, image_name
 from appliance.kinds import (
@@ -43,6 +42,7 @@ from appliance.kinds import (
 )
 from appliance.login import LOGIN_MODES
 from appliance.profiles import DEFAULT_PROFILES_FILE, SWARM_ONLY_FIELDS, ProfilesFileKind
+from appliance.servers import SPAWNER_MODES
 
 DOMAIN_NAME = r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}"
 STANDARD_HTTPS_PORT = 443
@@ -79,7 +79,8 @@ def callback_of(values: Settings) -> str:
 
 
 def singleuser_image_of(values: Settings) -> str:
-    kind = "systemuser" if values["SPAWNER_MODE"] == "system" else "singleuser"
+    mode = SPAWNER_MODES.get(values["SPAWNER_MODE"])
+    kind = mode.image_kind if mode else "singleuser"
     return image_name(kind, values["IMAGE_REGISTRY"] or DEFAULT_REGISTRY)
 
 
@@ -94,7 +95,7 @@ HUB_AND_LOGIN_SETTINGS = (
     Setting(
         "SPAWNER_MODE",
         "How user servers run: one container each (docker), as host users (system), or on Docker Swarm (swarm).",
-        Choice(("docker", "system", "swarm")),
+        Choice(tuple(SPAWNER_MODES)),
         default="docker",
     ),
     Setting(
@@ -280,48 +281,6 @@ SERVER_SETTINGS = (
         group="User servers",
     ),
     Setting(
-        "HOME_FORMAT",
-        "System mode: the host path of each user's home, mounted as their $HOME.",
-        Text(r"/\S*\{username\}\S*", describe="an absolute host path containing {username}"),
-        default="/home/{username}",
-        group="System users",
-    ),
-    Setting(
-        "CREATE_HOMES",
-        "System mode: create a missing home, owned by the user with mode 0700, instead of refusing the spawn.",
-        Flag(),
-        default="false",
-        group="System users",
-    ),
-    Setting(
-        "SYSTEM_MIN_UID",
-        "System mode: the lowest host uid that gets a server; root and system accounts below it are refused.",
-        Integer(1, 2**31 - 1),
-        default="1000",
-        group="System users",
-    ),
-    Setting(
-        "SYSTEM_USERS_GROUP",
-        "System mode: only members of this host group get servers; required with github and oidc login, and with "
-        "ALLOW_ALL=true in ldap mode.",
-        Text(r"[a-z_][a-z0-9_.-]*\$?", describe="a host group name"),
-        group="System users",
-    ),
-    Setting(
-        "HOST_PASSWD_FILE",
-        "System mode: the host's passwd file, mounted into the hub by compose/systemuser.yml and into servers.",
-        AbsolutePath(),
-        default="/etc/passwd",
-        group="System users",
-    ),
-    Setting(
-        "HOST_GROUP_FILE",
-        "System mode: the host's group file, for primary and supplementary groups.",
-        AbsolutePath(),
-        default="/etc/group",
-        group="System users",
-    ),
-    Setting(
         "DOMAIN",
         "The hub's domain name; setting it turns on HTTPS, with a certificate from ACME unless TLS_CERT is given.",
         Text(DOMAIN_NAME, describe="a lowercase domain name such as hub.example.org"),
@@ -431,59 +390,6 @@ SERVER_SETTINGS = (
         default="jupyterhub-appliance",
         default_doc="the compose project name",
         group="Docker",
-    ),
-    Setting(
-        "SWARM_PLACEMENT",
-        "Swarm mode: placement constraints of user servers, such as node.labels.jupyter==true; unset means any node.",
-        NameList("comma-separated constraints like node.labels.jupyter==true", r"[\w.\-]+\s*(==|!=)\s*\S+"),
-        group="Swarm",
-        applies_in=in_spawner_modes("swarm"),
-    ),
-    Setting(
-        "SWARM_OVERLAY",
-        "Swarm mode: the overlay network between nodes is `encrypted` (IPsec, Docker's `encrypted` option) or "
-        "`plain`, where IPsec cannot pass between the nodes; compose/swarm.yml reads it when the stack is deployed.",
-        Choice(("encrypted", "plain")),
-        default="encrypted",
-        group="Swarm",
-    ),
-    Setting(
-        "MEM_RESERVATION",
-        "Swarm mode: memory reserved for each user server; Swarm places it only on a node with that much free.",
-        ByteSize(),
-        group="Swarm",
-        applies_in=in_spawner_modes("swarm"),
-    ),
-    Setting(
-        "CPU_RESERVATION",
-        "Swarm mode: CPU cores reserved for each user server when Swarm places it.",
-        PositiveNumber(),
-        group="Swarm",
-        applies_in=in_spawner_modes("swarm"),
-    ),
-    Setting(
-        "VOLUME_DRIVER",
-        "Swarm mode: Docker volume driver for user volumes, so that files follow users across nodes (an NFS "
-        "driver, say); unset means local volumes, which live on one node only.",
-        Text(DOCKER_NAME, describe="a Docker volume driver name"),
-        group="Swarm",
-        applies_in=in_spawner_modes("swarm"),
-    ),
-    Setting(
-        "VOLUME_DRIVER_OPTIONS",
-        "Swarm mode: options of VOLUME_DRIVER, as space-separated key=value pairs (values may hold commas).",
-        NameList("space-separated key=value pairs", r"[\w.\-]+=\S*", separator=" "),
-        group="Swarm",
-        applies_in=in_spawner_modes("swarm"),
-    ),
-    Setting(
-        "SWARM_HOMES",
-        "Swarm mode: a folder that every node mounts, at this same path, from one shared storage (an NFS export "
-        "in each node's /etc/fstab, say). Each user volume is then a folder in it, so files follow users from node "
-        "to node; the hub creates the folders, and is deployed with compose/swarm-homes.yml to see them.",
-        Text(r"/\S*", describe="an absolute path"),
-        group="Swarm",
-        applies_in=in_spawner_modes("swarm"),
     ),
     Setting(
         "UNKNOWN_CONTAINERS",
@@ -598,6 +504,7 @@ SETTINGS: tuple[Setting, ...] = (
     *HUB_AND_LOGIN_SETTINGS,
     *(setting for mode in LOGIN_MODES.values() for setting in mode.own_settings),
     *SERVER_SETTINGS,
+    *(setting for mode in SPAWNER_MODES.values() for setting in mode.own_settings),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -677,80 +584,13 @@ def cross_checks(values: Settings, chosen: frozenset[str] = frozenset()) -> list
     problems = only_in_mode_problems(values, chosen)
     if values["AUTH_MODE"] in LOGIN_MODES:
         problems += LOGIN_MODES[values["AUTH_MODE"]].problems(values)
+    if values["SPAWNER_MODE"] in SPAWNER_MODES:
+        problems += SPAWNER_MODES[values["SPAWNER_MODE"]].problems(values)
     problems += tls_problems(values)
-    if values["SPAWNER_MODE"] == "swarm" and values["READ_ONLY_ROOTFS"]:
-        problems.append(
-            Problem(
-                "READ_ONLY_ROOTFS", "true", "is not available in swarm mode", "unset it, or use SPAWNER_MODE=docker"
-            )
-        )
     problems += network_problems(values)
     problems += volume_template_problems(values["USER_VOLUME"])
-    if values["SPAWNER_MODE"] == "system":
-        problems += host_account_takeover_problems(values)
-    if values["VOLUME_DRIVER_OPTIONS"] and not values["VOLUME_DRIVER"]:
-        problems.append(
-            Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")
-        )
-    if values["SWARM_HOMES"] and values["VOLUME_DRIVER"]:
-        problems.append(
-            Problem(
-                "SWARM_HOMES", "(set)", "cannot be used with VOLUME_DRIVER", "set one of SWARM_HOMES and VOLUME_DRIVER"
-            )
-        )
     problems += profile_problems(values)
     problems += database_problems(values)
-    return problems
-
-
-# OpenID Connect claims that the specification does not make unique or stable: a provider may give the same
-# value to two people, or let a user choose it.
-OIDC_NOT_UNIQUE_CLAIMS = ("preferred_username", "name", "nickname", "given_name", "family_name", "email")
-
-
-def host_account_takeover_problems(values: Mapping[str, object]) -> list[Problem]:
-    """System mode: a login name is a host account (its uid, its home). No login may claim one it does not own."""
-    mode, group = values["AUTH_MODE"], values["SYSTEM_USERS_GROUP"]
-    problems = []
-    if mode == "password" and values["USER_PASSWORD"]:
-        problems.append(
-            Problem(
-                "USER_PASSWORD",
-                "<redacted>",
-                "is refused in system mode: the one shared password would open every listed host account and its home",
-                "use AUTH_MODE=native (each user's own password, approved by an admin) or ldap",
-            )
-        )
-    if mode in ("github", "oidc") and not group:
-        problems.append(
-            Problem(
-                "SYSTEM_USERS_GROUP",
-                "(unset)",
-                f"is required in system mode with AUTH_MODE={mode}: whoever logs in with a name that matches a host "
-                "account would get that account's server and home",
-                "set SYSTEM_USERS_GROUP to the host group whose members may have servers",
-            )
-        )
-    if mode == "ldap" and values["ALLOW_ALL"] and not group:
-        problems.append(
-            Problem(
-                "SYSTEM_USERS_GROUP",
-                "(unset)",
-                "is required in system mode with ALLOW_ALL=true: every directory account would get a host account",
-                "set SYSTEM_USERS_GROUP to the host group whose members may have servers, or use ALLOWED_USERS",
-            )
-        )
-    if mode == "oidc" and values["OIDC_USERNAME_CLAIM"] in OIDC_NOT_UNIQUE_CLAIMS:
-        problems.append(
-            Problem(
-                "OIDC_USERNAME_CLAIM",
-                repr(values["OIDC_USERNAME_CLAIM"]),
-                "is not unique by the OpenID Connect specification, so in system mode two people could get one "
-                "host account",
-                "name a claim your provider guarantees unique and equal to the host account name (a directory uid "
-                "mapped into the token, say)",
-            )
-        )
     return problems
 
 
@@ -884,19 +724,9 @@ def database_problems(values: Mapping[str, object]) -> list[Problem]:
 
 
 def network_problems(values: Mapping[str, object]) -> list[Problem]:
-    """Isolation is fail-closed: where it cannot be enforced (swarm), the admin must turn it off explicitly."""
+    """The egress policy is part of isolation (where isolation cannot be enforced, the spawner mode says so)."""
     if values["USER_NETWORK_ISOLATION"] == "on":
-        if values["SPAWNER_MODE"] != "swarm":
-            return []
-        return [
-            Problem(
-                "USER_NETWORK_ISOLATION",
-                "'on'",
-                "cannot be enforced in swarm mode: the rules are applied on the Docker host that runs each server, "
-                "and the hub reaches only its own node",
-                "set USER_NETWORK_ISOLATION=off to run without it (see docs/security.md), or use SPAWNER_MODE=docker",
-            )
-        ]
+        return []
     problems = []
     if values["USER_EGRESS"] != BY_NAME["USER_EGRESS"].literal_default:
         problems.append(Problem("USER_EGRESS", repr(values["USER_EGRESS"]), "needs USER_NETWORK_ISOLATION=on"))

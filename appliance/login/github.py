@@ -2,7 +2,7 @@
 
 from traitlets.config import Config
 
-from appliance.declarations import Mode, Outcome, Problem, Setting, Settings, passed
+from appliance.declarations import LoginMode, Outcome, Problem, Setting, Settings, passed
 from appliance.kinds import Flag, NameList, Text, Url
 from appliance.login.rules import admits_no_one, callback_off_public_url, callback_problems, required
 
@@ -120,4 +120,4 @@ def diagnose(settings: Settings) -> Outcome:
     return callback_off_public_url(settings) or passed(f"GitHub login, callback {settings['OAUTH_CALLBACK_URL']}")
 
 
-MODE = Mode("AUTH_MODE", "github", "GitHub login", configure, diagnose, SETTINGS, problems, family="GITHUB_")
+MODE = LoginMode("github", "GitHub login", configure, diagnose, SETTINGS, problems, family="GITHUB_")

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from traitlets.config import Config
 
-from appliance.declarations import Mode, Outcome, Problem, Setting, Settings, failed, passed
+from appliance.declarations import LoginMode, Outcome, Problem, Setting, Settings, failed, passed
 from appliance.kinds import ExistingFile, Flag, NameList, Text, Url
 from appliance.login.rules import admits_no_one, required
 
@@ -164,6 +164,4 @@ def diagnose(settings: Settings) -> Outcome:
     return passed(f"LDAP login at {settings['LDAP_URL']}, reached {how}")
 
 
-MODE = Mode(
-    "AUTH_MODE", "ldap", "LDAP login", configure, diagnose, SETTINGS, problems, takes_passwords=True, family="LDAP_"
-)
+MODE = LoginMode("ldap", "LDAP login", configure, diagnose, SETTINGS, problems, takes_passwords=True, family="LDAP_")

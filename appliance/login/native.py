@@ -4,7 +4,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from appliance.declarations import Mode, Outcome, Problem, Setting, Settings, passed
+from appliance.declarations import LoginMode, Outcome, Problem, Setting, Settings, passed
 from appliance.kinds import Flag, Integer
 from appliance.login.rules import admin_password_missing, admins_named
 
@@ -63,8 +63,7 @@ def diagnose(settings: Settings) -> Outcome:
     return admin_password_missing(settings) or passed(f"native login ({approval}), {admins_named(settings)}")
 
 
-MODE = Mode(
-    "AUTH_MODE",
+MODE = LoginMode(
     "native",
     "Native login",
     configure,

@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 from traitlets.config import Config
 
-from appliance.declarations import Mode, Outcome, Problem, Report, Setting, Settings, StartRefused, failed, passed
+from appliance.declarations import LoginMode, Outcome, Problem, Report, Setting, Settings, StartRefused, failed, passed
 from appliance.kinds import Choice, ExistingFile, Integer, NameList, Text, Url
 from appliance.login.rules import admits_no_one, callback_off_public_url, callback_problems, required
 
@@ -141,4 +141,4 @@ def diagnose(settings: Settings) -> Outcome:
     return passed(f"OpenID Connect login at {settings['OIDC_ISSUER']} (discovery answers), callback {callback}")
 
 
-MODE = Mode("AUTH_MODE", "oidc", "OpenID Connect login", configure, diagnose, SETTINGS, problems, start, family="OIDC_")
+MODE = LoginMode("oidc", "OpenID Connect login", configure, diagnose, SETTINGS, problems, start, family="OIDC_")

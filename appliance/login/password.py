@@ -2,7 +2,7 @@
 
 from traitlets.config import Config
 
-from appliance.declarations import Mode, Outcome, Problem, Setting, Settings, passed
+from appliance.declarations import LoginMode, Outcome, Problem, Setting, Settings, passed
 from appliance.kinds import Text
 from appliance.login.rules import admin_password_missing, admins_named
 
@@ -50,8 +50,7 @@ def diagnose(settings: Settings) -> Outcome:
     return admin_password_missing(settings) or passed(f"password login for {admins_named(settings)}")
 
 
-MODE = Mode(
-    "AUTH_MODE",
+MODE = LoginMode(
     "password",
     "Password login",
     configure,

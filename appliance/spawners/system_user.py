@@ -9,6 +9,7 @@ from traitlets import Bool, Integer, Unicode
 
 from appliance import docker_host
 from appliance.host_accounts import Account, find_account, group_id, in_group
+from appliance.layout import HOST_GROUP_IN_HUB, HOST_PASSWD_IN_HUB
 from appliance.spawners.docker import ApplianceDockerSpawner
 from appliance.spawners.errors import SpawnError, SpawnRefused
 
@@ -24,8 +25,8 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
     create it (it would be root's), and CREATE_HOMES creates it as the user's, mode 0700.
     """
 
-    passwd_file = Unicode("/etc/appliance/host/passwd", config=True, help="The host's passwd file, as the hub sees it.")
-    group_file = Unicode("/etc/appliance/host/group", config=True, help="The host's group file, as the hub sees it.")
+    passwd_file = Unicode(HOST_PASSWD_IN_HUB, config=True, help="The host's passwd file, as the hub sees it.")
+    group_file = Unicode(HOST_GROUP_IN_HUB, config=True, help="The host's group file, as the hub sees it.")
     host_passwd_file = Unicode("/etc/passwd", config=True, help="Host path of the passwd file mounted into servers.")
     host_group_file = Unicode("/etc/group", config=True, help="Host path of the group file mounted into servers.")
     create_homes = Bool(False, config=True, help="Create a missing home directory as the user's, mode 0700.")

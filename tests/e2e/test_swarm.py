@@ -251,3 +251,11 @@ def test_an_unknown_labelled_service_is_reported_when_the_hub_restarts(stack, do
     report = f"Service {stray.name} (user 'ghost', server '', service) carries this appliance's labels"
     wait_until(lambda: report in stack.logs(), "the restarted hub's reconcile pass to report the stray service")
     assert stray.name in [service.name for service in stack.user_services()], "reported, not removed"
+
+
+def test_the_doctor_finds_the_hub_on_a_swarm_manager(stack, docker_client):
+    label = f"com.docker.swarm.service.name={stack.name}_hub"
+    [hub] = docker_client.containers.list(filters={"label": label})
+    report = hub.exec_run(["appliance", "doctor"]).output.decode()
+    [line] = [line for line in report.splitlines() if line.startswith("swarm mode")]
+    assert "PASS  a manager of a swarm of 1 node(s), 1 manager(s)" in line, report

@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.canaries import CANARY_PORT, METADATA
 from tests.e2e.hub_client import HubClient
 from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches
-from tests.e2e.stack import ARTIFACTS, RUN_ID, SYSTEMUSER_IMAGE, TEST_RUN_LABEL, record_spawn
+from tests.e2e.stack import ARTIFACTS, RUN_ID, SYSTEMUSER_IMAGE, TEST_RUN_LABEL, doctor, record_spawn
 
 ADMIN_PASSWORD = "system-users-admin-password-0123456"
 # Native login: in system mode each user has their own password, and an admin approves each sign-up.
@@ -86,6 +86,17 @@ def alice(stack) -> HubClient:
     record_spawn(client.ensure_running())
     client.create_notebook("whoami.ipynb")
     return client
+
+
+def test_the_doctor_finds_the_host_accounts_through_the_mounted_files(stack):
+    _, rows, report = doctor(stack)
+    assert rows["system mode"] == "PASS", report
+    [line] = [line for line in report.splitlines() if line.startswith("system mode")]
+    eligible = int(line.split("PASS")[1].split()[0])
+    assert eligible >= len(ACCOUNTS), "the test's accounts are in the host's passwd file the hub reads"
+    assert "host account(s) from uid 1000 may have servers" in line
+    _, rows, report = doctor(stack, SYSTEM_USERS_GROUP="no-such-group-e2e")
+    assert rows["system mode"] == "FAIL" and "SYSTEM_USERS_GROUP=no-such-group-e2e is no group of the host" in report
 
 
 def test_the_server_runs_as_the_host_account_in_its_own_home(alice):

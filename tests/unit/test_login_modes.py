@@ -8,7 +8,7 @@ from traitlets.config import Config
 
 from appliance import docs, misspelt
 from appliance.auth import configure_auth
-from appliance.declarations import Mode, Setting, in_login_modes, passed
+from appliance.declarations import LoginMode, Setting, in_login_modes, passed
 from appliance.doctor import check_auth
 from appliance.kinds import Text
 from appliance.login import LOGIN_MODES
@@ -135,6 +135,6 @@ def test_misspelt_settings_in_a_modes_family_are_named():
 
 def test_a_mode_settings_take_its_title_and_apply_in_it():
     extra = Setting("LTI_CLIENT_ID", "help", Text())
-    mode = Mode("AUTH_MODE", "lti13", "LTI login", configure=lambda *_: None, diagnose=passed, settings=(extra,))
+    mode = LoginMode("lti13", "LTI login", configure=lambda *_: None, diagnose=passed, settings=(extra,))
     (own,) = mode.own_settings
     assert (own.group, str(own.applies_in)) == ("LTI login", "AUTH_MODE=lti13")

@@ -1,0 +1,49 @@
+"""Docker mode: one container per server on this host, its files in a named volume that outlives it."""
+
+from traitlets.config import Config
+
+from appliance.declarations import Settings, SpawnerMode
+from appliance.layout import NOTEBOOK_DIR
+
+
+def configure(settings: Settings, c: Config) -> None:
+    c.JupyterHub.spawner_class = "appliance.spawners.ApplianceDockerSpawner"
+    configure_work_volume(settings, c)
+    c.DockerSpawner.extra_host_config = hardened_host_config(settings, read_only_home=True)
+
+
+def configure_work_volume(settings: Settings, c: Config) -> None:
+    """Each server's work lives in a named volume that outlives its containers, one per named server."""
+    c.DockerSpawner.notebook_dir = NOTEBOOK_DIR
+    c.DockerSpawner.volumes = {user_volume_template(settings): NOTEBOOK_DIR}
+
+
+def user_volume_template(settings: Settings) -> str:
+    template = settings["USER_VOLUME"]
+    if settings["NAMED_SERVERS"] and "{servername}" not in template:
+        return template + "{server_suffix}"
+    return template
+
+
+def hardened_host_config(settings: Settings, read_only_home: bool) -> dict:
+    """No privileges to gain, no capabilities, bounded processes; with READ_ONLY_ROOTFS, only the volumes and
+    in-memory /tmp (and the image's home, where it is the container's own) stay writable."""
+    host_config = {
+        # The spawner removes containers when they stop (remove=True); without Docker's auto-remove,
+        # a container that dies while starting keeps its logs long enough to show them to the user.
+        "auto_remove": False,
+        "pids_limit": settings["PIDS_LIMIT"],
+        "security_opt": ["no-new-privileges"],
+        "cap_drop": ["ALL"],
+        "privileged": False,
+    }
+    if settings["READ_ONLY_ROOTFS"]:
+        host_config["read_only"] = True
+        host_config["tmpfs"] = {"/tmp": "rw,nosuid,nodev,mode=1777"}
+        if read_only_home:
+            host_config["tmpfs"]["/home/jovyan"] = "rw,nosuid,nodev,uid=1000,gid=1000,mode=0755"
+    return host_config
+
+
+# Nothing of its own for the doctor: the engine, network and images checks cover it.
+MODE = SpawnerMode("docker", "Docker", configure, diagnose=None)
