@@ -1,0 +1,36 @@
+"""The `appliance` command's subcommands: each names itself, declares its arguments and hands off to the module
+that owns the work (`appliance.cli` builds the parser from this list)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from appliance import image_pulls, reconcile
+from appliance.commands import data, inspect, run, servers
+
+
+def no_arguments(_parser) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    run: Callable[..., int]
+    add_arguments: Callable = no_arguments
+
+
+COMMANDS = (
+    Command("run", run.HELP, run.run),
+    Command("check", inspect.CHECK_HELP, inspect.check),
+    Command("doctor", inspect.DOCTOR_HELP, inspect.doctor),
+    Command("docs", inspect.DOCS_HELP, inspect.docs_command, inspect.add_docs_arguments),
+    Command("backup", data.BACKUP_HELP, data.backup_command, data.add_backup_arguments),
+    Command("restore", data.RESTORE_HELP, data.restore_command, data.add_restore_arguments),
+    Command("stop-servers", servers.HELP, servers.stop_servers_command),
+    Command("migrate-db", data.MIGRATE_HELP, data.migrate_db_command, data.add_migrate_arguments),
+    Command("reconcile", "(run by the hub) check Docker's containers against the hub", reconcile.run,
+            reconcile.add_arguments),
+    Command("pull-ahead", "(run by the hub) pull the user images this host lacks", image_pulls.run,
+            image_pulls.add_arguments),
+)  # fmt: skip
