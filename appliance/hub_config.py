@@ -65,7 +65,7 @@ def configure_spawner(settings: Settings, c: Config) -> None:
     c.ApplianceDockerSpawner.appliance_instance = settings["APPLIANCE_INSTANCE"]
     c.ApplianceDockerSpawner.server_start_timeout = settings["SERVER_START_TIMEOUT"]
     c.DockerSpawner.image = settings["SINGLEUSER_IMAGE"]
-    # Checked against the owner's groups at each start (appliance.spawners.profiles), whoever asks.
+    # Checked against the owner's groups at each start (appliance.spawners.profile_choice), whoever asks.
     c.ApplianceDockerSpawner.profiles = list(profiles.in_use(settings))
     c.DockerSpawner.remove = True
     c.DockerSpawner.env_keep = []

@@ -23,7 +23,7 @@ from appliance.spawners.errors import CONFLICT, NO_ANSWER, SERVER_FAILED, UNAVAI
 from appliance.spawners.image_gate import ImageGate
 from appliance.spawners.isolation import NetworkIsolation
 from appliance.spawners.ownership import NotOurs, OwnershipCheck, volume_refusal
-from appliance.spawners.profiles import ProfileChoice, device_requests
+from appliance.spawners.profile_choice import ProfileChoice, device_requests
 
 LOG_LINES_SHOWN = 15
 DOCKER_CALL_THREADS = 8

@@ -25,7 +25,7 @@ from appliance.profiles import (
 )
 from appliance.settings import SettingsError, load
 from appliance.spawners import ApplianceDockerSpawner, ApplianceSwarmSpawner, SpawnRefused
-from appliance.spawners.profiles import device_requests, profiles_form
+from appliance.spawners.profile_choice import device_requests, profiles_form
 from tests.unit.test_hub_config import SECRETS
 
 ROOT = Path(__file__).resolve().parents[2]
