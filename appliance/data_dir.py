@@ -48,10 +48,18 @@ def check_data_dir(data_dir: str, database: Path | None) -> None:
 
 def keep_private(data_dir: str, database: Path | None) -> None:
     """The secrets folder and files and the sqlite database: readable by the hub's user only (0700, 0600)."""
+    for path, _, private in loose_permissions(data_dir, database):
+        path.chmod(private)
+
+
+def loose_permissions(data_dir: str, database: Path | None) -> list[tuple[Path, int, int]]:
+    """The hub's own paths that others may read: each with its mode and the private one it should have."""
+    loose = []
     for path in owned_paths(Path(data_dir), database):
         private = 0o700 if path.is_dir() else 0o600
         if path.stat().st_mode & 0o777 != private:
-            path.chmod(private)
+            loose.append((path, path.stat().st_mode & 0o777, private))
+    return loose
 
 
 def probe_write(root: Path) -> None:

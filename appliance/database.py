@@ -63,8 +63,22 @@ def timestamp() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime())
 
 
+def schema_revision_at(url: str) -> str | None:
+    """JupyterHub's alembic revision in the database at url, sqlite or PostgreSQL; None when it has none yet.
+    DatabaseError when it cannot be read."""
+    if is_postgres(url):
+        from appliance import postgres  # psycopg, only where PostgreSQL is used
+
+        return postgres.schema_revision(url)
+    path = sqlite_file(url)
+    try:
+        return schema_revision(path)
+    except sqlite3.Error as error:
+        raise DatabaseError(f"{path} cannot be read as a database: {error}") from None
+
+
 def schema_revision(path: Path) -> str | None:
-    """The alembic revision stamped in the database; None when it has none."""
+    """The alembic revision stamped in a sqlite database; None when it has none."""
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         try:
             row = db.execute("SELECT version_num FROM alembic_version").fetchone()

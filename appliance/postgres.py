@@ -93,6 +93,10 @@ def schema_revision(url: str) -> str | None:
     return row[0] if row else None
 
 
+def server_major_version(url: str) -> int:
+    return int(query_one(url, "SHOW server_version_num")[0]) // 10000
+
+
 def table_count(url: str) -> int:
     sql = "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
     return query_one(url, sql)[0]

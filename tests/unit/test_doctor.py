@@ -4,7 +4,9 @@ a check whose prerequisites failed is skipped with the reason."""
 import pytest
 
 from appliance import doctor
-from appliance.doctor import Check, diagnose, failed, passed, render
+from appliance.concerns import Concern
+from appliance.declarations import failed, passed
+from appliance.doctor import diagnose, render
 
 SECRETS = {"JPY_COOKIE_SECRET": "ab" * 32, "CONFIGPROXY_AUTH_TOKEN": "p" * 64, "JUPYTERHUB_CRYPT_KEY": "cd" * 32}
 
@@ -16,12 +18,14 @@ def broken(_settings):
 @pytest.fixture
 def checks(monkeypatch):
     made = (
-        Check("engine", broken),
-        Check("network", lambda _: passed("exists"), needs=("engine",)),
-        Check("data dir", lambda _: failed("full", "free some space")),
-        Check("auth", lambda settings: passed(f"mode {settings['AUTH_MODE']}")),
+        Concern("engine", broken),
+        Concern("network", lambda _: passed("exists"), needs=("engine",)),
+        Concern("secrets", prepare=lambda *_: None),
+        Concern("data dir", lambda _: failed("full", "free some space")),
+        Concern("auth", lambda settings: passed(f"mode {settings['AUTH_MODE']}")),
     )
-    monkeypatch.setattr(doctor, "CHECKS", made)
+    monkeypatch.setattr(doctor, "CONCERNS", made)
+    monkeypatch.setattr(doctor, "concerns_for", lambda _settings: made)
     return made
 
 
@@ -40,4 +44,5 @@ def test_a_check_that_breaks_is_one_fail_and_the_others_still_run(checks):
 def test_invalid_settings_skip_every_check_and_say_why(checks):
     results = diagnose({**SECRETS, "AUTH_MODE": "kerberos"})
     assert results[0].outcome.label == "FAIL" and "AUTH_MODE" in results[0].outcome.detail
-    assert [result.skipped_because for result in results[1:]] == ["the settings are invalid"] * len(checks)
+    assert [result.name for result in results[1:]] == ["engine", "network", "data dir", "auth"], "no prepare-only one"
+    assert [result.skipped_because for result in results[1:]] == ["the settings are invalid"] * 4

@@ -8,8 +8,8 @@ from traitlets.config import Config
 
 from appliance import docs, misspelt
 from appliance.auth import configure_auth
+from appliance.concerns import check_login_mode as check_auth
 from appliance.declarations import LoginMode, Setting, in_login_modes, passed
-from appliance.doctor import check_auth
 from appliance.kinds import Text
 from appliance.login import LOGIN_MODES
 from appliance.settings import BY_NAME, SettingsError, load

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from traitlets.config import Config
 
-from appliance.doctor import checks_for, diagnose
+from appliance.concerns import concerns_for
+from appliance.doctor import diagnose
 from appliance.hub_config import apply
 from appliance.servers import SPAWNER_MODES, system
 from appliance.settings import BY_NAME, SettingsError, load
@@ -84,7 +85,7 @@ def test_swarm_modes_problems_are_its_own():
 
 
 def test_the_doctor_adds_the_modes_own_check_where_it_has_one():
-    names = {mode: [check.name for check in checks_for(load({**SECRETS, "SPAWNER_MODE": mode, **extra}))]
+    names = {mode: [concern.name for concern in concerns_for(load({**SECRETS, "SPAWNER_MODE": mode, **extra}))]
              for mode, extra in (("docker", {}), ("system", SYSTEM), ("swarm", SWARM))}  # fmt: skip
     assert "docker mode" not in names["docker"]
     assert names["system"][-1] == "system mode" and names["swarm"][-1] == "swarm mode"
