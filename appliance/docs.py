@@ -94,7 +94,7 @@ def render_env_example() -> str:
     lines = [
         "# Settings of JupyterHub Appliance. Copy to .env and uncomment what you change.",
         "# Every variable is optional; `docker compose up` works without a .env.",
-        "# Generated from appliance/settings.py by `appliance docs --write`.",
+        "# Generated from the settings' declarations (appliance/settings, login, servers) by `appliance docs --write`.",
     ]
     for group, settings in by_group().items():
         lines += ["", f"## {group}"]

@@ -25,7 +25,7 @@ from appliance.database import (
     record_version,
     recorded_version,
 )
-from appliance.settings import without_credentials
+from appliance.redaction import without_credentials
 
 Report = Callable[[str], None]
 RETRY_SECONDS = 2

@@ -62,6 +62,6 @@ def docs_command(args) -> int:
         return 0
     stale = stale_files(args.root)
     for name in stale:
-        source = "the version in appliance/__init__.py" if name in VERSIONED_FILES else "appliance/settings.py"
+        source = "the version in appliance/__init__.py" if name in VERSIONED_FILES else "the settings' declarations"
         print(f"{name} differs from {source}; run `appliance docs --write`", file=sys.stderr)
     return 1 if stale else 0
