@@ -28,10 +28,11 @@ $(OLD_HUB)/.installed-with-psycopg:
 images: engine
 	scripts/build-images.sh
 
-# Python (ruff), the Dockerfiles (hadolint), the workflows (actionlint), and the generated docs and versions.
+# Python (ruff; mypy over appliance/), the Dockerfiles (hadolint), the workflows (actionlint), and the generated docs and versions.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile singleuser/Dockerfile systemuser/Dockerfile postgres/Dockerfile
 	scripts/lint-workflows.sh
 	$(PY) -m appliance docs

@@ -30,8 +30,8 @@ from appliance.database import (
     sqlite_file,
     timestamp,
 )
+from appliance.declarations import Settings, present, value_of
 from appliance.secret_store import SECRETS_FOLDER, STORED_SECRETS, secret_path
-from appliance.settings import Settings
 
 MANIFEST = "manifest.json"
 DATABASE_MEMBER = "jupyterhub.sqlite"
@@ -90,7 +90,7 @@ def create_backup(settings: Settings, output: BinaryIO, report: Report) -> list[
             "schema_revision": revision,
             "created": timestamp(),
             # Secrets set in the environment are not stored, so a restore needs them set again.
-            "secrets_from_environment": [s.name for s in STORED_SECRETS if settings[s.name]],
+            "secrets_from_environment": [s.name for s in STORED_SECRETS if value_of(settings, s.name)],
         }
         with tarfile.open(fileobj=output, mode="w:gz") as archive:
             add_bytes(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
@@ -118,7 +118,10 @@ def copy_database(settings: Settings, copy: Path, report: Report) -> str:
         raise BackupError(f"There is no database at {database} yet: start the hub once before backing it up.")
     report(f"Copying {database} (sqlite online backup)")
     online_copy(database, copy, report)
-    return schema_revision(copy)
+    revision = schema_revision(copy)
+    if revision is None:
+        raise BackupError(f"The database at {database} has no hub tables yet: start the hub once.")
+    return revision
 
 
 def add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -201,7 +204,7 @@ def unpack(source: BinaryIO, staged: Path, max_database_bytes: int) -> dict:
                 target.parent.mkdir(mode=0o700, exist_ok=True)
                 descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(descriptor, "wb") as file:
-                    shutil.copyfileobj(archive.extractfile(member), file)
+                    shutil.copyfileobj(present(archive.extractfile(member)), file)
     except (tarfile.TarError, EOFError, OSError) as error:
         raise BackupError(f"This is not a readable appliance backup ({error}); nothing was restored.") from None
     try:
@@ -209,8 +212,8 @@ def unpack(source: BinaryIO, staged: Path, max_database_bytes: int) -> dict:
     except (OSError, ValueError):
         raise BackupError("The archive has no valid manifest.json; nothing was restored.") from None
     check_manifest(manifest)
-    member = DATABASE_MEMBERS.get(manifest.get("database", "sqlite"))
-    if manifest["format"] != ARCHIVE_FORMAT or member is None or not (staged / member).exists():
+    database = DATABASE_MEMBERS.get(manifest.get("database", "sqlite"))
+    if manifest["format"] != ARCHIVE_FORMAT or database is None or not (staged / database).exists():
         raise BackupError(f"The archive is not a {ARCHIVE_FORMAT} backup with a database; nothing was restored.")
     return manifest
 

@@ -45,4 +45,5 @@ def trust_forwarded_headers_only_from(proxies: set[str]) -> None:
             del forwarded["X-Real-Ip"]
         apply_headers(context, forwarded)
 
-    _HTTPRequestContext._apply_xheaders = apply_headers_of_own_proxies
+    # Replacing tornado's method is the point (its headers are trusted from our proxies only).
+    _HTTPRequestContext._apply_xheaders = apply_headers_of_own_proxies  # type: ignore[method-assign,assignment]

@@ -83,7 +83,7 @@ def unwritable_reason(error: OSError) -> str:
         errno.EACCES: f"is not writable by the hub (uid {os.geteuid()})",
         errno.EPERM: f"is not writable by the hub (uid {os.geteuid()})",
     }
-    return reasons.get(error.errno, f"cannot be written ({error.strerror})")
+    return reasons.get(error.errno or 0, f"cannot be written ({error.strerror})")
 
 
 def fix_for(error: OSError, fix_owner: str) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from appliance import __version__
+from appliance.declarations import present
 
 BACKUPS_FOLDER = "backups"
 VERSION_FILE = "appliance-version"
@@ -70,7 +71,7 @@ def schema_revision_at(url: str) -> str | None:
         from appliance import postgres  # psycopg, only where PostgreSQL is used
 
         return postgres.schema_revision(url)
-    path = sqlite_file(url)
+    path = present(sqlite_file(url))
     try:
         return schema_revision(path)
     except sqlite3.Error as error:
@@ -106,7 +107,7 @@ def jupyterhub_revisions() -> tuple[str, set[str]]:
     from jupyterhub import dbutil
 
     scripts = ScriptDirectory(dbutil.ALEMBIC_DIR)
-    return scripts.get_current_head(), {script.revision for script in scripts.walk_revisions()}
+    return present(scripts.get_current_head()), {script.revision for script in scripts.walk_revisions()}
 
 
 def jupyterhub_version() -> str:
@@ -125,7 +126,7 @@ def check_known_revision(where, revision: str | None, known: set[str], kind: str
         )
 
 
-def announce_upgrade(previous: str | None, current: str, head: str, schema_is_old: bool, report) -> None:
+def announce_upgrade(previous: str | None, current: str | None, head: str, schema_is_old: bool, report) -> None:
     if previous != __version__:
         report(f"Appliance {previous or f'before {RECORDED_SINCE}'} ran last on this data; this is {__version__}.")
     if schema_is_old:
@@ -163,7 +164,9 @@ def upgrade_sqlite_if_needed(data_dir: str, database_url: str, report: Callable[
     return backup
 
 
-def upgrade_copy_then_replace(path: Path, current: str, head: str, backup: Path, report: Callable[[str], None]) -> None:
+def upgrade_copy_then_replace(
+    path: Path, current: str | None, head: str, backup: Path, report: Callable[[str], None]
+) -> None:
     work = path.with_name(f"{path.name}.upgrading")
     online_copy(path, work, report)
     report("Upgrading a copy of the database")

@@ -7,15 +7,30 @@ settings here and `appliance.settings` can gather them.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import ClassVar, TypeVar, cast
 
 from appliance.kinds import Kind
+from appliance.setting_types import SettingValues
 
-Settings = Mapping[str, object]
+# Each setting's value, as `appliance.settings.load()` gives it (the type is generated from the declarations).
+Settings = SettingValues
 RawEnv = Mapping[str, str]
 # A default derived from other settings: computed from their parsed values, after every plain value.
 Derived = Callable[[Settings], str]
 Report = Callable[[str], None]
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """A value that `load()`'s checks guarantee where it is read (a setting its mode requires, say)."""
+    if value is None:
+        raise ValueError("a setting required here is unset, which load() refuses")
+    return value
+
+
+def value_of(settings: Settings, name: str) -> object:
+    """A setting's value by a name known only at run time (the typed view needs a literal key)."""
+    return cast(Mapping[str, object], settings)[name]
 
 
 @dataclass(frozen=True)
@@ -48,6 +63,8 @@ class Setting:
     secret: bool = False
     group: str = "Hub"
     applies_in: AppliesIn | None = None
+    # A derived default that always gives a value, so that the setting is never unset.
+    always_derived: bool = False
 
     @property
     def derived(self) -> bool:
@@ -56,7 +73,7 @@ class Setting:
     @property
     def literal_default(self) -> str:
         """The default as a value one could write into .env; empty when it is derived or generated."""
-        return "" if self.derived else self.default
+        return self.default if isinstance(self.default, str) else ""
 
     @property
     def documented_default(self) -> str:

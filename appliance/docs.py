@@ -2,7 +2,9 @@
 profile fields (docs/profiles.md) and `.env.example` from the declarations, and keeps the version and
 registry that compose files and Dockerfiles default to equal to the package's."""
 
+import inspect
 import re
+from functools import partial
 from pathlib import Path
 
 from appliance import __version__
@@ -129,6 +131,44 @@ GENERATED_PARTS = (
 )
 
 
+SETTING_TYPES_FILE = "appliance/setting_types.py"
+
+
+def render_setting_types() -> str:
+    """The type of each setting's value, for the type checker: its kind's, or None too where it may be unset."""
+    lines = [
+        '"""The type of each setting\'s value, generated from the declarations by `appliance docs --write`."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from typing import TYPE_CHECKING, TypedDict",
+        "",
+        "if TYPE_CHECKING:",
+        "    from appliance.kinds import EgressRule",
+        "    from appliance.profiles.model import ProfilesFile",
+        "",
+        "",
+        "class SettingValues(TypedDict):",
+    ]
+    lines += [f"    {setting.name}: {value_type(setting)}" for setting in SETTINGS]
+    return "\n".join(lines) + "\n"
+
+
+def value_type(setting: Setting) -> str:
+    returned = inspect.signature(type(setting.kind).__call__).return_annotation
+    shown = returned.__name__ if isinstance(returned, type) else re.sub(r"\b(?:\w+\.)+(\w+)", r"\1", str(returned))
+    never_unset = setting.literal_default or setting.always_derived
+    return shown if never_unset or "None" in shown else f"{shown} | None"
+
+
+# Files generated whole, and how.
+WHOLE_FILES = (
+    (".env.example", render_env_example),
+    (SCHEMA_FILE, rendered_schema),
+    (SETTING_TYPES_FILE, render_setting_types),
+)
+
+
 def generated_files() -> list[str]:
     """The files with generated parts, each once."""
     return list(dict.fromkeys(part[0] for part in GENERATED_PARTS))
@@ -149,11 +189,11 @@ def between(text: str, begin: str, end: str, content: str) -> str:
 def with_current_defaults(text: str) -> str:
     """The text with every versioned default set to this package's version and default registry."""
     for pattern, value in VERSIONED_DEFAULTS:
-        text = pattern.sub(lambda match, value=value: replace_group(match, value), text)
+        text = pattern.sub(partial(replace_group, value=value), text)
     return text
 
 
-def replace_group(match: re.Match, value: str) -> str:
+def replace_group(match: re.Match[str], value: str) -> str:
     whole, start = match.group(0), match.start(0)
     return whole[: match.start(1) - start] + value + whole[match.end(1) - start :]
 
@@ -161,9 +201,9 @@ def replace_group(match: re.Match, value: str) -> str:
 def write(root: Path) -> None:
     for name in generated_files():
         (root / name).write_text(with_generated_parts(name, (root / name).read_text()))
-    (root / ".env.example").write_text(render_env_example())
-    (root / SCHEMA_FILE).parent.mkdir(exist_ok=True)
-    (root / SCHEMA_FILE).write_text(rendered_schema())
+    for name, render in WHOLE_FILES:
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_text(render())
     for name in VERSIONED_FILES:
         path = root / name
         if path.exists():
@@ -177,12 +217,10 @@ def stale_files(root: Path) -> list[str]:
         text = (root / name).read_text()
         if with_generated_parts(name, text) != text:
             stale.append(name)
-    schema = root / SCHEMA_FILE
-    if not schema.exists() or schema.read_text() != rendered_schema():
-        stale.append(SCHEMA_FILE)
-    env_example = root / ".env.example"
-    if not env_example.exists() or env_example.read_text() != render_env_example():
-        stale.append(".env.example")
+    for name, render in WHOLE_FILES:
+        path = root / name
+        if not path.exists() or path.read_text() != render():
+            stale.append(name)
     for name in VERSIONED_FILES:
         path = root / name
         if path.exists() and with_current_defaults(path.read_text()) != path.read_text():

@@ -4,7 +4,7 @@ how to fix what fails."""
 from dataclasses import dataclass
 
 from appliance.concerns import CONCERNS, Concern, concerns_for
-from appliance.declarations import Outcome, Settings, failed, passed
+from appliance.declarations import Outcome, Settings, failed, passed, present
 from appliance.settings import SettingsError, load
 
 
@@ -50,7 +50,7 @@ def checked_names(settings: Settings | None) -> list[str]:
 def run_guarded(concern: Concern, settings: Settings) -> Outcome:
     """One check that breaks is one FAIL with its error; the report goes on with the others."""
     try:
-        return concern.diagnose(settings)
+        return present(concern.diagnose)(settings)
     except Exception as error:
         return failed(
             f"the check itself failed: {type(error).__name__}: {error}",

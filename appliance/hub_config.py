@@ -10,7 +10,7 @@ from traitlets.config import Config
 from appliance import image_pulls, profiles, reconcile
 from appliance.auth import configure_auth
 from appliance.database import connect_url
-from appliance.declarations import Settings, SpawnerMode
+from appliance.declarations import Settings, SpawnerMode, present, value_of
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, PROXY_API_URL, PUBLIC_PORT_INSIDE
 from appliance.servers import SPAWNER_MODES
 
@@ -38,8 +38,9 @@ def spawner_mode(settings: Settings) -> SpawnerMode:
 def configure_hub(settings: Settings, c: Config) -> None:
     c.JupyterHub.log_level = settings["LOG_LEVEL"]
     c.JupyterHub.db_url = connect_url(settings)
-    c.JupyterHub.cookie_secret = bytes.fromhex(settings["JPY_COOKIE_SECRET"])
-    c.CryptKeeper.keys = [bytes.fromhex(settings["JUPYTERHUB_CRYPT_KEY"])]
+    # Resolved by `appliance run` (explicit, stored or generated) before the hub reads its config.
+    c.JupyterHub.cookie_secret = bytes.fromhex(present(settings["JPY_COOKIE_SECRET"]))
+    c.CryptKeeper.keys = [bytes.fromhex(present(settings["JUPYTERHUB_CRYPT_KEY"]))]
     c.JupyterHub.pid_file = ""
     # Show the spawn page with its progress after 1 s instead of 10 s; errors within that second
     # (a refused image, say) still come back in the response itself.
@@ -155,7 +156,7 @@ def pull_ahead_service(settings: Settings) -> ServiceAndRole:
     on every node SWARM_PLACEMENT admits too; no API access."""
     if not settings["PULL_AHEAD"]:
         return None
-    images = [profile.image for profile in profiles.in_use(settings)]
+    images = profiles.images_in_use(settings)
     swarm = spawner_mode(settings).many_nodes
     command = image_pulls.command(
         images,
@@ -171,7 +172,7 @@ def pull_ahead_service(settings: Settings) -> ServiceAndRole:
 def docker_endpoint(settings: Settings) -> dict[str, str]:
     """The hub's Docker endpoint, for the services that call Docker (JupyterHub passes them no other variable)."""
     names = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
-    return {name: settings[name] for name in names if settings[name] is not None}
+    return {name: str(value_of(settings, name)) for name in names if value_of(settings, name) is not None}
 
 
 def metrics_service(settings: Settings) -> ServiceAndRole:

@@ -38,9 +38,9 @@ def migrate(source_url: str, target_url: str, report: Report) -> dict[str, int]:
             f"{source_file} has schema {revision}, not this JupyterHub's {head}: start this appliance version once on "
             "it (which backs it up and upgrades it), stop the hub, then migrate."
         )
-    if tables := table_count(target_url):
+    if existing := table_count(target_url):
         raise DatabaseError(
-            f"The database at {server_of(target_url)} already has {tables} table(s); migrate-db copies only into an "
+            f"The database at {server_of(target_url)} already has {existing} table(s); migrate-db copies only into an "
             "empty database, so nothing was copied."
         )
     metadata = hub_metadata()

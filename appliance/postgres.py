@@ -25,6 +25,7 @@ from appliance.database import (
     record_version,
     recorded_version,
 )
+from appliance.declarations import present
 from appliance.redaction import without_credentials
 
 Report = Callable[[str], None]
@@ -94,12 +95,12 @@ def schema_revision(url: str) -> str | None:
 
 
 def server_major_version(url: str) -> int:
-    return int(query_one(url, "SHOW server_version_num")[0]) // 10000
+    return int(present(query_one(url, "SHOW server_version_num"))[0]) // 10000
 
 
 def table_count(url: str) -> int:
     sql = "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
-    return query_one(url, sql)[0]
+    return present(query_one(url, sql))[0]
 
 
 def query_one(url: str, sql: str, missing_table_is_none: bool = False) -> tuple | None:
@@ -151,7 +152,7 @@ def run_tool(command: list[str], password: str | None, report: Report, progress:
         with subprocess.Popen(
             command, env=environment, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         ) as process:
-            for raw in process.stderr:
+            for raw in present(process.stderr):
                 line = raw.decode(errors="replace").rstrip()
                 if progress in line:
                     report(f"  {line}")

@@ -23,10 +23,12 @@ import docker.models.services
 import requests
 
 from appliance import docker_host
+from appliance.declarations import Setting, Settings
 from appliance.docker_host import TASK_ENDED
+from appliance.kinds import Choice
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 from appliance.layout import HUB_PORT_INSIDE
-from appliance.settings import BY_NAME, Settings
+from appliance.settings import BY_NAME
 
 PAGE_SIZE = 200
 RETRY_SECONDS = 10
@@ -35,6 +37,10 @@ LOST_TASK_SECONDS = 15  # Swarm itself takes about as long to mark a silent node
 STOP_SECONDS = 10  # as long as `docker stop` gives a server to save and exit
 UNKNOWN_CONTAINERS = BY_NAME["UNKNOWN_CONTAINERS"]
 SPAWNER_MODE = BY_NAME["SPAWNER_MODE"]
+
+
+def choices_of(setting: Setting) -> tuple[str, ...]:
+    return setting.kind.values if isinstance(setting.kind, Choice) else ()
 
 
 def command(settings: Settings) -> list[str]:
@@ -56,9 +62,9 @@ def command(settings: Settings) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instance", required=True, help="APPLIANCE_INSTANCE: whose labelled containers to check")
     parser.add_argument(
-        "--unknown-containers", choices=UNKNOWN_CONTAINERS.kind.values, default=UNKNOWN_CONTAINERS.literal_default
+        "--unknown-containers", choices=choices_of(UNKNOWN_CONTAINERS), default=UNKNOWN_CONTAINERS.literal_default
     )
-    parser.add_argument("--spawner-mode", choices=SPAWNER_MODE.kind.values, default=SPAWNER_MODE.literal_default)
+    parser.add_argument("--spawner-mode", choices=choices_of(SPAWNER_MODE), default=SPAWNER_MODE.literal_default)
     parser.add_argument("--every", type=int, default=EVERY_SECONDS, help="seconds between checks")
     parser.add_argument("--api-url", required=True, help="the hub's REST API, as this process reaches it")
 
@@ -82,10 +88,11 @@ def hub_session(token: str) -> requests.Session:
 def active_servers(api_url: str, token: str) -> set[tuple[str, str]]:
     """(user, server name) of every active server, through the hub's paginated users API."""
     session = hub_session(token)
-    active, offset = set(), 0
+    active: set[tuple[str, str]] = set()
+    offset = 0
     while True:
         response = session.get(
-            f"{api_url}/users", params={"state": "active", "offset": offset, "limit": PAGE_SIZE}, timeout=30
+            f"{api_url}/users", params={"state": "active", "offset": str(offset), "limit": str(PAGE_SIZE)}, timeout=30
         )
         response.raise_for_status()
         page = response.json()

@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from appliance.declarations import Settings, value_of
 from appliance.kinds import Invalid
 from appliance.layout import ADMIN_PASSWORD_FILE, SECRETS_FOLDER
-from appliance.settings import ADMIN_PASSWORD_MODES, BY_NAME, Settings
+from appliance.settings import ADMIN_PASSWORD_MODES, BY_NAME
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ def resolve(settings: Settings) -> Resolved:
     """Resolve every needed secret; store the ones generated now with mode 0600."""
     values, generated = {}, []
     for secret in needed(settings):
-        explicit = settings[secret.name]
-        if explicit:
+        explicit = value_of(settings, secret.name)
+        if isinstance(explicit, str) and explicit:
             values[secret.name] = explicit
             continue
         path = secret_path(settings["DATA_DIR"], secret)

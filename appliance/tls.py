@@ -10,8 +10,8 @@ import pwd
 import shutil
 from pathlib import Path
 
+from appliance.declarations import Settings, present
 from appliance.layout import HTTP_PORT_INSIDE, HTTPS_PORT_INSIDE, PUBLIC_PORT_INSIDE, TLS_FRONT_ACCOUNT
-from appliance.settings import Settings
 
 RUN_DIR = Path("/run/appliance")
 CADDYFILE = RUN_DIR / "Caddyfile"
@@ -84,7 +84,7 @@ def write_tls_front_files(settings: Settings, account: pwd.struct_passwd) -> Non
     os.chown(SUPPLIED, 0, account.pw_gid)
     if settings["TLS_CERT"]:
         for source, name in ((settings["TLS_CERT"], "cert.pem"), (settings["TLS_KEY"], "key.pem")):
-            shutil.copyfile(source, SUPPLIED / name)
+            shutil.copyfile(present(source), SUPPLIED / name)
             (SUPPLIED / name).chmod(0o640)
             os.chown(SUPPLIED / name, 0, account.pw_gid)
     CADDYFILE.write_text(caddyfile(settings))

@@ -27,7 +27,7 @@ class ApplianceLDAPAuthenticator(PasswordLogin, LDAPAuthenticator):
     """LDAPAuthenticator with failed logins limited, admin groups, groups as JupyterHub groups, and a directory
     that cannot be reached shown as such instead of a server error."""
 
-    admin_group_dns = List(config=True, help="Group DNs whose members are admins (also allowed to log in).")
+    admin_group_dns: List[str] = List(config=True, help="Group DNs whose members are admins (also allowed to log in).")
 
     async def authenticate(self, handler, data):
         try:

@@ -2,12 +2,19 @@
 in the log with the settings to check, and the user sees an error page, not a server error; and a session
 lasts only while the allow rules still admit its user."""
 
+from typing import TYPE_CHECKING
+
 from jupyterhub.utils import maybe_future
 from tornado import web
 from tornado.httpclient import HTTPClientError
 
+if TYPE_CHECKING:
+    from oauthenticator.oauth2 import OAuthenticator as OAuthenticatorBase
+else:
+    OAuthenticatorBase = object
 
-class ProviderLogin:
+
+class ProviderLogin(OAuthenticatorBase):
     """Mixin for an OAuthenticator (put it first among the bases)."""
 
     provider = "The login provider"

@@ -8,6 +8,7 @@ from pathlib import Path
 from appliance import profiles
 from appliance.commands.common import loaded_or_exit
 from appliance.commands.run import warn_about_misspelt_settings
+from appliance.declarations import value_of
 from appliance.docs import VERSIONED_FILES, stale_files, write
 from appliance.settings import BY_NAME, REDACTED, SETTINGS, without_credentials
 
@@ -26,7 +27,7 @@ def check(_args) -> int:
     settings = loaded_or_exit()
     width = max(len(setting.name) for setting in SETTINGS)
     for setting in SETTINGS:
-        print(f"{setting.name:<{width}}  {displayed(setting.name, settings[setting.name])}")
+        print(f"{setting.name:<{width}}  {displayed(setting.name, value_of(settings, setting.name))}")
     print("\nProfiles users choose from:")
     for profile in profiles.in_use(settings):
         print(f"  {profile.summary()}")

@@ -22,7 +22,7 @@ HELP = "check the settings, resolve the secrets, then exec supervisord"
 
 def run(_args) -> int:
     warn_about_misspelt_settings()
-    settings: Settings = {}
+    settings: Settings | None = None
     try:
         settings = load(os.environ)
         prepared = prepare(settings)
@@ -31,7 +31,8 @@ def run(_args) -> int:
     except NetworkRulesError as error:
         exit_without_restart_loop(cannot_isolate_message(str(error)))
     except OSError as error:
-        exit_without_restart_loop(f"DATA_DIR={settings.get('DATA_DIR')!r} cannot be used: {error}")
+        where = settings["DATA_DIR"] if settings else os.environ.get("DATA_DIR")
+        exit_without_restart_loop(f"DATA_DIR={where!r} cannot be used: {error}")
     sys.stdout.flush()
     os.execvpe("supervisord", ["supervisord", "-c", SUPERVISORD_CONF], {**os.environ, **prepared})
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from appliance.concerns import engine, front, storage
-from appliance.declarations import Outcome, Report, Settings
+from appliance.declarations import Outcome, Report, Settings, present
 from appliance.login import LOGIN_MODES
 from appliance.servers import SPAWNER_MODES
 
@@ -31,7 +31,7 @@ def start_login_mode(settings: Settings, say: Report) -> None:
 
 
 def check_login_mode(settings: Settings) -> Outcome:
-    return LOGIN_MODES[settings["AUTH_MODE"]].diagnose(settings)
+    return present(LOGIN_MODES[settings["AUTH_MODE"]].diagnose)(settings)
 
 
 CONCERNS = (

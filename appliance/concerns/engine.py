@@ -100,7 +100,7 @@ def check_images(settings: Settings) -> Outcome:
     """Each user image is here, being pulled ahead (with its progress) or pullable, and those here have a
     JupyterHub that works with the hub's; a pull ahead that failed is named with its reason."""
     client = docker_host.client()
-    images = dict.fromkeys(profile.image for profile in profiles.in_use(settings))
+    images = profiles.images_in_use(settings)
     pulls = image_pulls.read_states()
     missing, pulling, found, configs = [], [], {}, {}
     for image in images:

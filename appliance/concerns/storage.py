@@ -12,7 +12,7 @@ from appliance.database import (
     sqlite_file,
     upgrade_sqlite_if_needed,
 )
-from appliance.declarations import Outcome, Report, Settings, failed, passed
+from appliance.declarations import Outcome, Report, Settings, failed, passed, present
 from appliance.secret_store import STORED_BY_SETTING, resolve, secret_path
 from appliance.settings import ADMIN_PASSWORD_MODES
 
@@ -48,7 +48,7 @@ def announce_admin_login(settings: Settings, generated: bool, password: str | No
         return
     url = (settings["PUBLIC_URL"] or f"http://localhost:{settings['HUB_PORT']}").rstrip("/")
     stored = secret_path(settings["DATA_DIR"], STORED_BY_SETTING["ADMIN_PASSWORD"])
-    admin = settings["ADMIN_USERS"][0]
+    admin = present(settings["ADMIN_USERS"])[0]
     if generated:
         banner = [
             "First start: generated a password for the admin users.",

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from traitlets.config import Config
 
-from appliance.declarations import LoginMode, Outcome, Problem, Setting, Settings, failed, passed
+from appliance.declarations import LoginMode, Outcome, Problem, Setting, Settings, failed, passed, present, value_of
 from appliance.kinds import ExistingFile, Flag, NameList, Text, Url
 from appliance.login.rules import admits_no_one, required
 
@@ -89,7 +89,7 @@ def problems(values: Settings) -> list[Problem]:
         )
     for name, needs in (("LDAP_BIND_USER", "LDAP_SEARCH_BASE"), ("LDAP_SEARCH_FILTER", "LDAP_SEARCH_BASE"),
                         ("LDAP_BIND_PASSWORD", "LDAP_BIND_USER")):  # fmt: skip
-        if values[name] and not values[needs]:
+        if value_of(values, name) and not value_of(values, needs):
             found.append(Problem(name, "(set)", f"needs {needs}", f"set {needs}, or unset {name}"))
     if values["LDAP_ALLOW_PLAINTEXT"] and (values["LDAP_URL"] or "").startswith("ldaps://"):
         found.append(Problem("LDAP_ALLOW_PLAINTEXT", "true", "contradicts an ldaps:// LDAP_URL", "unset it"))
@@ -115,10 +115,10 @@ def configure(settings: Settings, c: Config) -> None:
 def directory_endpoint(settings: Settings) -> tuple[str, int, str]:
     """Host, port and ldapauthenticator's tls_strategy: ldaps:// is TLS from the start, ldap:// is StartTLS
     before the bind, or plain text with LDAP_ALLOW_PLAINTEXT."""
-    url = urlsplit(settings["LDAP_URL"])
+    url = urlsplit(present(settings["LDAP_URL"]))
     if url.scheme == "ldaps":
-        return url.hostname, url.port or 636, "on_connect"
-    return url.hostname, url.port or 389, "insecure" if settings["LDAP_ALLOW_PLAINTEXT"] else "before_bind"
+        return present(url.hostname), url.port or 636, "on_connect"
+    return present(url.hostname), url.port or 389, "insecure" if settings["LDAP_ALLOW_PLAINTEXT"] else "before_bind"
 
 
 def tls_kwargs_of(settings: Settings) -> dict:

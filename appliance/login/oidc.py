@@ -5,7 +5,18 @@ from urllib.parse import urlsplit
 
 from traitlets.config import Config
 
-from appliance.declarations import LoginMode, Outcome, Problem, Report, Setting, Settings, StartRefused, failed, passed
+from appliance.declarations import (
+    LoginMode,
+    Outcome,
+    Problem,
+    Report,
+    Setting,
+    Settings,
+    StartRefused,
+    failed,
+    passed,
+    present,
+)
 from appliance.kinds import Choice, ExistingFile, Integer, NameList, Text, Url
 from appliance.login.rules import admits_no_one, callback_off_public_url, callback_problems, required
 
@@ -122,7 +133,9 @@ def start(settings: Settings, report: Report) -> None:
     from appliance.auth.oidc import DiscoveryError, wait_for_issuer  # oauthenticator: heavy, and needed here only
 
     try:
-        wait_for_issuer(settings["OIDC_ISSUER"], settings["OIDC_CA_CERT"], settings["OIDC_WAIT_SECONDS"], report)
+        wait_for_issuer(
+            present(settings["OIDC_ISSUER"]), settings["OIDC_CA_CERT"], settings["OIDC_WAIT_SECONDS"], report
+        )
     except DiscoveryError as error:
         raise StartRefused(str(error)) from None
     report(f"The OpenID Connect provider {settings['OIDC_ISSUER']} answers with its endpoints.")
@@ -134,7 +147,7 @@ def diagnose(settings: Settings) -> Outcome:
     if off_public_url := callback_off_public_url(settings):
         return off_public_url
     try:
-        discovered_endpoints(settings["OIDC_ISSUER"], settings["OIDC_CA_CERT"])
+        discovered_endpoints(present(settings["OIDC_ISSUER"]), settings["OIDC_CA_CERT"])
     except DiscoveryError as error:
         return failed(f"OIDC_ISSUER {settings['OIDC_ISSUER']} {error}", "check the URL, the network and OIDC_CA_CERT")
     callback = settings["OAUTH_CALLBACK_URL"]

@@ -3,12 +3,16 @@
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from appliance.declarations import Outcome, Problem, Settings, failed
+from appliance.declarations import Outcome, Problem, Settings, failed, value_of
 from appliance.layout import ADMIN_PASSWORD_FILE, SECRETS_FOLDER
 
 
 def required(values: Settings, mode: str, names: tuple[str, ...], fix: str) -> list[Problem]:
-    return [Problem(name, "(unset)", f"is required when AUTH_MODE={mode}", fix) for name in names if not values[name]]
+    return [
+        Problem(name, "(unset)", f"is required when AUTH_MODE={mode}", fix)
+        for name in names
+        if not value_of(values, name)
+    ]
 
 
 def callback_problems(values: Settings, mode: str) -> list[Problem]:
@@ -42,7 +46,7 @@ def admin_password_missing(settings: Settings) -> Outcome | None:
 
 
 def admins_named(settings: Settings) -> str:
-    return f"admins {', '.join(settings['ADMIN_USERS'])}"
+    return f"admins {', '.join(settings['ADMIN_USERS'] or ())}"
 
 
 def callback_off_public_url(settings: Settings) -> Outcome | None:

@@ -9,7 +9,7 @@
 from appliance.profiles.fields import FIELDS, SCHEMA_FILE, json_schema, rendered_schema
 from appliance.profiles.file import DEFAULT_PROFILES_FILE, ProfilesFileKind, parse_file, parse_text
 from appliance.profiles.model import SWARM_ONLY_FIELDS, Profile, ProfilesFile, SharedVolume, gpus_shown
-from appliance.profiles.policy import ProfileRefused, chosen, in_use
+from appliance.profiles.policy import ProfileRefused, chosen, images_in_use, in_use
 
 __all__ = [
     "DEFAULT_PROFILES_FILE",
@@ -23,6 +23,7 @@ __all__ = [
     "SharedVolume",
     "chosen",
     "gpus_shown",
+    "images_in_use",
     "in_use",
     "json_schema",
     "parse_file",

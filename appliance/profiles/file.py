@@ -8,6 +8,7 @@ work folder is no volume's mount path), or a key given twice; those are checked 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import jsonschema
 import yaml
@@ -74,8 +75,8 @@ def parse_text(content: str, path: str) -> tuple[Profile, ...]:
         line = f":{mark.line + 1}" if mark else ""
         raise Invalid(f"is not valid YAML: {path}{line}: {getattr(error, 'problem', error)}") from None
     problems = Problems(path)
-    for error in VALIDATOR.iter_errors(document):
-        for node, message in structure_problems(error, document, root):
+    for schema_error in VALIDATOR.iter_errors(document):
+        for node, message in structure_problems(schema_error, document, root):
             problems.add(node, message)
     parsed = [parsed_profile(node, index, problems) for index, node in profile_nodes(root)]
     across_profiles(parsed, problems)
@@ -107,8 +108,10 @@ def structure_problems(error: jsonschema.ValidationError, document: object, root
         return [(node, f"{where} must be a mapping of fields ({allowed})")]
     if error.validator == "additionalProperties":
         known = {one.name for one in fields}
-        return [(key, f"{where}: {key.value} is not a field; allowed: {allowed}") for key, _ in node.value
-                if key.value not in known]  # fmt: skip
+        keys = [key for key, _ in node.value] if isinstance(node, yaml.MappingNode) else []
+        return [
+            (key, f"{where}: {key.value} is not a field; allowed: {allowed}") for key in keys if key.value not in known
+        ]
     if error.validator == "required":
         return [(node, f"{where}: {name} is required") for name in error.validator_value if name not in error.instance]
     return []
@@ -117,7 +120,8 @@ def structure_problems(error: jsonschema.ValidationError, document: object, root
 def mapping_at(path: tuple, document: object) -> tuple[tuple[Field, ...] | None, str]:
     """The fields of the mapping at path (a profile, or one of its volumes), and how messages name it."""
     if len(path) == 2:
-        return FIELDS, profile_label(document["profiles"][path[1]], path[1] + 1)
+        listing = cast(dict, document)["profiles"]
+        return FIELDS, profile_label(listing[path[1]], path[1] + 1)
     if len(path) == 4 and path[2] == "volumes":
         return VOLUME_FIELDS, f"{mapping_at(path[:2], document)[1]}, volumes[{path[3] + 1}]"
     return None, ""
@@ -198,7 +202,9 @@ def across_profiles(parsed: list[tuple[dict, yaml.Node]], problems: Problems) ->
     seen: set[str] = set()
     for values, node in parsed:
         name = values.get("name")
-        if name is not None and name in seen:
+        if name is None:
+            continue
+        if name in seen:
             problems.add(node, f"profile {name!r} is declared twice; names must be unique")
         seen.add(name)
     defaults = [node for values, node in parsed if values.get("default")]

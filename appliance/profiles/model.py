@@ -76,7 +76,8 @@ class ProfilesFile:
 def from_images(default_image: str, images: Iterable[str]) -> tuple[Profile, ...]:
     """ALLOWED_IMAGES as profiles: one per image, the default image first and default."""
     ordered = list(dict.fromkeys([default_image, *images]))
-    profiles, used = [], set()
+    profiles: list[Profile] = []
+    used: set[str] = set()
     for position, reference in enumerate(ordered):
         name = image_slug(reference, used)
         used.add(name)

@@ -4,6 +4,7 @@ spawner enforces at every start, whoever asks)."""
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from appliance.declarations import Settings, present
 from appliance.profiles.model import ONLY_PROFILE, Profile, from_images
 
 
@@ -42,11 +43,12 @@ def chosen(profiles: tuple[Profile, ...], options: Mapping, groups: Iterable[str
                 f"groups. Profiles open to {user}: {offered}.",
             )
     elif reference is not None:
-        profile = next((p for p in open_ones if p.image == reference), None)
-        if profile is None:
+        matching = next((p for p in open_ones if p.image == reference), None)
+        if matching is None:
             raise ProfileRefused(
                 403, f"The image {reference!r} is not in a profile open to {user}. Profiles open to {user}: {offered}."
             )
+        profile = matching
     else:
         profile = next((p for p in open_ones if p.default), open_ones[0])
     if reference is not None and profile.image != reference:
@@ -62,10 +64,16 @@ def by_name(profiles: tuple[Profile, ...], name: object, offered: str) -> Profil
     return profile
 
 
-def in_use(settings: Mapping[str, object]) -> tuple[Profile, ...]:
+def images_in_use(settings: Settings) -> list[str]:
+    """The image of each profile in use, in order, once each."""
+    return list(dict.fromkeys(present(profile.image) for profile in in_use(settings)))
+
+
+def in_use(settings: Settings) -> tuple[Profile, ...]:
     """The profiles of this hub: the file's, else one per ALLOWED_IMAGES entry, else one with the global settings;
     each with an image (SINGLEUSER_IMAGE where it names none)."""
     source, images, default_image = settings["PROFILES_FILE"], settings["ALLOWED_IMAGES"], settings["SINGLEUSER_IMAGE"]
+    profiles: tuple[Profile, ...]
     if source:
         profiles = source.profiles
     elif images:

@@ -1,5 +1,7 @@
 """Docker mode: one container per server on this host, its files in a named volume that outlives it."""
 
+from typing import Any
+
 from traitlets.config import Config
 
 from appliance.declarations import Settings, SpawnerMode
@@ -28,7 +30,7 @@ def user_volume_template(settings: Settings) -> str:
 def hardened_host_config(settings: Settings, read_only_home: bool) -> dict:
     """No privileges to gain, no capabilities, bounded processes; with READ_ONLY_ROOTFS, only the volumes and
     in-memory /tmp (and the image's home, where it is the container's own) stay writable."""
-    host_config = {
+    host_config: dict[str, Any] = {
         # The spawner removes containers when they stop (remove=True); without Docker's auto-remove,
         # a container that dies while starting keeps its logs long enough to show them to the user.
         "auto_remove": False,

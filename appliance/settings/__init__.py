@@ -2,6 +2,7 @@
 rules between them (appliance.settings.rules), and reports every problem at once."""
 
 from types import MappingProxyType
+from typing import cast
 
 from appliance.declarations import Problem, RawEnv, Setting, Settings
 from appliance.kinds import Invalid
@@ -63,20 +64,22 @@ def load(environ: RawEnv) -> Settings:
             values[setting.name] = setting.kind(raw) if raw else None
         except Invalid as error:
             problems.append(Problem(setting.name, shown(setting, raw), str(error), setting.help))
+    # Typed as what they become; filled in declaration order, as traitlets' @default is.
+    typed = cast(Settings, values)
     for setting in SETTINGS:
         if setting.derived and values[setting.name] is None and not environ.get(setting.name):
-            values[setting.name] = derived_value(setting, values)
+            values[setting.name] = derived_value(setting, typed)
     failed = {problem.name for problem in problems}
-    problems += [problem for problem in cross_checks(values, chosen_in(environ)) if problem.name not in failed]
+    problems += [problem for problem in cross_checks(typed, chosen_in(environ)) if problem.name not in failed]
     if problems:
         raise SettingsError(problems)
-    return MappingProxyType(values)
+    return cast(Settings, MappingProxyType(values))
 
 
 def derived_value(setting: Setting, values: Settings) -> object:
     """The derived default, parsed; None when it derives nothing, or nothing valid from another bad setting
     (whose own problem is reported)."""
-    raw = setting.default(values)
+    raw = setting.default(values) if callable(setting.default) else setting.default
     try:
         return setting.kind(raw) if raw else None
     except Invalid:

@@ -108,6 +108,7 @@ HUB_AND_LOGIN_SETTINGS = (
         default=auth_mode_of,
         default_doc="github when GITHUB_CLIENT_ID is set, else password",
         group="Login",
+        always_derived=True,
     ),
     Setting(
         "ADMIN_USERS",
@@ -186,6 +187,7 @@ SERVER_SETTINGS = (
         default_doc=f"IMAGE_REGISTRY/jupyterhub-appliance-singleuser:{__version__}, the hub's own version "
         "(system mode: …-systemuser)",
         group="User servers",
+        always_derived=True,
     ),
     Setting(
         "ALLOWED_IMAGES",
@@ -441,6 +443,7 @@ SERVER_SETTINGS = (
         default=database_url_of,
         default_doc="sqlite:///DATA_DIR/jupyterhub.sqlite",
         group="Storage",
+        always_derived=True,
     ),
     Setting(
         "DATABASE_PASSWORD_FILE",

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from appliance.declarations import Problem, RawEnv, Settings
+from appliance.declarations import Problem, RawEnv, Settings, present, value_of
 from appliance.login import LOGIN_MODES
 from appliance.profiles import SWARM_ONLY_FIELDS
 from appliance.redaction import without_credentials
@@ -41,7 +41,7 @@ def only_in_mode_problems(values: Settings, chosen: frozenset[str]) -> list[Prob
     problems = []
     for name in sorted(chosen, key=list(BY_NAME).index):
         applies_in = BY_NAME[name].applies_in
-        chosen_mode = values[applies_in.selector] if applies_in else None
+        chosen_mode = value_of(values, applies_in.selector) if applies_in else None
         if applies_in and chosen_mode is not None and chosen_mode not in applies_in.modes:
             fix = f"unset it, or set {applies_in.selector}={applies_in.modes[0]}"
             problems.append(Problem(name, "(set)", f"only applies when {applies_in}", fix))
@@ -190,7 +190,7 @@ def tls_problems(values: Settings) -> list[Problem]:
         problems.append(
             Problem("DOMAIN", "(unset)", "is required with TLS_CERT", "set it to the name the certificate is for")
         )
-    mismatch = certificate_key_mismatch(cert, key)
+    mismatch = certificate_key_mismatch(cert, present(key))
     if mismatch:
         problems.append(mismatch)
     return problems

@@ -9,6 +9,7 @@ modes' spawners build on this one.
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import docker
 import docker.errors
@@ -16,6 +17,7 @@ from dockerspawner import DockerSpawner
 from traitlets import Integer, Unicode, default
 
 from appliance import docker_host
+from appliance.declarations import present
 from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
 from appliance.network_rules import NetworkRulesError
 from appliance.profiles import Profile, SharedVolume
@@ -40,6 +42,8 @@ GPU_TOOLKIT_FIX = (
 
 
 class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, OwnershipCheck, DockerSpawner):
+    extra_host_config: dict[str, Any]  # DockerSpawner's trait, as this class uses it
+
     appliance_instance = Unicode(
         "jupyterhub-appliance",
         config=True,
@@ -121,7 +125,9 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
 
     async def ensure_shared_volume(self, volume: SharedVolume) -> None:
         """Create a missing shared volume; a writable one (a scratch) is opened to every user of the profile."""
-        created = await self.ensure_volume(volume.name, self.shared_labels(), f"the profile {self.profile.name}")
+        created = await self.ensure_volume(
+            volume.name, self.shared_labels(), f"the profile {present(self.profile).name}"
+        )
         if created and not volume.read_only:
             await self.open_to_every_user(volume.name)
 
@@ -232,7 +238,8 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
         )
         await self.remove_object()
         raise SpawnError(
-            f"The profile {self.profile.name} asks for GPUs ({self.profile.gpus}), but this host's Docker engine has "
+            f"The profile {present(self.profile).name} asks for GPUs ({present(self.profile).gpus}), but this host's "
+            "Docker engine has "
             f"no GPU support (Docker: {error.explanation}). {GPU_TOOLKIT_FIX}",
             status=UNAVAILABLE,
             reason="gpu",

@@ -10,6 +10,7 @@ import jupyterhub
 
 from appliance import docker_host, image_pulls
 from appliance.images import jupyterhub_mismatch, looks_like_docker_stacks
+from appliance.spawners.base import SpawnerMixinBase
 from appliance.spawners.errors import CONFLICT, UNAVAILABLE, SpawnError
 
 BUILD_HINT = (
@@ -17,7 +18,7 @@ BUILD_HINT = (
 )
 
 
-class ImageGate:
+class ImageGate(SpawnerMixinBase):
     """A mixin for DockerSpawner: `pull_image` as its pull_policy says, with progress and reasons.
 
     Needs the spawner's `docker()`, `client`, `engine`, `pull_policy`, `report()` and `helper_labels()`.
@@ -53,7 +54,12 @@ class ImageGate:
                 f"Image {image} {situation}: {error.explanation}. {BUILD_HINT}", status=UNAVAILABLE, reason="image"
             ) from None
         self.report(10, f"Pulled image {image}")
-        await self.check_jupyterhub_version(image, await self.image_id(image))
+        pulled = await self.image_id(image)
+        if pulled is None:
+            raise SpawnError(
+                f"Image {image} was pulled, then was gone from this host", status=UNAVAILABLE, reason="image"
+            )
+        await self.check_jupyterhub_version(image, pulled)
 
     async def joined_pull_ahead(self, image: str) -> bool:
         """Wait for the pull that began at hub start (appliance.image_pulls), if one is under way, showing its
@@ -83,12 +89,12 @@ class ImageGate:
                 asyncio.to_thread(docker_host.jupyterhub_version_in, self.engine, image, self.helper_labels())
             )
         found = await self._jupyterhub_versions[image_id]
-        if jupyterhub_mismatch(image, found, jupyterhub.__version__):
+        if mismatch := jupyterhub_mismatch(image, found, jupyterhub.__version__):
             # Only a refusal needs the image's config: it names docker-stacks' pinned tag.
             config = (await self.docker("inspect_image", image_id))["Config"]
             docker_stacks = looks_like_docker_stacks(config)
-            mismatch = jupyterhub_mismatch(image, found, jupyterhub.__version__, docker_stacks)
-            raise SpawnError(mismatch, status=CONFLICT, reason="image")
+            named = jupyterhub_mismatch(image, found, jupyterhub.__version__, docker_stacks)
+            raise SpawnError(named or mismatch, status=CONFLICT, reason="image")
         if found:
             self.report(12, f"Image {image} has JupyterHub {found}; the hub has {jupyterhub.__version__}")
         else:

@@ -16,7 +16,6 @@ from typing import ClassVar
 import docker.errors
 import requests
 from traitlets import Bool, List, Unicode
-from traitlets.config import LoggingConfigurable
 
 from appliance import docker_host
 from appliance.kinds import egress_rule
@@ -29,12 +28,13 @@ from appliance.network_rules import (
     ipv4_rules,
     user_network_surroundings,
 )
+from appliance.spawners.base import SpawnerMixinBase
 
 # How long what the rules are written against (the host's addresses, the hub's) is taken as known.
 SURROUNDINGS_SECONDS = 300
 
 
-class NetworkIsolation(LoggingConfigurable):
+class NetworkIsolation(SpawnerMixinBase):
     """A mixin for DockerSpawner. Needs its `docker()`, `engine`, `container_id`, `network_name`, `port`, `report()` and
     `helper_labels()`."""
 

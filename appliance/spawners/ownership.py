@@ -7,9 +7,9 @@ belongs to; otherwise the action is refused and logged, and the container is lef
 """
 
 import docker.errors
-from traitlets.config import LoggingConfigurable
 
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
+from appliance.spawners.base import SpawnerMixinBase
 from appliance.spawners.errors import CONFLICT, SpawnError
 
 
@@ -37,7 +37,7 @@ class NotOurs(SpawnError):
         super().__init__(message, status=CONFLICT, reason="not-ours")
 
 
-class OwnershipCheck(LoggingConfigurable):
+class OwnershipCheck(SpawnerMixinBase):
     """A mixin for DockerSpawner. Needs its `docker()`, `object_type`, `object_id`, `object_name`,
     `appliance_instance`, `user` and `name`."""
 

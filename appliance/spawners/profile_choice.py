@@ -8,12 +8,14 @@ the configured values before the profile's own are applied.
 """
 
 import html
+from typing import cast
 
 from sqlalchemy.orm import object_session
 from traitlets import Any, List, default
-from traitlets.config import LoggingConfigurable
 
+from appliance.declarations import present
 from appliance.profiles import Profile, ProfileRefused, SharedVolume, chosen, gpus_shown
+from appliance.spawners.base import SpawnerMixinBase
 from appliance.spawners.errors import SpawnRefused
 
 # The values a profile may replace, as configured; restored before each start. The environment is not among
@@ -22,7 +24,7 @@ PROFILE_TRAITS = ("image", "mem_limit", "cpu_limit", "mem_guarantee", "cpu_guara
 GPU_CAPABILITIES = [["gpu"]]
 
 
-class ProfileChoice(LoggingConfigurable):
+class ProfileChoice(SpawnerMixinBase):
     profiles = List(
         Any(),
         config=True,
@@ -49,19 +51,22 @@ class ProfileChoice(LoggingConfigurable):
 
     def open_profiles(self) -> list[Profile]:
         groups = self.owner_groups()
-        return [profile for profile in self.profiles if profile.open_to(groups)]
+        return [profile for profile in self.offered() if profile.open_to(groups)]
+
+    def offered(self) -> tuple[Profile, ...]:
+        return tuple(cast(list[Profile], self.profiles))
 
     # -- the check, and the profile's values ----------------------------------------------------------
     def apply_profile(self) -> Profile:
         """Choose the server's profile from its user_options and set its values; SpawnRefused when not allowed."""
         try:
-            profile = chosen(tuple(self.profiles), self.user_options or {}, self.owner_groups(), self.user.name)
+            profile = chosen(self.offered(), self.user_options or {}, self.owner_groups(), self.user.name)
         except ProfileRefused as refusal:
             self.forget_refused_options()
             raise SpawnRefused(refusal.status, str(refusal)) from None
         for name, value in self.configured.items():
             setattr(self, name, value)
-        self.image = profile.image
+        self.image = present(profile.image)  # profiles in use all name one (appliance.profiles.in_use)
         if profile.mem_limit:
             self.mem_limit = profile.mem_limit
         if profile.cpu_limit:
@@ -91,13 +96,13 @@ class ProfileChoice(LoggingConfigurable):
         choice must not become that default, or each later start without options would be refused again."""
         orm_spawner = getattr(self, "orm_spawner", None)
         session = object_session(orm_spawner) if orm_spawner is not None else None
-        if session is not None:
+        if orm_spawner is not None and session is not None:
             orm_spawner.user_options = {}
             session.commit()
 
     async def check_allowed(self, image):
         """dockerspawner's check of a user_options image: apply_profile has checked it against the profiles."""
-        return self.profile.image
+        return present(self.profile).image
 
     @property
     def shared_volumes(self) -> dict[str, SharedVolume]:

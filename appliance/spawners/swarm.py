@@ -3,6 +3,7 @@
 import asyncio
 import os
 import time
+from typing import Any
 
 from docker.types import DriverConfig, Mount
 from dockerspawner import SwarmSpawner
@@ -29,6 +30,8 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
     reported (service created, task scheduled on a node, task running, server answering), and a
     task that Swarm rejects, a missing image on its node say, ends the spawn with Swarm's reason.
     """
+
+    extra_placement_spec: dict[str, Any]  # SwarmSpawner's trait, as this class uses it
 
     pids_limit = Integer(0, config=True, help="Most processes a server's task may run (PIDS_LIMIT); 0: no limit.")
     homes_root = Unicode(
@@ -201,10 +204,12 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
         return (await asyncio.to_thread(read)).decode(errors="replace").strip()
 
 
-def gpu_resources(gpus: int | tuple[str, ...] | None) -> list[dict]:
+def gpu_resources(gpus: str | int | tuple[str, ...] | None) -> list[dict]:
     """GPUs as Swarm generic resources: a count (discrete), or device ids (named); `all` is refused by the settings."""
     if gpus is None:
         return []
+    if isinstance(gpus, str):
+        raise ValueError(f"gpus: {gpus} cannot be scheduled by Swarm, and the settings refuse it")
     if isinstance(gpus, tuple):
         return [{"NamedResourceSpec": {"Kind": GPU_RESOURCE_KIND, "Value": device}} for device in gpus]
     return [{"DiscreteResourceSpec": {"Kind": GPU_RESOURCE_KIND, "Value": gpus}}]

@@ -9,10 +9,12 @@ from pathlib import Path
 from appliance import __version__
 from appliance.docs import (
     PROFILES_PAGE,
+    SETTING_TYPES_FILE,
     SETTINGS_PAGE,
     VERSIONED_FILES,
     render_env_example,
     render_main_settings,
+    render_setting_types,
     render_table,
     stale_files,
     write,
@@ -40,12 +42,24 @@ def test_drift_is_detected(tmp_path):
     (tmp_path / SETTINGS_PAGE).write_text((ROOT / SETTINGS_PAGE).read_text().replace("`SPAWNER_MODE`", "`MODE`"))
     (tmp_path / ".env.example").write_text(render_env_example() + "#EXTRA=1\n")
     (tmp_path / SCHEMA_FILE).write_text(rendered_schema().replace("mem_limit", "memory"))
-    assert stale_files(tmp_path) == ["README.md", SETTINGS_PAGE, SCHEMA_FILE, ".env.example"]
+    (tmp_path / SETTING_TYPES_FILE).parent.mkdir()
+    (tmp_path / SETTING_TYPES_FILE).write_text(render_setting_types().replace("    MEM_LIMIT: str\n", ""))
+    assert stale_files(tmp_path) == ["README.md", SETTINGS_PAGE, ".env.example", SCHEMA_FILE, SETTING_TYPES_FILE]
     result = subprocess.run(
         [sys.executable, "-m", "appliance", "docs", "--root", str(tmp_path)], capture_output=True, text=True
     )
     assert result.returncode == 1
     assert "appliance docs --write" in result.stderr
+
+
+def test_the_typed_view_gives_each_setting_its_kinds_type_and_none_where_it_may_be_unset():
+    rendered = render_setting_types()
+    assert "    SPAWNER_MODE: str\n" in rendered, "a literal default: never unset"
+    assert "    AUTH_MODE: str\n" in rendered, "a derived default that always gives a value"
+    assert "    PUBLIC_URL: str | None\n" in rendered
+    assert "    USER_EGRESS_ALLOW: tuple[EgressRule, ...] | None\n" in rendered
+    assert "    PROFILES_FILE: ProfilesFile | None\n" in rendered
+    assert "    CPU_LIMIT: float\n" in rendered and "    IDLE_TIMEOUT: int\n" in rendered
 
 
 def test_every_setting_is_documented_in_both():
@@ -75,6 +89,8 @@ def test_a_version_bump_is_caught_and_written_everywhere(tmp_path):
     copy_generated_pages(tmp_path)
     (tmp_path / ".env.example").write_text(render_env_example())
     (tmp_path / SCHEMA_FILE).write_text(rendered_schema())
+    (tmp_path / SETTING_TYPES_FILE).parent.mkdir()
+    (tmp_path / SETTING_TYPES_FILE).write_text(render_setting_types())
     assert stale_files(tmp_path) == list(VERSIONED_FILES)
     result = subprocess.run(
         [sys.executable, "-m", "appliance", "docs", "--root", str(tmp_path)], capture_output=True, text=True
