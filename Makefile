@@ -28,7 +28,7 @@ $(OLD_HUB)/.installed-with-psycopg:
 images: engine
 	scripts/build-images.sh
 
-# Python (ruff; mypy over appliance/), the Dockerfiles (hadolint), the workflows (actionlint), and the generated docs and versions.
+# Python (ruff; mypy over appliance/ and harness/), the Dockerfiles (hadolint), the workflows (actionlint), and the generated docs and versions.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

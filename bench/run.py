@@ -31,14 +31,14 @@ import requests
 
 from appliance import docker_host
 from bench import engine_stats
-from tests.e2e.hub_client import HubClient, events_until_ready, wait_until
-from tests.e2e.stack import HUB_IMAGE, ROOT, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE, Stack, free_port
+from harness.compose import HUB_IMAGE, ROOT, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE, Stack
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import HubClient, events_until_ready, wait_until
+from harness.stock import StockHub
 
 RESULTS = ROOT / "bench" / "results"
 BENCH_LABEL = "jupyterhub-appliance.bench"
 RUN = secrets.token_hex(4)
-ADMIN_PASSWORD = secrets.token_hex(20)
-USER_PASSWORD = secrets.token_hex(12)
 SERVER_PORT = 8888
 
 
@@ -318,43 +318,14 @@ def login_to_lab(stack: Stack, user: str) -> float:
 # -- the stock baseline ---------------------------------------------------------------------------
 @contextlib.contextmanager
 def stock_hub(client, network: str, user_prefix: str):
-    """A stock hub (bench/stock_jupyterhub_config.py) on `network`; yields its container and a HubApi.
-
-    Afterwards it removes the hub, every server it spawned and the volumes of users named `user_prefix…`."""
-    volumes_before = {volume.name for volume in client.volumes.list()}
-    token, port = secrets.token_hex(16), free_port()
-    hub = client.containers.create(
-        HUB_IMAGE,
-        ["-f", "/bench/stock_jupyterhub_config.py"],
-        entrypoint=["jupyterhub"],
-        environment={
-            "DOCKER_NOTEBOOK_IMAGE": SINGLEUSER_IMAGE,
-            "DOCKER_NETWORK_NAME": network,
-            "BENCH_TOKEN": token,
-            "BENCH_RUN": RUN,
-        },
-        volumes={
-            "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"},
-            str(ROOT / "bench"): {"bind": "/bench", "mode": "ro"},
-        },
-        ports={"8000/tcp": ("127.0.0.1", port)},
-        labels={BENCH_LABEL: RUN},
-        name=f"jupyterhub-bench-{RUN}",
-    )
-    client.networks.get(network).connect(hub, aliases=["jupyterhub"])
-    hub.start()
+    """The stock hub (harness.stock) on `network`; yields its container and a HubApi. Afterwards it removes the hub,
+    every server it spawned and the volumes of users named `user_prefix…`."""
+    hub = StockHub(client, network, user_prefix, BENCH_LABEL, RUN)
     log("starting the stock hub")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: http_ok(f"{url}/hub/health"), "the stock hub", seconds=120)
-        yield hub, HubApi(url, token)
+        yield hub.up().container, HubApi(hub.url, hub.token)
     finally:
-        hub.remove(force=True, v=True)
-        for container in client.containers.list(all=True, filters={"label": f"{BENCH_LABEL}={RUN}"}):
-            container.remove(force=True)
-        for volume in client.volumes.list():
-            if volume.name not in volumes_before and volume.name.startswith(f"jupyterhub-user-{user_prefix}"):
-                volume.remove(force=True)
+        hub.down()
 
 
 def measure_stock(client, sizes, network) -> dict:

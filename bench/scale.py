@@ -50,8 +50,8 @@ from bench.run import (
     stamped_lines,
     stock_hub,
 )
-from tests.e2e.hub_client import Kernel, wait_until
-from tests.e2e.stack import SINGLEUSER_IMAGE
+from harness.compose import SINGLEUSER_IMAGE
+from harness.hub_client import Kernel, wait_until
 
 RESTART_DEADLINE_SECONDS = 300
 RESTART_ROUNDS = 1000

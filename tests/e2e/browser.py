@@ -6,7 +6,7 @@ from contextlib import contextmanager
 
 from playwright.sync_api import sync_playwright
 
-from tests.e2e.stack import ARTIFACTS
+from harness.compose import ARTIFACTS
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # How long JupyterLab may take to appear once the spawn starts.

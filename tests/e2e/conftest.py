@@ -5,9 +5,7 @@ import statistics
 import docker
 import pytest
 
-from tests.e2e.canaries import NAMESPACE_PREFIX, Canaries
-from tests.e2e.registry import REGISTRY, start_registry
-from tests.e2e.stack import (
+from harness.compose import (
     ARTIFACTS,
     HUB_IMAGE,
     MULTI_NODE_SPAWN_SECONDS,
@@ -17,10 +15,12 @@ from tests.e2e.stack import (
     SPAWN_SECONDS,
     SWARM_SPAWN_SECONDS,
     SYSTEMUSER_IMAGE,
-    Stack,
+    StackFactory,
     leftovers_of,
     sweep_earlier_runs,
 )
+from tests.e2e.canaries import NAMESPACE_PREFIX, Canaries
+from tests.e2e.registry import REGISTRY, start_registry
 
 
 def pytest_collection_modifyitems(items):
@@ -58,29 +58,6 @@ def docker_client():
     leftovers = leftovers_of(client, f"appliance-e2e-{RUN_ID}", run_id=RUN_ID)
     client.close()
     assert not leftovers, f"the e2e run left these behind: {leftovers}"
-
-
-class StackFactory:
-    """Starts stacks one at a time (this machine has two cores); `down_all` removes them."""
-
-    def __init__(self, client, tmp_path_factory):
-        self.client, self.tmp_path_factory = client, tmp_path_factory
-        self.stacks: list[Stack] = []
-
-    def __call__(self, env: dict[str, str] | None = None, healthy: bool = True, **options) -> Stack:
-        self.down_all()
-        return self.beside(env, healthy, **options)
-
-    def beside(self, env: dict[str, str] | None = None, healthy: bool = True, **options) -> Stack:
-        """A stack up while the others stay up (a second appliance on this host); torn down with them."""
-        stack = Stack(self.client, self.tmp_path_factory.mktemp("stack"), env or {}, **options)
-        self.stacks.append(stack)
-        return stack.up(healthy)
-
-    def down_all(self) -> None:
-        for stack in self.stacks:
-            stack.down()
-        self.stacks.clear()
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 import ldap3
 from testcontainers.core.container import DockerContainer
 
+from harness.compose import BASE_IMAGE
+from harness.hub_client import wait_until
 from tests.certificates import CertificateAuthority
-from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import BASE_IMAGE
 
 IMAGE = "jupyterhub-appliance/e2e-openldap:latest"
 DOCKERFILE = f"""FROM {BASE_IMAGE}

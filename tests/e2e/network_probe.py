@@ -4,9 +4,9 @@ import inspect
 import json
 
 from appliance.helpers.reach import reach
+from harness.compose import free_port
+from harness.hub_client import HubClient, Kernel
 from tests.e2e.canaries import CANARY_PORT, INTERNET, METADATA, PRIVATE, PRIVATE_ALLOWED, HostListener
-from tests.e2e.hub_client import HubClient, Kernel
-from tests.e2e.stack import free_port
 
 LISTEN = """
 import socket, subprocess, sys, time

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from testcontainers.core.container import DockerContainer
 
-from tests.e2e.hub_client import HubClient, HubClientError, wait_until
-from tests.e2e.stack import HUB_IMAGE, ROOT
+from harness.compose import HUB_IMAGE, ROOT
+from harness.hub_client import HubClient, HubClientError, wait_until
 
 IMAGE = "jupyterhub-appliance/e2e-oidc-provider:latest"
 DOCKERFILE = f"""FROM {HUB_IMAGE}

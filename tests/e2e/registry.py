@@ -9,8 +9,8 @@ import io
 import requests
 from testcontainers.core.container import DockerContainer
 
-from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import BASE_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port
+from harness.compose import BASE_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port
+from harness.hub_client import wait_until
 
 REGISTRY_IMAGE = "jupyterhub-appliance/e2e-registry:latest"
 REGISTRY_PORT = free_port()

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
+from harness.compose import free_port
 from tests.e2e.registry import REGISTRY_PORT
-from tests.e2e.stack import free_port
 
 CHUNK = 64 * 1024
 FORWARDED_HEADERS = ("Accept", "Range", "Authorization")

@@ -3,8 +3,8 @@
 import pytest
 from testcontainers.core.container import DockerContainer
 
-from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL
+from harness.compose import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL
+from harness.hub_client import wait_until
 
 # The whole matrix of bad values is in tests/unit/test_settings.py; here, what only a real container shows:
 # one environment with several problems, including a file the hub image does not have.

@@ -2,9 +2,8 @@
 
 import pytest
 
-from tests.e2e.stack import doctor
-
-ADMIN_PASSWORD = "doctor-admin-password-0123456789abc"
+from harness.compose import doctor
+from harness.credentials import ADMIN_PASSWORD
 
 
 @pytest.fixture(scope="module")

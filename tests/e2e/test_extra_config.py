@@ -3,9 +3,9 @@
 import pytest
 import requests
 
-from tests.e2e.stack import ROOT, RUN_ID
+from harness.compose import ROOT, RUN_ID
+from harness.credentials import ADMIN_PASSWORD
 
-ADMIN_PASSWORD = "extra-config-admin-password-01234567"
 MARKER = f"announcement from an admin's own config file {RUN_ID}"
 
 

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.hub_client import HubClient, wait_until
+from harness.compose import ARTIFACTS, INSTANCE_LABEL, ROOT, SINGLEUSER_IMAGE, USER_LABEL, record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import HubClient, wait_until
 from tests.e2e.network_probe import OUTSIDE, kernel_of, reaches
-from tests.e2e.stack import ARTIFACTS, INSTANCE_LABEL, ROOT, SINGLEUSER_IMAGE, USER_LABEL, record_spawn
 
-ADMIN_PASSWORD = "faults-admin-password-0123456789abcdef"
-USER_PASSWORD = "faults-students-password"
 NOTEBOOK = "faults.ipynb"
 # The bound docs/operations.md states for the proxy: supervisord restarts it at once and the hub checks every second.
 ROUTES_RESTORED_WITHIN_SECONDS = 10

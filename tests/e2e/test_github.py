@@ -3,9 +3,9 @@
 import pytest
 import requests
 
+from harness.compose import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
+from harness.hub_client import HubClient
 from tests.e2e.browser import chromium, spawn_until_lab, wait_until_logged_in
-from tests.e2e.hub_client import HubClient
-from tests.e2e.stack import HUB_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
 from tests.fake_github.container import FakeGitHubContainer
 
 CLIENT_ID = "appliance-e2e-app"

@@ -11,12 +11,12 @@ import requests
 from cryptography import x509
 from testcontainers.core.container import DockerContainer
 
+from harness.compose import ARTIFACTS, BASE_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
+from harness.credentials import ADMIN_PASSWORD
+from harness.hub_client import wait_until
 from tests.certificates import CertificateAuthority
-from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import ARTIFACTS, BASE_IMAGE, RUN_ID, TEST_RUN_LABEL, free_port, record_spawn
 
 DOMAIN = "hub.appliance.test"
-ADMIN_PASSWORD = "https-admin-password-0123456789abcd"
 PEBBLE_IMAGE = "jupyterhub-appliance/e2e-pebble:latest"
 PEBBLE_NAME = f"pebble-{RUN_ID}"
 TLS_INSIDE = "/etc/appliance/tls"

@@ -5,10 +5,8 @@ import re
 import pytest
 import requests
 
-from tests.e2e.stack import record_spawn
-
-ADMIN_PASSWORD = "isolation-admin-password-0123456789"
-USER_PASSWORD = "students-password"
+from harness.compose import record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 
 
 @pytest.fixture(scope="module")

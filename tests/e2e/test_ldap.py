@@ -4,9 +4,9 @@ looked up with the hub's own bind, and a directory that is down shown as such wh
 import pytest
 import requests
 
+from harness.compose import RUN_ID, TEST_RUN_LABEL, doctor, free_port, record_spawn
 from tests.certificates import CertificateAuthority
 from tests.e2e.ldap_server import PEOPLE, SUFFIX, LdapServer, build_image, group_dn
-from tests.e2e.stack import RUN_ID, TEST_RUN_LABEL, doctor, free_port, record_spawn
 
 PASSWORDS = {"ada": "ada-directory-password", "kim": "kim-directory-password", "mal": "mal-directory-password"}
 HUB_ACCOUNT = ("hub", "hub-search-password")

@@ -6,9 +6,9 @@ This stack also turns on the read-only root filesystem; test_newcomer checks the
 import pytest
 import requests
 
-from tests.e2e.stack import HUB_JUPYTERHUB, SINGLEUSER_IMAGE, record_spawn
+from harness.compose import HUB_JUPYTERHUB, SINGLEUSER_IMAGE, record_spawn
+from harness.credentials import ADMIN_PASSWORD
 
-ADMIN_PASSWORD = "limits-admin-password-0123456789ab"
 MEM_LIMIT_BYTES = 512 * 1024**2
 PIDS_LIMIT = 128
 

@@ -4,21 +4,16 @@ through SWARM_HOMES, a reservation no node can hold, an image only the manager h
 worker, a worker drained under a running server, and a worker killed under one (the last test: that node stays
 down)."""
 
-import os
-import subprocess
-
 import pytest
 
 from appliance.image_pulls import present
 from appliance.labels import LABEL_PULL_AHEAD
-from tests.e2e.hub_client import HubClient, HubClientError, swarm_hub_answers, wait_until
+from harness.compose import HUB_IMAGE, MULTI_NODE_SPAWN_SECONDS, RUN_ID, SINGLEUSER_IMAGE, record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import HubClient, HubClientError, wait_until
+from harness.multi_node import NODES_REGISTRY, MultiNodeHub, SwarmNodes
 from tests.e2e.registry import push
-from tests.e2e.stack import HUB_IMAGE, MULTI_NODE_SPAWN_SECONDS, ROOT, RUN_ID, SINGLEUSER_IMAGE, record_spawn
-from tests.e2e.swarm_nodes import HOMES, NODES_REGISTRY, SwarmNodes
 
-ADMIN_PASSWORD = "multi-node-admin-password-0123456789ab"
-USER_PASSWORD = "multi-node-students-password"
-PROFILES_DIR = "/srv/e2e-profiles"
 # Tagged on the manager only; a worker's pull goes to its own loopback, where nothing listens.
 MANAGER_ONLY_IMAGE = f"127.0.0.1:9/appliance-e2e/manager-only:{RUN_ID}"
 # In the run's registry, which the nodes reach at NODES_REGISTRY; only the pull ahead brings it to the workers.
@@ -35,8 +30,6 @@ profiles:
 """
 # JupyterHub reuses a user's last options when a start names none, so every start here names its profile.
 STANDARD = {"profile": "standard"}
-STACK = "jupyterhub"
-HUB_PORT = 8000
 
 
 @pytest.fixture(scope="module")
@@ -62,60 +55,40 @@ def pulled_image(docker_client, local_registry) -> None:
 
 
 @pytest.fixture(scope="module")
-def hub(nodes, pulled_image, tmp_path_factory) -> str:
+def hub(nodes, pulled_image, tmp_path_factory):
     """The stack deployed from this host onto the manager's engine, user servers on workers labelled jupyter=true."""
     for worker, zone in zip(nodes.workers, "ab", strict=True):
         nodes.label(worker, jupyter="true", zone=zone)
-    env_file = tmp_path_factory.mktemp("multi-node") / "hub.env"
-    env_file.write_text(
-        f"ADMIN_PASSWORD={ADMIN_PASSWORD}\nUSER_PASSWORD={USER_PASSWORD}\nALLOWED_USERS=alice,bob\nIDLE_TIMEOUT=0\n"
-        "USER_NETWORK_ISOLATION=off\nSWARM_PLACEMENT=node.labels.jupyter==true\n"
-    )
-    nodes.manager.write_file(f"{PROFILES_DIR}/profiles.yml", PROFILES)
     repository, tag = MANAGER_ONLY_IMAGE.rsplit(":", 1)
     nodes.manager.engine.images.get(SINGLEUSER_IMAGE).tag(repository, tag)
-    env = {
-        **os.environ,
-        "DOCKER_HOST": nodes.manager.docker_host,
-        "APPLIANCE_ENV_FILE": str(env_file),
-        "PROFILES_DIR": PROFILES_DIR,
-        "SWARM_HOMES": HOMES,
-        # This kernel has no ESP (CONFIG_INET_ESP), so IPsec between nodes cannot carry traffic here.
-        "SWARM_OVERLAY": "plain",
+    settings = {
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "USER_PASSWORD": USER_PASSWORD,
+        "ALLOWED_USERS": "alice,bob",
+        "IDLE_TIMEOUT": "0",
+        "SWARM_PLACEMENT": "node.labels.jupyter==true",
     }
-    deploy = ["docker", "stack", "deploy", "-c", "compose/swarm.yml", "-c", "compose/swarm-homes.yml", STACK]
-    result = subprocess.run(deploy, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr
-    url = f"http://{nodes.manager.address}:{HUB_PORT}"
-    wait_until(lambda: swarm_hub_answers(url), "the hub on the manager to answer", seconds=180)
-    return url
+    deployed = MultiNodeHub(nodes, tmp_path_factory.mktemp("multi-node"), settings, PROFILES)
+    try:
+        yield deployed.deploy()
+    finally:
+        deployed.down()
 
 
-def running_task(nodes, username: str) -> dict:
-    [service] = user_services(nodes, username)
+def running_task(hub: MultiNodeHub, username: str) -> dict:
+    [service] = hub.user_servers(username)
     [task] = service.tasks(filters={"desired-state": "running"})
     return task
 
 
-def task_node(nodes, username: str) -> str:
-    return nodes.hostname_of(running_task(nodes, username)["NodeID"])
+def task_node(hub: MultiNodeHub, username: str) -> str:
+    return hub.nodes.hostname_of(running_task(hub, username)["NodeID"])
 
 
-def user_services(nodes, username: str) -> list:
-    return nodes.manager.engine.services.list(filters={"name": f"jupyter-{username}"})
-
-
-def hub_logs(nodes) -> str:
-    """The hub task's container log, on the manager (`docker service logs` waits for nodes that are down)."""
-    label = f"com.docker.swarm.service.name={STACK}_hub"
-    containers = nodes.manager.engine.containers.list(all=True, filters={"label": label})
-    return "".join(container.logs().decode(errors="replace") for container in containers)
-
-
-def starts_elsewhere_with_the_file(person: HubClient, nodes, first: str, path: str, text: str) -> None:
+def starts_elsewhere_with_the_file(person: HubClient, hub: MultiNodeHub, first: str, path: str, text: str) -> None:
     """The next start runs on another worker, finds the file written on the first, and runs code."""
     record_spawn(person.start_server(STANDARD), into=MULTI_NODE_SPAWN_SECONDS)
-    second = task_node(nodes, person.username)
+    second = task_node(hub, person.username)
     assert second != first and second.startswith("worker"), (first, second)
     assert person.open_lab().status_code == 200
     assert person.read_file(path) == text
@@ -124,16 +97,18 @@ def starts_elsewhere_with_the_file(person: HubClient, nodes, first: str, path: s
 
 
 def test_servers_run_only_on_labelled_workers_each_per_its_profiles_placement_and_the_hub_on_the_manager(nodes, hub):
-    [hub_task] = nodes.manager.engine.services.get(f"{STACK}_hub").tasks(filters={"desired-state": "running"})
+    [hub_task] = nodes.manager.engine.services.get(f"{MultiNodeHub.STACK}_hub").tasks(
+        filters={"desired-state": "running"}
+    )
     assert nodes.hostname_of(hub_task["NodeID"]) == "manager"
     people = {"alice": ("zone-a", "worker1"), "bob": ("zone-b", "worker2")}
     running = []
     for username, (profile, _) in people.items():
-        person = HubClient(hub).login(username, USER_PASSWORD)
+        person = hub.client_for().login(username, USER_PASSWORD)
         record_spawn(person.start_server({"profile": profile}), into=MULTI_NODE_SPAWN_SECONDS)
         running.append(person)
     # Both servers run at once, each on the worker its profile's placement names.
-    assert {username: task_node(nodes, username) for username in people} == {
+    assert {username: task_node(hub, username) for username in people} == {
         username: worker for username, (_, worker) in people.items()
     }
     for person in running:
@@ -147,9 +122,9 @@ def test_servers_run_only_on_labelled_workers_each_per_its_profiles_placement_an
 
 
 def test_a_users_files_follow_them_to_another_node(nodes, hub):
-    alice = HubClient(hub).login("alice", USER_PASSWORD)
+    alice = hub.client_for().login("alice", USER_PASSWORD)
     record_spawn(alice.start_server(STANDARD), into=MULTI_NODE_SPAWN_SECONDS)
-    first = task_node(nodes, "alice")
+    first = task_node(hub, "alice")
     assert alice.open_lab().status_code == 200
     alice.put_file("follows-me.txt", f"written on {first}")
     alice.stop_server()
@@ -157,75 +132,75 @@ def test_a_users_files_follow_them_to_another_node(nodes, hub):
     first_node = nodes.with_hostname(first)
     nodes.set_availability(first_node, "drain")
     try:
-        starts_elsewhere_with_the_file(alice, nodes, first, "follows-me.txt", f"written on {first}")
+        starts_elsewhere_with_the_file(alice, hub, first, "follows-me.txt", f"written on {first}")
     finally:
         nodes.set_availability(first_node, "active")
 
 
 def test_a_reservation_no_node_can_hold_fails_at_once_with_swarms_reason(nodes, hub):
-    bob = HubClient(hub).login("bob", USER_PASSWORD)
+    bob = hub.client_for().login("bob", USER_PASSWORD)
     reason = bob.failed_start({"profile": "huge"})
     assert "Swarm has no node that can run this server (no suitable node (insufficient resources on" in reason
-    wait_until(lambda: not user_services(nodes, "bob"), "the service to go")
+    wait_until(lambda: not hub.user_servers("bob"), "the service to go")
 
 
 def test_an_image_only_the_manager_has_is_the_appliances_message_from_the_worker_swarm_chose(nodes, hub):
-    bob = HubClient(hub).login("bob", USER_PASSWORD)
+    bob = hub.client_for().login("bob", USER_PASSWORD)
     reason = bob.failed_start({"profile": "manager-only"})
     assert f"Image {MANAGER_ONLY_IMAGE} is not on the node Swarm chose" in reason, reason
     assert "build or pull it there, or use a registry" in reason
-    wait_until(lambda: not user_services(nodes, "bob"), "the failed service to be removed")
+    wait_until(lambda: not hub.user_servers("bob"), "the failed service to be removed")
 
 
 def test_an_image_pulled_ahead_on_every_worker_starts_there_with_the_registry_gone(nodes, hub):
     pulled = f"[appliance pull-ahead] Pulled {PULLED_IMAGE} on worker1, worker2"
     try:
-        wait_until(lambda: pulled in hub_logs(nodes), "the pull ahead on the workers", seconds=240)
+        wait_until(lambda: pulled in hub.logs(), "the pull ahead on the workers", seconds=240)
     except HubClientError:
-        pytest.fail("\n".join(line for line in hub_logs(nodes).splitlines() if "pull-ahead" in line))
+        pytest.fail("\n".join(line for line in hub.logs().splitlines() if "pull-ahead" in line))
     assert all(present(worker.engine, PULLED_IMAGE) for worker in nodes.workers)
-    logs = hub_logs(nodes)
+    logs = hub.logs()
     for worker in ("worker1", "worker2"):
         assert f"Pulling {MANAGER_ONLY_IMAGE} on {worker} failed: " in logs, "no registry has it"
     assert not nodes.manager.engine.services.list(filters={"label": LABEL_PULL_AHEAD}), "the pull jobs are removed"
     nodes.take_back_registry()
-    bob = HubClient(hub).login("bob", USER_PASSWORD)
+    bob = hub.client_for().login("bob", USER_PASSWORD)
     record_spawn(bob.start_server({"profile": "pulled-ahead"}), into=MULTI_NODE_SPAWN_SECONDS)
-    assert task_node(nodes, "bob").startswith("worker")
+    assert task_node(hub, "bob").startswith("worker")
     assert bob.open_lab().status_code == 200
     assert bob.run_once("print(6 * 7)") == "42"
     bob.stop_server()
 
 
 def test_a_worker_drained_under_a_running_server_stops_it_and_the_next_start_runs_elsewhere(nodes, hub):
-    bob = HubClient(hub).login("bob", USER_PASSWORD)
+    bob = hub.client_for().login("bob", USER_PASSWORD)
     record_spawn(bob.start_server(STANDARD), into=MULTI_NODE_SPAWN_SECONDS)
     assert bob.open_lab().status_code == 200
-    [service] = user_services(nodes, "bob")
+    [service] = hub.user_servers("bob")
     assert service.attrs["Spec"]["TaskTemplate"]["RestartPolicy"]["Condition"] == "none", "the hub restarts, not Swarm"
-    first = task_node(nodes, "bob")
+    first = task_node(hub, "bob")
     bob.put_file("drained.txt", f"written on {first}")
     first_node = nodes.with_hostname(first)
     nodes.set_availability(first_node, "drain")
     try:
         # JupyterHub polls each server every 30 s: it sees the task Swarm shut down, and removes the service.
         wait_until(lambda: bob.server_model() is None, "the hub to see the drained server stopped", seconds=120)
-        wait_until(lambda: not user_services(nodes, "bob"), "the drained server's service to be removed")
-        starts_elsewhere_with_the_file(bob, nodes, first, "drained.txt", f"written on {first}")
+        wait_until(lambda: not hub.user_servers("bob"), "the drained server's service to be removed")
+        starts_elsewhere_with_the_file(bob, hub, first, "drained.txt", f"written on {first}")
     finally:
         nodes.set_availability(first_node, "active")
 
 
 def test_a_killed_worker_is_noticed_its_lost_task_reported_and_the_user_starts_again_elsewhere(nodes, hub):
-    alice = HubClient(hub).login("alice", USER_PASSWORD)
+    alice = hub.client_for().login("alice", USER_PASSWORD)
     record_spawn(alice.start_server(STANDARD), into=MULTI_NODE_SPAWN_SECONDS)
-    task = running_task(nodes, "alice")
+    task = running_task(hub, "alice")
     first = nodes.hostname_of(task["NodeID"])
     assert alice.open_lab().status_code == 200
     alice.put_file("before-the-crash.txt", f"written on {first}")
     nodes.with_hostname(first).kill()
     report = f"Lost task {task['ID']} of service jupyter-alice (user 'alice', server ''): its node {first} is down."
     # Swarm marks the silent node down within about 15 s; the reconcile service looks every 15 s.
-    wait_until(lambda: report in hub_logs(nodes), "the reconcile service to report the lost task", seconds=120)
+    wait_until(lambda: report in hub.logs(), "the reconcile service to report the lost task", seconds=120)
     wait_until(lambda: alice.server_model() is None, "the hub to mark the lost server stopped")
-    starts_elsewhere_with_the_file(alice, nodes, first, "before-the-crash.txt", f"written on {first}")
+    starts_elsewhere_with_the_file(alice, hub, first, "before-the-crash.txt", f"written on {first}")

@@ -7,11 +7,11 @@ import tarfile
 
 import pytest
 
+from harness.compose import record_spawn
+from harness.credentials import ADMIN_PASSWORD
+from harness.hub_client import page_message, wait_until
 from tests.e2e.browser import chromium, log_in, spawn_until_lab
-from tests.e2e.hub_client import page_message, wait_until
-from tests.e2e.stack import record_spawn
 
-ADMIN_PASSWORD = "native-admin-first-password-0123456789"
 LOCKOUT_SECONDS = 15
 PASSWORDS = {name: f"{name}-own-long-password" for name in ("nina", "omar", "pia", "rhea", "sol", "vera", "eve")}
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}

@@ -9,13 +9,12 @@ import time
 import pytest
 import requests
 
+from harness.compose import HELPER_FOR_LABEL, record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import wait_until
 from tests.e2e.canaries import PRIVATE_ALLOWED
-from tests.e2e.hub_client import wait_until
 from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches, reaches_with_host
-from tests.e2e.stack import HELPER_FOR_LABEL, record_spawn
 
-ADMIN_PASSWORD = "network-isolation-admin-password-01234"
-USER_PASSWORD = "students-password"
 BLOCKED = ("Connection refused", "timed out")
 OF_THE_HUB_AND_BOB = {
     "hub API": ("hub", 8081),

@@ -8,13 +8,11 @@ import io
 import pytest
 
 from appliance.images import image_name
+from harness.compose import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import wait_until
 from tests.e2e.canaries import DNS_PORT, HostListener
-from tests.e2e.hub_client import wait_until
 from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches, reaches_with_host
-from tests.e2e.stack import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
-
-ADMIN_PASSWORD = "network-policies-admin-password-012345"
-USER_PASSWORD = "students-password"
 
 
 def users_of(stack_factory, **env):

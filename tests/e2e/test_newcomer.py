@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from tests.e2e.hub_client import HubClient, wait_until
-from tests.e2e.stack import SINGLEUSER_IMAGE, record_spawn
+from harness.compose import SINGLEUSER_IMAGE, record_spawn
+from harness.hub_client import HubClient, wait_until
 
 NOTEBOOK = "hello.ipynb"
 

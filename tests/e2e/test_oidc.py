@@ -4,9 +4,9 @@ everyone else gets a 403 that says why; a refused client secret is named in the 
 import pytest
 import requests
 
+from harness.compose import RUN_ID, TEST_RUN_LABEL, doctor, free_port, record_spawn
 from tests.e2e.browser import chromium, spawn_until_lab, wait_until_logged_in
 from tests.e2e.oidc_provider import OidcProvider, build_image
-from tests.e2e.stack import RUN_ID, TEST_RUN_LABEL, doctor, free_port, record_spawn
 
 USERS = {
     "ada": ["students"],

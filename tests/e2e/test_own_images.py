@@ -6,10 +6,10 @@ import io
 import pytest
 
 from appliance.images import pinned_tag
-from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import HUB_JUPYTERHUB, ROOT, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
+from harness.compose import HUB_JUPYTERHUB, ROOT, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
+from harness.credentials import ADMIN_PASSWORD
+from harness.hub_client import wait_until
 
-ADMIN_PASSWORD = "own-images-admin-password-0123456789"
 STACKS_IMAGE = f"appliance-e2e-stacks:{RUN_ID}"
 OLD_STACKS_IMAGE = f"appliance-e2e-stacks-jupyterhub5:{RUN_ID}"
 OLD_JUPYTERHUB = "5.4.6"

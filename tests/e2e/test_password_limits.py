@@ -5,11 +5,10 @@ import re
 
 import pytest
 
-from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import record_spawn
+from harness.compose import record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import wait_until
 
-ADMIN_PASSWORD = "limits-admin-password-0123456789-abc"
-USER_PASSWORD = "limits-shared-password"
 LOCKOUT_SECONDS = 15
 
 

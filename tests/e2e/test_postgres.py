@@ -9,12 +9,11 @@ import time
 import pytest
 import requests
 
-from tests.e2e.hub_client import HubClient, wait_until
+from harness.compose import record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import HubClient, wait_until
 from tests.e2e.network_probe import kernel_of, reaches
-from tests.e2e.stack import record_spawn
 
-ADMIN_PASSWORD = "postgres-admin-password-0123456789abcdef"
-USER_PASSWORD = "postgres-students-password"
 POSTGRES = ("compose/postgres.yml",)
 RECOVERY_SECONDS = 30
 SECRET_IN_POSTGRES = "/run/appliance-database/password"

@@ -8,13 +8,11 @@ import pytest
 import requests
 
 from appliance import __version__
-from tests.e2e.hub_client import HubClient, wait_until
-from tests.e2e.stack import HUB_JUPYTERHUB, ROOT, free_port, record_spawn
+from harness.compose import HUB_JUPYTERHUB, ROOT, free_port, record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import HubClient, wait_until
 from tests.e2e.test_postgres import POSTGRES, SECRET_IN_POSTGRES, psql, with_token
 from tests.e2e.test_upgrade_and_backup import OLD_JUPYTERHUB, OLD_PYTHON, OLD_SCHEMA
-
-ADMIN_PASSWORD = "pg-migrations-admin-password-0123456789"
-USER_PASSWORD = "pg-migrations-students-password"
 
 
 def seed_with_old_jupyterhub(stack, port: int, seeded: dict) -> None:

@@ -9,11 +9,10 @@ import time
 
 import pytest
 
-from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import INSTANCE_LABEL, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, doctor, record_spawn
+from harness.compose import INSTANCE_LABEL, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, doctor, record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import wait_until
 
-ADMIN_PASSWORD = "profiles-admin-password-0123456789"
-USER_PASSWORD = "profiles-users-password"
 LARGE_IMAGE = f"appliance-e2e-large:{RUN_ID}"
 COURSE_VOLUME = f"appliance-e2e-course-{RUN_ID}"
 SCRATCH_VOLUME = f"appliance-e2e-scratch-{RUN_ID}"

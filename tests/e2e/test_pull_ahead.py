@@ -6,12 +6,12 @@ import io
 import docker.errors
 import pytest
 
-from tests.e2e.hub_client import wait_until
+from harness.compose import RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, doctor
+from harness.credentials import ADMIN_PASSWORD
+from harness.hub_client import wait_until
 from tests.e2e.registry import REGISTRY, push
 from tests.e2e.slow_registry import SlowRegistry
-from tests.e2e.stack import RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, doctor
 
-ADMIN_PASSWORD = "pull-ahead-admin-password-0123456789"
 NAME = f"appliance-e2e/pulled-ahead:{RUN_ID}"
 NEVER_PUSHED = f"appliance-e2e/never-pushed:{RUN_ID}"
 # About 20 s through the slow registry: time for a spawn and the doctor to arrive during the pull.

@@ -14,18 +14,17 @@ import pytest
 
 from appliance import __version__
 from appliance.images import image_name
-from tests.e2e.hub_client import HubClient
+from harness.compose import ARTIFACTS, E2E_PREFIX, HUB_IMAGE, ROOT, RUN_ID, SINGLEUSER_IMAGE, Stack
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import HubClient
 from tests.e2e.network_probe import OUTSIDE, kernel_of, reaches
 from tests.e2e.registry import push
-from tests.e2e.stack import ARTIFACTS, E2E_PREFIX, HUB_IMAGE, ROOT, RUN_ID, SINGLEUSER_IMAGE, Stack
 
 PREVIOUS_VERSION = "0.1.0"
 # The commit of release 0.1.0 (CHANGELOG.md); its images were named jupyterhub-appliance/KIND:0.1.0.
 PREVIOUS_COMMIT = "30a1ad40b1e1e23fc2563f63bd0df8ffb4c1d501"
 PREVIOUS_HUB_IMAGE = f"jupyterhub-appliance/hub:{PREVIOUS_VERSION}"
 PREVIOUS_SINGLEUSER_IMAGE = f"jupyterhub-appliance/singleuser:{PREVIOUS_VERSION}"
-ADMIN_PASSWORD = "upgrade-admin-password-0123456789ab"
-USER_PASSWORD = "upgrade-users-password"
 NOTES = "written under release 0.1.0\n"
 
 

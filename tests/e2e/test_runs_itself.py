@@ -3,11 +3,10 @@
 import pytest
 import requests
 
-from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import record_spawn
+from harness.compose import record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import wait_until
 
-ADMIN_PASSWORD = "runs-itself-admin-password-0123456"
-USER_PASSWORD = "students-password"
 METRICS_TOKEN = "prometheus-scrape-token-0123456789abcdef"
 IDLE_TIMEOUT = 30
 

@@ -7,10 +7,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.browser import chromium, keep_screenshot, log_in
-from tests.e2e.hub_client import wait_until
-from tests.e2e.registry import REGISTRY, push
-from tests.e2e.stack import (
+from harness.compose import (
     HUB_IMAGE,
     HUB_JUPYTERHUB,
     HUB_JUPYTERHUB_MAJOR,
@@ -19,9 +16,11 @@ from tests.e2e.stack import (
     TEST_RUN_LABEL,
     record_spawn,
 )
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import wait_until
+from tests.e2e.browser import chromium, keep_screenshot, log_in
+from tests.e2e.registry import REGISTRY, push
 
-ADMIN_PASSWORD = "spawn-errors-admin-password-012345"
-USER_PASSWORD = "students-password"
 SERVER_START_TIMEOUT = 8
 EXITS_IMAGE = f"appliance-e2e-exits:{RUN_ID}"
 SILENT_IMAGE = f"appliance-e2e-silent:{RUN_ID}"

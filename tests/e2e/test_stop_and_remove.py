@@ -1,10 +1,8 @@
 """The README's "Stopping and removing" recipe leaves nothing of the instance behind but the users' volumes."""
 
-from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import HUB_IMAGE, INSTANCE_LABEL, PROJECT_LABEL, RUN_ID, TEST_RUN_LABEL, USER_LABEL, record_spawn
-
-ADMIN_PASSWORD = "stop-remove-admin-password-0123456789ab"
-USER_PASSWORD = "stop-remove-students-password"
+from harness.compose import HUB_IMAGE, INSTANCE_LABEL, PROJECT_LABEL, RUN_ID, TEST_RUN_LABEL, USER_LABEL, record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import wait_until
 
 
 def instance_objects(stack) -> dict[str, list[str]]:

@@ -3,30 +3,23 @@
 The swarm is created for the test and left at the end (unless this node was in one already).
 """
 
-import os
-import shlex
-import subprocess
 import threading
 import time
 
 import pytest
 
-from tests.e2e.hub_client import HubClient, swarm_hub_answers, wait_until
-from tests.e2e.stack import (
-    E2E_PREFIX,
+from harness.compose import (
     INSTANCE_LABEL,
-    ROOT,
     RUN_ID,
     SINGLEUSER_IMAGE,
     SWARM_SPAWN_SECONDS,
     USER_LABEL,
-    free_port,
-    leftovers_of,
     record_spawn,
 )
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import HubClient, wait_until
+from harness.swarm import SwarmStack, docker_cli
 
-ADMIN_PASSWORD = "swarm-admin-password-0123456789abcdef"
-USER_PASSWORD = "swarm-students-password"
 # On loopback, where nothing listens: the node's pull fails at once, and no public registry is asked.
 MISSING_IMAGE = f"127.0.0.1:9/appliance-e2e/not-on-any-node:{RUN_ID}"
 NOTEBOOK = "swarm.ipynb"
@@ -36,21 +29,6 @@ profiles:
   - {{name: elsewhere, image: "{MISSING_IMAGE}"}}
   - {{name: gpu, gpus: 1, placement: [node.role==manager]}}
 """
-
-
-def docker_cli(*args: str, env: dict | None = None) -> str:
-    result = subprocess.run(["docker", *args], cwd=ROOT, capture_output=True, text=True, env=env, check=False)
-    assert result.returncode == 0, f"docker {' '.join(args)} failed:\n{result.stderr}"
-    return result.stdout
-
-
-def documented_deploy(stack_name: str) -> list[str]:
-    """The `docker stack deploy` line of docs/swarm.md's recipe, for another stack name."""
-    page = (ROOT / "docs" / "swarm.md").read_text()
-    (line,) = [line for line in page.splitlines() if line.startswith("docker stack deploy ")]
-    command = shlex.split(line, comments=True)
-    assert command[:3] == ["docker", "stack", "deploy"], line
-    return [*command[:-1], stack_name]
 
 
 @pytest.fixture(scope="module")
@@ -64,83 +42,21 @@ def swarm(docker_client):
         docker_cli("swarm", "leave", "--force")
 
 
-class SwarmStack:
-    def __init__(self, client, tmp_dir):
-        self.client = client
-        self.name = f"{E2E_PREFIX}{RUN_ID}-swarm"
-        self.url = f"http://127.0.0.1:{free_port()}"
-        env_file = tmp_dir / "swarm.env"
-        env_file.write_text(
-            f"ADMIN_PASSWORD={ADMIN_PASSWORD}\nUSER_PASSWORD={USER_PASSWORD}\nALLOWED_USERS=bob\nIDLE_TIMEOUT=0\n"
-            # The image missing on every node is to stay missing: nothing is pulled at hub start.
-            "PULL_AHEAD=false\n"
-            # Swarm servers cannot be firewalled by the appliance; the admin says so explicitly.
-            "USER_NETWORK_ISOLATION=off\n"
-        )
-        (tmp_dir / "profiles.yml").write_text(PROFILES)
-        self.env = {
-            **os.environ,
-            "PROFILES_DIR": str(tmp_dir),
-            "APPLIANCE_ENV_FILE": str(env_file),
-            "APPLIANCE_INSTANCE": self.name,
-            "DOCKER_NETWORK": self.name,
-            "HUB_PORT": self.url.rsplit(":", 1)[1],
-        }
-
-    def deploy(self) -> "SwarmStack":
-        docker_cli(*documented_deploy(self.name)[1:], env=self.env)
-        wait_until(self.answers, f"the swarm hub of {self.name} to answer", seconds=120)
-        return self
-
-    def answers(self) -> bool:
-        tasks = docker_cli("stack", "ps", self.name, "--format", "{{.CurrentState}} {{.Error}}")
-        if "Failed" in tasks or "Rejected" in tasks:
-            pytest.fail(f"the hub task failed: {tasks}\n{self.logs()}")
-        return swarm_hub_answers(self.url)
-
-    def logs(self) -> str:
-        """The logs of every hub task's container, oldest first (`docker service logs` can hang on restarts)."""
-        label = f"com.docker.swarm.service.name={self.name}_hub"
-        tasks = self.client.containers.list(all=True, filters={"label": label})
-        tasks.sort(key=lambda container: container.attrs["Created"])
-        return "".join(container.logs().decode(errors="replace") for container in tasks)
-
-    def user_services(self, username: str | None = None):
-        labels = [f"{INSTANCE_LABEL}={self.name}"] + ([f"{USER_LABEL}={username}"] if username else [])
-        return self.client.services.list(filters={"label": labels})
-
-    def user_volumes(self):
-        return self.client.volumes.list(filters={"label": f"{INSTANCE_LABEL}={self.name}"})
-
-    def remove(self) -> None:
-        """Remove user services, the stack, then (once its containers are gone) every volume."""
-        for service in self.user_services():
-            service.remove()
-        subprocess.run(["docker", "stack", "rm", self.name], capture_output=True, check=False)
-
-        def gone() -> bool:
-            containers = self.client.containers.list(
-                all=True, filters={"label": f"{INSTANCE_LABEL}={self.name}"}, ignore_removed=True
-            )
-            stack = self.client.containers.list(
-                all=True, filters={"label": f"com.docker.stack.namespace={self.name}"}, ignore_removed=True
-            )
-            return not containers and not stack and not self.client.networks.list(names=[self.name])
-
-        wait_until(gone, f"the containers and network of {self.name} to go", seconds=90)
-        for volume in [*self.user_volumes(), *self.client.volumes.list(filters={"name": f"{self.name}_hub-data"})]:
-            volume.remove(force=True)
-        leftovers = leftovers_of(self.client, self.name)
-        assert not leftovers, f"{self.name} left these behind: {leftovers}"
-
-
 @pytest.fixture(scope="module")
 def stack(swarm, docker_client, tmp_path_factory):
-    deployed = SwarmStack(docker_client, tmp_path_factory.mktemp("swarm"))
+    settings = {
+        "ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "USER_PASSWORD": USER_PASSWORD,
+        "ALLOWED_USERS": "bob",
+        "IDLE_TIMEOUT": "0",
+        # The image missing on every node is to stay missing: nothing is pulled at hub start.
+        "PULL_AHEAD": "false",
+    }
+    deployed = SwarmStack(docker_client, tmp_path_factory.mktemp("swarm"), settings, PROFILES)
     try:
         yield deployed.deploy()
     finally:
-        deployed.remove()
+        deployed.down()
 
 
 @pytest.fixture(scope="module")

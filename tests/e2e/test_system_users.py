@@ -9,14 +9,13 @@ from pathlib import Path
 import docker
 import pytest
 
+from harness.compose import ARTIFACTS, RUN_ID, SYSTEMUSER_IMAGE, TEST_RUN_LABEL, doctor, record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import HubClient
 from tests.e2e.canaries import CANARY_PORT, METADATA
-from tests.e2e.hub_client import HubClient
 from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches
-from tests.e2e.stack import ARTIFACTS, RUN_ID, SYSTEMUSER_IMAGE, TEST_RUN_LABEL, doctor, record_spawn
 
-ADMIN_PASSWORD = "system-users-admin-password-0123456"
 # Native login: in system mode each user has their own password, and an admin approves each sign-up.
-USER_PASSWORD = "system-users-own-long-password"
 HOMES = Path(f"/tmp/appliance-e2e-homes-{RUN_ID}")
 GROUP = ("e2elab", 2100)
 # name: (uid, has a home)

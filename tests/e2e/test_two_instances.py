@@ -2,10 +2,9 @@
 containers or files. Both use the default names (jupyter-alice, jupyterhub-user-alice), so the second
 one's alice is refused, with a message naming both appliances, rather than handed the first one's."""
 
-from tests.e2e.stack import record_spawn
+from harness.compose import record_spawn
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 
-ADMIN_PASSWORD = "two-instances-admin-password-0123456789"
-USER_PASSWORD = "two-instances-students-password"
 ENV = {"ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_PASSWORD": USER_PASSWORD, "ALLOWED_USERS": "alice"}
 
 

@@ -9,13 +9,13 @@ import tarfile
 import pytest
 
 from appliance import __version__
-from tests.e2e.hub_client import HubClient, wait_until
-from tests.e2e.stack import HUB_JUPYTERHUB, ROOT
+from harness.compose import HUB_JUPYTERHUB, ROOT
+from harness.credentials import ADMIN_PASSWORD
+from harness.hub_client import HubClient, wait_until
 
 OLD_JUPYTERHUB = "5.4.6"
 OLD_SCHEMA = "4621fec11365"
 OLD_PYTHON = ROOT / ".cache" / f"jupyterhub-{OLD_JUPYTERHUB}" / "bin" / "python"
-ADMIN_PASSWORD = "upgrade-admin-password-0123456789abcdef"
 # Prints the sha256 of the database, after setting its schema stamp when one is given.
 DATABASE_TOOL = """
 import hashlib, sqlite3, sys

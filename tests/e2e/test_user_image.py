@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.compose import RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
+from harness.credentials import ADMIN_PASSWORD
 from tests.e2e.canaries import PRIVATE_ALLOWED, wait_for_listener
-from tests.e2e.stack import RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
 
-ADMIN_PASSWORD = "user-image-admin-password-0123456789"
 MEM_LIMIT_BYTES = 640 * 1024**2
 GIT_PORT = 9418
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import requests
 from testcontainers.core.container import DockerContainer
 
-from tests.e2e.hub_client import wait_until
+from harness.hub_client import wait_until
 
 SERVER_DIR = Path(__file__).resolve().parent
 

@@ -19,9 +19,9 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 from testcontainers.compose import DockerCompose
 
 from appliance.images import DEFAULT_REGISTRY, KINDS, image_name
-from tests.e2e.hub_client import HubClient, wait_until
+from harness.hub_client import HubClient, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 BASE_IMAGE = os.environ.get("BASE_IMAGE", "debian:bookworm-slim")
 # The images `make images` built, under the names compose uses (IMAGE_REGISTRY as make was given it).
@@ -180,6 +180,9 @@ class Stack:
         labels = [f"{INSTANCE_LABEL}={self.project}"] + ([f"{USER_LABEL}={username}"] if username else [])
         return self.client.containers.list(all=True, filters={"label": labels})
 
+    def user_servers(self, username: str | None = None) -> list:
+        return self.user_containers(username)
+
     def user_volumes(self):
         return self.client.volumes.list(filters={"label": f"{INSTANCE_LABEL}={self.project}"})
 
@@ -204,6 +207,29 @@ class Stack:
             network.remove()
         leftovers = leftovers_of(self.client, self.project)
         assert not leftovers, f"{self.project} left these behind: {leftovers}"
+
+
+class StackFactory:
+    """Starts stacks one at a time (this machine has two cores); `down_all` removes them."""
+
+    def __init__(self, client, tmp_path_factory):
+        self.client, self.tmp_path_factory = client, tmp_path_factory
+        self.stacks: list[Stack] = []
+
+    def __call__(self, env: dict[str, str] | None = None, healthy: bool = True, **options) -> Stack:
+        self.down_all()
+        return self.beside(env, healthy, **options)
+
+    def beside(self, env: dict[str, str] | None = None, healthy: bool = True, **options) -> Stack:
+        """A stack up while the others stay up (a second appliance on this host); torn down with them."""
+        stack = Stack(self.client, self.tmp_path_factory.mktemp("stack"), env or {}, **options)
+        self.stacks.append(stack)
+        return stack.up(healthy)
+
+    def down_all(self) -> None:
+        for stack in self.stacks:
+            stack.down()
+        self.stacks.clear()
 
 
 def remove_unless_being_removed(container) -> None:

@@ -9,13 +9,16 @@ lent to the nodes, on their network, as a registry of images their engines pull.
 """
 
 import io
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import docker
 
-from tests.e2e.hub_client import wait_until
-from tests.e2e.stack import BASE_IMAGE, E2E_PREFIX, RUN_ID, TEST_RUN_LABEL
+from harness.compose import BASE_IMAGE, E2E_PREFIX, ROOT, RUN_ID, TEST_RUN_LABEL
+from harness.hub_client import HubClient, swarm_hub_answers, wait_until
 
 NODE_IMAGE = "jupyterhub-appliance/e2e-swarm-node:latest"
 NODE_DOCKERFILE = f"""FROM {BASE_IMAGE}
@@ -71,7 +74,8 @@ class Node:
             text=True,
             check=False,
         )
-        save.stdout.close()
+        if save.stdout is not None:
+            save.stdout.close()
         assert save.wait() == 0 and loaded.returncode == 0, f"loading {image} into {self.name}: {loaded.stderr}"
 
     def node_id(self) -> str:
@@ -88,7 +92,8 @@ class SwarmNodes:
         self.names = [f"{self.prefix}-manager", *(f"{self.prefix}-worker{i}" for i in range(1, workers + 1))]
         self.labels = {TEST_RUN_LABEL: RUN_ID}
         self.nodes: list[Node] = []
-        self.network = self.homes = None
+        self.network: Any = None  # made by up()
+        self.homes: Any = None
 
     @property
     def manager(self) -> Node:
@@ -203,3 +208,56 @@ def removed(thing) -> bool:
     except docker.errors.APIError:
         return False
     return True
+
+
+class MultiNodeHub:
+    """The appliance deployed from this host onto the manager of SwarmNodes (`docker stack deploy` with
+    compose/swarm.yml and compose/swarm-homes.yml), its users' servers on the workers."""
+
+    STACK = "jupyterhub"
+    PORT = 8000
+    PROFILES_DIR = "/srv/e2e-profiles"
+
+    def __init__(self, nodes: SwarmNodes, tmp_dir: Path, settings: dict[str, str], profiles: str):
+        self.nodes = nodes
+        self.url = f"http://{nodes.manager.address}:{self.PORT}"
+        env_file = tmp_dir / "hub.env"
+        lines = {"USER_NETWORK_ISOLATION": "off", **settings}.items()
+        env_file.write_text("".join(f"{key}={value}\n" for key, value in lines))
+        nodes.manager.write_file(f"{self.PROFILES_DIR}/profiles.yml", profiles)
+        self.env = {
+            **os.environ,
+            "DOCKER_HOST": nodes.manager.docker_host,
+            "APPLIANCE_ENV_FILE": str(env_file),
+            "PROFILES_DIR": self.PROFILES_DIR,
+            "SWARM_HOMES": HOMES,
+            # This kernel has no ESP (CONFIG_INET_ESP), so IPsec between nodes cannot carry traffic here.
+            "SWARM_OVERLAY": "plain",
+        }
+
+    def deploy(self) -> "MultiNodeHub":
+        deploy = ["docker", "stack", "deploy", "-c", "compose/swarm.yml", "-c", "compose/swarm-homes.yml", self.STACK]
+        result = subprocess.run(deploy, cwd=ROOT, env=self.env, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        wait_until(lambda: swarm_hub_answers(self.url), "the hub on the manager to answer", seconds=180)
+        return self
+
+    def client_for(self) -> HubClient:
+        return HubClient(self.url)
+
+    def user_servers(self, username: str | None = None) -> list:
+        name = {"name": f"jupyter-{username}"} if username else {"label": "jupyterhub-appliance.user"}
+        return self.nodes.manager.engine.services.list(filters=name)
+
+    def logs(self) -> str:
+        """The hub task's container log, on the manager (`docker service logs` waits for nodes that are down)."""
+        label = f"com.docker.swarm.service.name={self.STACK}_hub"
+        containers = self.nodes.manager.engine.containers.list(all=True, filters={"label": label})
+        return "".join(container.logs().decode(errors="replace") for container in containers)
+
+    def down(self) -> None:
+        """The users' services and the stack; the rest lives inside the nodes, which SwarmNodes.down removes."""
+        for service in self.user_servers():
+            service.remove()
+        remove = ["docker", "stack", "rm", self.STACK]
+        subprocess.run(remove, cwd=ROOT, env=self.env, capture_output=True, text=True, check=False)

@@ -121,7 +121,7 @@ class HubClient:
         return self
 
     def hub_xsrf(self) -> str:
-        return self.session.cookies.get("_xsrf", path="/hub/")
+        return self.session.cookies.get("_xsrf", path="/hub/") or ""
 
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = {"X-XSRFToken": self.hub_xsrf(), **kwargs.pop("headers", {})}
@@ -301,7 +301,8 @@ class Kernel:
 def events_until_ready(stream: requests.Response) -> list[dict]:
     """Read a spawn's progress stream (server-sent events) until the server is ready; raise when it failed."""
     events = []
-    for line in stream.iter_lines(decode_unicode=True):
+    for raw in stream.iter_lines(decode_unicode=True):
+        line = raw.decode() if isinstance(raw, bytes) else raw
         if not line or not line.startswith("data:"):
             continue
         event = json.loads(line[len("data:") :])
