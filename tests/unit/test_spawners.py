@@ -1,0 +1,151 @@
+"""The spawners against a fake engine (tests/unit/fake_engine.py), configured by hub_config.apply as the hub is:
+what they ask Docker to create, with which labels and hardening, and what they refuse to touch."""
+
+import asyncio
+import socket
+
+import jupyterhub
+import pytest
+from jupyterhub import orm
+from jupyterhub.objects import Hub
+from jupyterhub.user import User
+from traitlets.config import Config
+from traitlets.utils.importstring import import_item
+
+from appliance.hub_config import apply
+from appliance.settings import load
+from appliance.spawners import ApplianceDockerSpawner, SpawnError
+from tests.unit.fake_engine import FakeEngine
+
+IMAGE = "registry.example.org/lab:1"
+SECRETS = {"JPY_COOKIE_SECRET": "ab" * 32, "CONFIGPROXY_AUTH_TOKEN": "p" * 64, "JUPYTERHUB_CRYPT_KEY": "cd" * 32}
+BASE = {**SECRETS, "SINGLEUSER_IMAGE": IMAGE, "USER_NETWORK_ISOLATION": "off", "APPLIANCE_INSTANCE": "course"}
+
+
+@pytest.fixture
+def engine(monkeypatch):
+    with FakeEngine({IMAGE: jupyterhub.__version__}) as fake:
+        monkeypatch.setenv("DOCKER_HOST", fake.url)
+        monkeypatch.setattr(ApplianceDockerSpawner, "_shared_engine", None)
+        # Each image's answer is kept for the hub's life (per image id); each test is a new hub.
+        monkeypatch.setattr(ApplianceDockerSpawner, "_jupyterhub_versions", {})
+        yield fake
+
+
+@pytest.fixture
+def server_port():
+    """A listening socket on loopback, where the fake engine's containers are: the server answers at once."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield listener.getsockname()[1]
+
+
+def spawner_for(environ: dict[str, str], port: int, name: str = "alice") -> ApplianceDockerSpawner:
+    """The spawner JupyterHub would make for `name`, from the config apply() makes of these settings."""
+    config = Config()
+    apply(load({**BASE, **environ}), config)
+    db = orm.new_session_factory("sqlite://")()
+    orm_user = orm.User(name=name)
+    db.add(orm_user)
+    db.add(orm.Spawner(user=orm_user, name=""))
+    db.commit()
+    user = User(orm_user, settings={"config": config, "hub": Hub()})
+    spawner = user._new_spawner("", spawner_class=import_item(config.JupyterHub.spawner_class))
+    spawner.port, spawner.api_token = port, "server-token"
+    return spawner
+
+
+def started(spawner: ApplianceDockerSpawner):
+    return asyncio.run(spawner.start())
+
+
+def test_a_server_is_a_hardened_labelled_container_with_its_own_volume(engine, server_port):
+    ip, port = started(spawner_for({}, server_port))
+    assert (ip, port) == ("127.0.0.1", server_port)
+    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == ["jupyter-alice"]]
+    labels = create.body["Labels"]
+    assert {key: labels[key] for key in labels if key.startswith("jupyterhub-appliance.")} == {
+        "jupyterhub-appliance.instance": "course",
+        "jupyterhub-appliance.user": "alice",
+        "jupyterhub-appliance.server": "",
+    }
+    host = create.body["HostConfig"]
+    assert (host["CapDrop"], host["SecurityOpt"], host["PidsLimit"]) == (["ALL"], ["no-new-privileges"], 512)
+    assert not host.get("Privileged") and not host.get("CapAdd") and not host.get("Devices")
+    assert host["Binds"] == ["jupyterhub-user-alice:/home/jovyan/work:rw"]
+    assert engine.volumes["jupyterhub-user-alice"]["Labels"] == {
+        "jupyterhub-appliance.instance": "course",
+        "jupyterhub-appliance.user": "alice",
+    }
+    assert create.body["Image"] == IMAGE and host["NetworkMode"] == "jupyterhub-appliance"
+
+
+def test_the_image_is_asked_its_jupyterhub_version_unprivileged_and_without_network(engine, server_port):
+    started(spawner_for({}, server_port))
+    [probe] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") != ["jupyter-alice"]]
+    assert probe.body["NetworkDisabled"] is True and probe.body["User"] == "65534:65534"
+    assert probe.body["HostConfig"]["CapDrop"] == ["ALL"] and probe.body["HostConfig"]["ReadonlyRootfs"] is True
+    assert probe.body["Labels"]["jupyterhub-appliance.helper-for"] == "alice"
+    assert not engine.container(probe.body.get("name", "")) and len(engine.containers) == 1, "the probe is gone"
+    assert not engine.asked("POST", r"/images/create"), "the image is here: nothing is pulled"
+
+
+def test_stopping_removes_the_container_and_keeps_the_volume(engine, server_port):
+    spawner = spawner_for({}, server_port)
+    started(spawner)
+    asyncio.run(spawner.stop())
+    assert not [one for one in engine.containers.values() if one.name == "jupyter-alice"]
+    assert "jupyterhub-user-alice" in engine.volumes
+    assert not engine.asked("DELETE", r"/volumes/.*")
+
+
+def test_another_instances_volume_of_that_name_is_refused_and_left_alone(engine, server_port):
+    engine.volumes["jupyterhub-user-alice"] = {
+        "Name": "jupyterhub-user-alice",
+        "Driver": "local",
+        "Labels": {"jupyterhub-appliance.instance": "lab", "jupyterhub-appliance.user": "alice"},
+    }
+    with pytest.raises(SpawnError) as refused:
+        started(spawner_for({}, server_port))
+    assert "lab" in str(refused.value) and "course" in str(refused.value)
+    assert not [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == ["jupyter-alice"]]
+
+
+def test_a_container_of_that_name_that_is_not_ours_is_neither_stopped_nor_removed(engine, server_port):
+    spawner = spawner_for({}, server_port)
+    started(spawner)
+    [ours] = [one for one in engine.containers.values() if one.name == "jupyter-alice"]
+    ours.config["Labels"] = {"jupyterhub-appliance.instance": "lab", "jupyterhub-appliance.user": "mallory"}
+    asyncio.run(spawner.stop())
+    assert ours.id in engine.containers and ours.running, "refused (and logged), not stopped"
+    assert not engine.asked("POST", rf"/containers/{ours.id}/stop") and not engine.asked(
+        "DELETE", rf"/containers/{ours.id}"
+    )
+
+
+def test_a_read_only_root_keeps_the_work_volume_and_puts_tmp_and_home_in_memory(engine, server_port):
+    started(spawner_for({"READ_ONLY_ROOTFS": "true"}, server_port))
+    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == ["jupyter-alice"]]
+    host = create.body["HostConfig"]
+    assert host["ReadonlyRootfs"] is True
+    assert set(host["Tmpfs"]) == {"/tmp", "/home/jovyan"}
+
+
+def test_in_system_mode_the_server_runs_as_the_host_account_in_its_home(engine, server_port, tmp_path):
+    (tmp_path / "passwd").write_text("alice:x:2001:2001::/home/alice:/bin/bash\n")
+    (tmp_path / "group").write_text("alice:x:2001:\nlab:x:2100:alice\n")
+    (tmp_path / "alice").mkdir()
+    environ = {"SPAWNER_MODE": "system", "AUTH_MODE": "native", "HOME_FORMAT": f"{tmp_path}/{{username}}"}
+    spawner = spawner_for(environ, server_port)
+    spawner.passwd_file, spawner.group_file = str(tmp_path / "passwd"), str(tmp_path / "group")
+    started(spawner)
+    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == ["jupyter-alice"]]
+    host = create.body["HostConfig"]
+    assert create.body["User"] == "2001:2001", "never root, not even to step down"
+    assert host["Mounts"] == [
+        {"Target": "/home/alice", "Source": f"{tmp_path}/alice", "Type": "bind", "ReadOnly": False}
+    ]
+    assert host["Binds"] == ["/etc/passwd:/etc/passwd:ro", "/etc/group:/etc/group:ro"], "the host's accounts, read-only"
+    assert host["GroupAdd"] == ["2100"] and host["CapDrop"] == ["ALL"]
+    assert not engine.volumes, "the home is the host's: no volume"
