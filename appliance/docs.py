@@ -144,7 +144,7 @@ def render_setting_types() -> str:
         "from typing import TYPE_CHECKING, TypedDict",
         "",
         "if TYPE_CHECKING:",
-        "    from appliance.kinds import EgressRule",
+        "    from appliance.network_kinds import EgressRule",
         "    from appliance.profiles.model import ProfilesFile",
         "",
         "",

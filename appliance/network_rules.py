@@ -28,9 +28,9 @@ import docker.errors
 import requests
 
 from appliance import docker_host
-from appliance.kinds import EgressRule
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, SERVER_PORT_INSIDE
+from appliance.network_kinds import EgressRule
 
 # Not reachable under USER_EGRESS=internet: RFC 1918, shared (RFC 6598), link-local, loopback,
 # "this network", IETF protocol assignments, benchmarking, multicast and reserved space.

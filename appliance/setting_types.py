@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
-    from appliance.kinds import EgressRule
+    from appliance.network_kinds import EgressRule
     from appliance.profiles.model import ProfilesFile
 
 

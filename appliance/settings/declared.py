@@ -17,11 +17,9 @@ from appliance.kinds import (
     ByteSize,
     Choice,
     DatabaseUrl,
-    EgressRules,
     ExistingFile,
     Flag,
     Integer,
-    IpAddress,
     NameList,
     PositiveNumber,
     Template,
@@ -29,6 +27,7 @@ from appliance.kinds import (
     Url,
 )
 from appliance.login import LOGIN_MODES
+from appliance.network_kinds import EgressRules, IpAddress
 from appliance.profiles import DEFAULT_PROFILES_FILE, ProfilesFileKind
 from appliance.servers import SPAWNER_MODES
 

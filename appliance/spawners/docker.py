@@ -7,7 +7,6 @@ modes' spawners build on this one.
 """
 
 import asyncio
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,13 +20,13 @@ from appliance.declarations import present
 from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
 from appliance.network_rules import NetworkRulesError
 from appliance.profiles import Profile, SharedVolume
-from appliance.spawners.errors import CONFLICT, NO_ANSWER, SERVER_FAILED, UNAVAILABLE, SpawnError
+from appliance.spawners.errors import CONFLICT, SERVER_FAILED, UNAVAILABLE, SpawnError
 from appliance.spawners.image_gate import ImageGate
 from appliance.spawners.isolation import NetworkIsolation
 from appliance.spawners.ownership import NotOurs, OwnershipCheck, volume_refusal
 from appliance.spawners.profile_choice import ProfileChoice, device_requests
+from appliance.spawners.readiness import ServerReadiness
 
-LOG_LINES_SHOWN = 15
 DOCKER_CALL_THREADS = 8
 # A connection for each Docker call thread, and for the helpers (rules, version probe) that spawns run
 # beside them in asyncio's default threads (min(32, cores + 4)).
@@ -41,7 +40,9 @@ GPU_TOOLKIT_FIX = (
 )
 
 
-class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, OwnershipCheck, DockerSpawner):
+class ApplianceDockerSpawner(
+    ProfileChoice, NetworkIsolation, ImageGate, ServerReadiness, OwnershipCheck, DockerSpawner
+):
     extra_host_config: dict[str, Any]  # DockerSpawner's trait, as this class uses it
 
     appliance_instance = Unicode(
@@ -245,31 +246,6 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
             reason="gpu",
         )
 
-    async def wait_for_server(self, ip: str, port: int) -> None:
-        """Wait until the server accepts connections; fail fast when its container exits or it never answers.
-
-        The port is tried every 0.05 s; Docker is asked whether the container still runs once a second,
-        so that many spawns at once do not queue up Docker calls.
-        """
-        self.report(60, "Waiting for the server to answer")
-        deadline = time.monotonic() + self.server_start_timeout
-        next_state_check = time.monotonic() + 1
-        while time.monotonic() < deadline:
-            if await accepts_connections(ip, port):
-                self.report(90, "The server answers")
-                return
-            if time.monotonic() >= next_state_check:
-                reason = await self.exit_reason()
-                if reason:
-                    await self.fail_with_logs(reason, SERVER_FAILED)
-                next_state_check = time.monotonic() + 1
-            await asyncio.sleep(0.05)
-        await self.fail_with_logs(
-            f"The server's container runs, but nothing answered on port {port} within "
-            f"{self.server_start_timeout} s (SERVER_START_TIMEOUT).",
-            NO_ANSWER,
-        )
-
     async def poll(self):
         """As dockerspawner polls, and a container that stopped by itself is removed, its end logged.
 
@@ -291,44 +267,3 @@ class ApplianceDockerSpawner(ProfileChoice, NetworkIsolation, ImageGate, Ownersh
             await self.check_rules_of_running_server()
         except NetworkRulesError as error:
             self.log.error("The network rules of %s could not be applied again: %s", self._log_name, error)
-
-    async def remove_stopped_container(self, status) -> None:
-        try:
-            logs = await self.recent_logs()
-        except docker.errors.NotFound:
-            return
-        self.log.warning(
-            "The container of %s stopped by itself (%s); removing it, its volume stays. Its last log lines:\n%s",
-            self._log_name,
-            status,
-            logs or "(none)",
-        )
-        await self.remove_object()
-        self.object_id = ""
-
-    async def exit_reason(self) -> str | None:
-        """Why the server's container no longer runs; None while it runs."""
-        state = (await self.docker("inspect_container", self.container_id))["State"]
-        return None if state["Running"] else f"The server's container exited at once (exit code {state['ExitCode']})."
-
-    async def recent_logs(self) -> str:
-        logs = await self.docker("logs", self.container_id, tail=LOG_LINES_SHOWN)
-        return logs.decode(errors="replace").strip()
-
-    async def fail_with_logs(self, reason: str, status: int) -> None:
-        """Raise a SpawnError with the server's last log lines, after removing its container.
-
-        JupyterHub does not stop a server whose container already exited, so the spawner removes it here.
-        """
-        logs = await self.recent_logs()
-        await self.remove_object()
-        raise SpawnError(f"{reason} Its last log lines:\n{logs or '(none)'}", status=status, reason="server")
-
-
-async def accepts_connections(ip: str, port: int) -> bool:
-    try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), timeout=1)
-    except (TimeoutError, OSError):
-        return False
-    writer.close()
-    return True

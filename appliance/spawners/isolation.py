@@ -18,8 +18,8 @@ import requests
 from traitlets import Bool, List, Unicode
 
 from appliance import docker_host
-from appliance.kinds import egress_rule
 from appliance.layout import HUB_PORT_INSIDE
+from appliance.network_kinds import egress_rule
 from appliance.network_rules import (
     NetworkRulesError,
     Policy,

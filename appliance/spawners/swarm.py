@@ -11,8 +11,9 @@ from traitlets import Integer, Unicode
 
 from appliance.docker_host import TASK_ENDED
 from appliance.profiles import Profile
-from appliance.spawners.docker import LOG_LINES_SHOWN, ApplianceDockerSpawner
+from appliance.spawners.docker import ApplianceDockerSpawner
 from appliance.spawners.errors import NO_ANSWER, SERVER_FAILED, UNAVAILABLE, SpawnError
+from appliance.spawners.readiness import LOG_LINES_SHOWN
 
 # The generic resource that NVIDIA's toolkit has dockerd advertise for each GPU (node-generic-resources).
 GPU_RESOURCE_KIND = "NVIDIA-GPU"

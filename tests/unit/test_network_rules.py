@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from appliance.helpers.host_view import host_ipv4_addresses, upstream_resolvers
-from appliance.kinds import EgressRule
+from appliance.network_kinds import EgressRule
 from appliance.network_rules import NON_PUBLIC_NETWORKS, Policy, Surroundings, ipv4_rules
 from appliance.settings import SettingsError, egress_allow_warning, load
 from appliance.spawners import isolation
