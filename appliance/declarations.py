@@ -1,8 +1,8 @@
 """What settings and modes are made of: a setting's declaration, a problem with one, a doctor's outcome, and a
 mode (of login or of the spawner) that owns its settings, its problems and its steps.
 
-The bottom of the package: it imports nothing of the appliance, so that a mode's module can declare its
-settings here and `appliance.settings` can gather them.
+The bottom of the package (it imports only the value kinds and the generated types), so that a mode's module
+can declare its settings with it and `appliance.settings` can gather them.
 """
 
 from collections.abc import Callable, Mapping
@@ -47,10 +47,6 @@ class AppliesIn:
 
 def in_login_modes(*modes: str) -> AppliesIn:
     return AppliesIn("AUTH_MODE", modes)
-
-
-def in_spawner_modes(*modes: str) -> AppliesIn:
-    return AppliesIn("SPAWNER_MODE", modes)
 
 
 @dataclass(frozen=True)
