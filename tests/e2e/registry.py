@@ -29,7 +29,12 @@ def start_registry(docker_client) -> DockerContainer:
     docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=REGISTRY_IMAGE, rm=True)
     container = (
         DockerContainer(REGISTRY_IMAGE)
-        .with_kwargs(labels={TEST_RUN_LABEL: RUN_ID}, entrypoint=["docker-registry", "serve"])
+        # Back after a restart of dockerd (test_faults restarts it), for the tests after it that push or pull.
+        .with_kwargs(
+            labels={TEST_RUN_LABEL: RUN_ID},
+            entrypoint=["docker-registry", "serve"],
+            restart_policy={"Name": "unless-stopped"},
+        )
         .with_command("/etc/docker/registry/e2e.yml")
     )
     container.ports["5000/tcp"] = ("127.0.0.1", REGISTRY_PORT)
