@@ -7,18 +7,20 @@ work folder is no volume's mount path), or a key given twice; those are checked 
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-import jsonschema
 import yaml
 
 from appliance.kinds import Invalid
 from appliance.profiles.fields import FIELDS, SCHEMA_FILE, VOLUME_FIELDS, Field, json_schema
 from appliance.profiles.model import Profile, ProfilesFile, SharedVolume
 
+if TYPE_CHECKING:
+    import jsonschema
+
 DEFAULT_PROFILES_FILE = "/etc/appliance/profiles/profiles.yml"
-VALIDATOR = jsonschema.Draft202012Validator(json_schema())
 FILE_SHAPE = "the file must be a mapping with one key, profiles: a list of profiles"
 
 
@@ -75,7 +77,7 @@ def parse_text(content: str, path: str) -> tuple[Profile, ...]:
         line = f":{mark.line + 1}" if mark else ""
         raise Invalid(f"is not valid YAML: {path}{line}: {getattr(error, 'problem', error)}") from None
     problems = Problems(path)
-    for schema_error in VALIDATOR.iter_errors(document):
+    for schema_error in validator().iter_errors(document):
         for node, message in structure_problems(schema_error, document, root):
             problems.add(node, message)
     parsed = [parsed_profile(node, index, problems) for index, node in profile_nodes(root)]
@@ -89,7 +91,15 @@ def parse_text(content: str, path: str) -> tuple[Profile, ...]:
 # -- the structure, by the JSON Schema ------------------------------------------------------------------------
 
 
-def structure_problems(error: jsonschema.ValidationError, document: object, root: yaml.Node | None):
+@cache
+def validator() -> "jsonschema.protocols.Validator":
+    """The schema's validator; jsonschema is imported only where a profiles file is read (it is slow to import)."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(json_schema())
+
+
+def structure_problems(error: "jsonschema.ValidationError", document: object, root: yaml.Node | None):
     """What a schema error means, in the words of the file, at its line; nothing for an error about one field's
     value, which that field's parser reports with what is allowed."""
     path = tuple(error.absolute_path)
