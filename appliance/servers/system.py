@@ -57,9 +57,9 @@ OIDC_NOT_UNIQUE_CLAIMS = ("preferred_username", "name", "nickname", "given_name"
 def problems(values: Settings) -> list[Problem]:
     """System mode: a login name is a host account (its uid, its home). No login may claim one it does not own."""
     mode, group = values["AUTH_MODE"], values["SYSTEM_USERS_GROUP"]
-    problems = []
+    found = []
     if mode == "password" and values["USER_PASSWORD"]:
-        problems.append(
+        found.append(
             Problem(
                 "USER_PASSWORD",
                 "<redacted>",
@@ -68,7 +68,7 @@ def problems(values: Settings) -> list[Problem]:
             )
         )
     if mode in ("github", "oidc") and not group:
-        problems.append(
+        found.append(
             Problem(
                 "SYSTEM_USERS_GROUP",
                 "(unset)",
@@ -78,7 +78,7 @@ def problems(values: Settings) -> list[Problem]:
             )
         )
     if mode == "ldap" and values["ALLOW_ALL"] and not group:
-        problems.append(
+        found.append(
             Problem(
                 "SYSTEM_USERS_GROUP",
                 "(unset)",
@@ -87,7 +87,7 @@ def problems(values: Settings) -> list[Problem]:
             )
         )
     if mode == "oidc" and values["OIDC_USERNAME_CLAIM"] in OIDC_NOT_UNIQUE_CLAIMS:
-        problems.append(
+        found.append(
             Problem(
                 "OIDC_USERNAME_CLAIM",
                 repr(values["OIDC_USERNAME_CLAIM"]),
@@ -97,7 +97,7 @@ def problems(values: Settings) -> list[Problem]:
                 "mapped into the token, say)",
             )
         )
-    return problems
+    return found
 
 
 def configure(settings: Settings, c: Config) -> None:
