@@ -233,9 +233,10 @@ class StackFactory:
 
 
 def remove_unless_being_removed(container) -> None:
-    """Remove the container; when the engine is removing it already (the hub stopped it), wait until it is gone."""
+    """Remove the container, with the anonymous volumes its image declares (a helper of the hub image has /data's);
+    when the engine is removing it already (the hub stopped it), wait until it is gone."""
     try:
-        container.remove(force=True)
+        container.remove(force=True, v=True)
     except docker.errors.APIError as error:
         if "already in progress" not in str(error):
             raise

@@ -56,7 +56,7 @@ class StockHub:
     def down(self) -> None:
         self.container.remove(force=True, v=True)
         for container in self.user_servers():
-            container.remove(force=True)
+            container.remove(force=True, v=True)
         for volume in self.client.volumes.list():
             made_here = volume.name not in self.volumes_before
             if made_here and volume.name.startswith(f"jupyterhub-user-{self.user_prefix}"):
