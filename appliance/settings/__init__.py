@@ -70,7 +70,7 @@ def load(environ: RawEnv) -> Settings:
         if setting.derived and values[setting.name] is None and not environ.get(setting.name):
             values[setting.name] = derived_value(setting, typed)
     failed = {problem.name for problem in problems}
-    problems += [problem for problem in cross_checks(typed, chosen_in(environ)) if problem.name not in failed]
+    problems += [problem for problem in cross_checks(typed, chosen_in(environ, typed)) if problem.name not in failed]
     if problems:
         raise SettingsError(problems)
     return cast(Settings, MappingProxyType(values))

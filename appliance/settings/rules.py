@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from appliance.declarations import Problem, RawEnv, Settings, present, value_of
+from appliance.declarations import Problem, RawEnv, Setting, Settings, present, value_of
+from appliance.kinds import Invalid
 from appliance.login import LOGIN_MODES
 from appliance.profiles import SWARM_ONLY_FIELDS
 from appliance.redaction import without_credentials
@@ -14,11 +15,21 @@ from appliance.servers import SPAWNER_MODES
 from appliance.settings.declared import BY_NAME, PASSWORD_MODES, SETTINGS
 
 
-def chosen_in(environ: RawEnv) -> frozenset[str]:
-    """The settings the environment sets to something other than their default."""
+def chosen_in(environ: RawEnv, values: Settings) -> frozenset[str]:
+    """The settings the environment sets to something other than their default (compared as parsed, so that
+    `False` is `false`)."""
     return frozenset(
-        setting.name for setting in SETTINGS if environ.get(setting.name, "") not in ("", setting.literal_default)
+        setting.name
+        for setting in SETTINGS
+        if environ.get(setting.name) and not (setting.literal_default and at_default(setting, values))
     )
+
+
+def at_default(setting: Setting, values: Settings) -> bool:
+    try:
+        return value_of(values, setting.name) == setting.kind(setting.literal_default)
+    except Invalid:
+        return False
 
 
 def cross_checks(values: Settings, chosen: frozenset[str] = frozenset()) -> list[Problem]:

@@ -96,7 +96,7 @@ def sample_value(setting: Setting) -> str:
 
 
 def test_a_setting_left_at_its_default_in_another_mode_is_no_problem():
-    settings = load({"GITHUB_URL": "https://github.com", "ALLOW_ALL": "false", "OIDC_WAIT_SECONDS": "60"})
+    settings = load({"GITHUB_URL": "https://github.com", "ALLOW_ALL": "False", "OIDC_WAIT_SECONDS": "60"})
     assert settings["AUTH_MODE"] == "password"
 
 
