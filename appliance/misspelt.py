@@ -10,6 +10,7 @@ import difflib
 from collections.abc import Iterable
 
 from appliance.login import LOGIN_MODES
+from appliance.servers import SPAWNER_MODES
 from appliance.settings import BY_NAME
 
 # Variables that the compose files read for themselves (`${NAME}`), which reach the hub through env_file; those
@@ -27,15 +28,13 @@ COMPOSE_VARIABLES = frozenset(
 )
 # Set inside the hub container by the appliance itself.
 INTERNAL_VARIABLES = frozenset({"APPLIANCE_TLS_FRONT"})
-# Families of the appliance's settings: another name in one of them is no setting at all. The login modes name
-# their own.
+# Families of the appliance's settings: another name in one of them is no setting at all. The modes name their own.
 OWNED_PREFIXES = (
     "APPLIANCE_",
     "DATABASE_",
     "PROFILES_",
     "IDLE_",
-    "SWARM_",
-    *(mode.family for mode in LOGIN_MODES.values() if mode.family),
+    *(mode.family for mode in (*LOGIN_MODES.values(), *SPAWNER_MODES.values()) if mode.family),
 )
 SIMILARITY = 0.85  # difflib's ratio: IDLE_TIMOUT and IDLE_TIMEOUT score 0.96, PATH and HUB_PORT 0.33
 
