@@ -31,7 +31,8 @@ from appliance.database import (
     timestamp,
 )
 from appliance.declarations import Settings, present, value_of
-from appliance.secret_store import SECRETS_FOLDER, STORED_SECRETS, secret_path
+from appliance.layout import SECRETS_FOLDER
+from appliance.secret_store import STORED_SECRETS, secret_path
 
 MANIFEST = "manifest.json"
 DATABASE_MEMBER = "jupyterhub.sqlite"

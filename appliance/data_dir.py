@@ -5,7 +5,7 @@ import os
 import shutil
 from pathlib import Path
 
-from appliance.secret_store import SECRETS_FOLDER
+from appliance.layout import SECRETS_FOLDER
 
 MIN_FREE_BYTES = 64 * 1024**2
 PROBE_NAME = ".appliance-write-check"

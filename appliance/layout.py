@@ -1,5 +1,7 @@
 """Fixed ports, names and paths inside the hub container and the user containers."""
 
+from pathlib import Path
+
 PUBLIC_PORT_INSIDE = 8000
 # Caddy's ports, unprivileged, so that it runs without root; compose/https.yml publishes them as 80 and 443.
 HTTP_PORT_INSIDE = 8080
@@ -16,6 +18,12 @@ NOTEBOOK_DIR = "/home/jovyan/work"
 # The hub's stored secrets: DATA_DIR/secrets/<file>, mode 0600 (appliance.secret_store).
 SECRETS_FOLDER = "secrets"
 ADMIN_PASSWORD_FILE = "admin_password"
+
+
+def stored_secret_path(data_dir: str, file_name: str) -> Path:
+    return Path(data_dir) / SECRETS_FOLDER / file_name
+
+
 # System mode: the host's passwd and group files as the hub sees them (compose/systemuser.yml mounts them).
 HOST_PASSWD_IN_HUB = "/etc/appliance/host/passwd"
 HOST_GROUP_IN_HUB = "/etc/appliance/host/group"

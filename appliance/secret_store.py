@@ -8,7 +8,7 @@ from pathlib import Path
 
 from appliance.declarations import Settings, value_of
 from appliance.kinds import Invalid
-from appliance.layout import ADMIN_PASSWORD_FILE, SECRETS_FOLDER
+from appliance.layout import ADMIN_PASSWORD_FILE, stored_secret_path
 from appliance.settings import ADMIN_PASSWORD_MODES, BY_NAME
 
 
@@ -41,7 +41,7 @@ class Resolved:
 
 
 def secret_path(data_dir: str, secret: StoredSecret) -> Path:
-    return Path(data_dir) / SECRETS_FOLDER / secret.file_name
+    return stored_secret_path(data_dir, secret.file_name)
 
 
 def needed(settings: Settings) -> tuple[StoredSecret, ...]:

@@ -1,10 +1,9 @@
 """What several login modes share: their problems' wording, and the doctor's check of the admins' password."""
 
-from pathlib import Path
 from urllib.parse import urlsplit
 
 from appliance.declarations import Outcome, Problem, Settings, failed, value_of
-from appliance.layout import ADMIN_PASSWORD_FILE, SECRETS_FOLDER
+from appliance.layout import ADMIN_PASSWORD_FILE, stored_secret_path
 
 
 def required(values: Settings, mode: str, names: tuple[str, ...], fix: str) -> list[Problem]:
@@ -39,7 +38,7 @@ def admits_no_one(mode: str, rules: str) -> Problem:
 
 def admin_password_missing(settings: Settings) -> Outcome | None:
     """Admins log in with ADMIN_PASSWORD, set or stored at the first start: a FAIL when there is neither."""
-    stored = Path(settings["DATA_DIR"]) / SECRETS_FOLDER / ADMIN_PASSWORD_FILE
+    stored = stored_secret_path(settings["DATA_DIR"], ADMIN_PASSWORD_FILE)
     if settings["ADMIN_PASSWORD"] or stored.exists():
         return None
     return failed("no admin password, set or stored", "restart the hub once to generate one")
