@@ -71,7 +71,8 @@ def parse_file(path: str) -> tuple[Profile, ...]:
 def parse_text(content: str, path: str) -> tuple[Profile, ...]:
     try:
         root = yaml.compose(content, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(content)
+        # The plain values the schema checks, from the same nodes that give each problem its line.
+        document = yaml.SafeLoader("").construct_document(root) if root is not None else None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
