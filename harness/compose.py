@@ -114,7 +114,7 @@ class Stack:
             "HUB_PORT": str(self.port),
             "APPLIANCE_ENV_FILE": str(env_file),
         }
-        env_file.write_text("".join(f"{key}={value}\n" for key, value in {**compose_env, **env}.items()))
+        env_file.write_text(env_lines({**compose_env, **env}))
         self.overlays = overlays
         self.switch_root(root)
 
@@ -128,7 +128,7 @@ class Stack:
     def change_env(self, **values: str) -> None:
         """Change settings in the env file; the next `docker compose up -d` recreates the hub with them."""
         with self.env_file.open("a") as env_file:
-            env_file.write("".join(f"{key}={value}\n" for key, value in values.items()))
+            env_file.write(env_lines(values))
 
     def up(self, healthy: bool) -> "Stack":
         if self.before_start:
@@ -207,6 +207,11 @@ class Stack:
             network.remove()
         leftovers = leftovers_of(self.client, self.project)
         assert not leftovers, f"{self.project} left these behind: {leftovers}"
+
+
+def env_lines(values: dict[str, str]) -> str:
+    """Settings as the lines of an env file that compose reads."""
+    return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
 class StackFactory:

@@ -17,7 +17,7 @@ from typing import Any
 
 import docker
 
-from harness.compose import BASE_IMAGE, E2E_PREFIX, ROOT, RUN_ID, TEST_RUN_LABEL
+from harness.compose import BASE_IMAGE, E2E_PREFIX, ROOT, RUN_ID, TEST_RUN_LABEL, env_lines
 from harness.hub_client import HubClient, swarm_hub_answers, wait_until
 
 NODE_IMAGE = "jupyterhub-appliance/e2e-swarm-node:latest"
@@ -222,8 +222,7 @@ class MultiNodeHub:
         self.nodes = nodes
         self.url = f"http://{nodes.manager.address}:{self.PORT}"
         env_file = tmp_dir / "hub.env"
-        lines = {"USER_NETWORK_ISOLATION": "off", **settings}.items()
-        env_file.write_text("".join(f"{key}={value}\n" for key, value in lines))
+        env_file.write_text(env_lines({"USER_NETWORK_ISOLATION": "off", **settings}))
         nodes.manager.write_file(f"{self.PROFILES_DIR}/profiles.yml", profiles)
         self.env = {
             **os.environ,

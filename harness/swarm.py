@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.compose import E2E_PREFIX, INSTANCE_LABEL, ROOT, RUN_ID, USER_LABEL, free_port, leftovers_of
+from harness.compose import E2E_PREFIX, INSTANCE_LABEL, ROOT, RUN_ID, USER_LABEL, env_lines, free_port, leftovers_of
 from harness.hub_client import HubClient, swarm_hub_answers, wait_until
 
 
@@ -35,9 +35,7 @@ class SwarmStack:
         self.url = f"http://127.0.0.1:{free_port()}"
         env_file = tmp_dir / "swarm.env"
         # Swarm servers cannot be firewalled by the appliance; the admin says so explicitly.
-        env_file.write_text(
-            "".join(f"{key}={value}\n" for key, value in {"USER_NETWORK_ISOLATION": "off", **settings}.items())
-        )
+        env_file.write_text(env_lines({"USER_NETWORK_ISOLATION": "off", **settings}))
         (tmp_dir / "profiles.yml").write_text(profiles)
         self.env = {
             **os.environ,
