@@ -13,6 +13,7 @@ import socket
 import docker
 import requests
 
+from appliance.broker.policy import REFUSED_BY
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER
 from appliance.layout import HUB_SERVICE_NAME
 
@@ -21,6 +22,8 @@ ASK_JUPYTERHUB_VERSION = ["python3", "-c", "import jupyterhub; print(jupyterhub.
 ASK_SECONDS = 60
 # How long one Docker API call may take before it fails: long enough for a busy engine's create or inspect.
 CALL_SECONDS = 60
+# A container name no one uses: the broker check reads "its" archive, which an engine answers with 404.
+BROKER_PROBE_NAME = "jupyterhub-appliance-broker-probe-0"
 # On the path of a hub that cannot start, where a hung engine must not keep the error from the log.
 ERROR_PATH_SECONDS = 5
 # The states of a Swarm task that is over.
@@ -37,6 +40,13 @@ def client(timeout: int = CALL_SECONDS, connections: int = 10) -> docker.DockerC
     """A client of the engine at DOCKER_HOST (default: the mounted socket), API version negotiated;
     `connections` is the most it keeps open at once (docker-py's default is 10)."""
     return docker.DockerClient.from_env(timeout=timeout, max_pool_size=connections)
+
+
+def behind_broker(engine: docker.DockerClient) -> bool:
+    """Whether the endpoint is the appliance's broker: it refuses, naming itself, an archive read, which the
+    appliance never asks for. An engine itself answers 404 for the container, which does not exist."""
+    answer = engine.api.get(f"{engine.api.base_url}/containers/{BROKER_PROBE_NAME}/archive", params={"path": "/"})
+    return answer.status_code == 403 and REFUSED_BY in answer.text
 
 
 def error_reason(error: Exception) -> str:

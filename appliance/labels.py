@@ -13,3 +13,6 @@ LABEL_HELPER_FOR = f"{LABEL_PREFIX}.helper-for"
 LABEL_PULL_AHEAD = f"{LABEL_PREFIX}.pull-ahead"
 # On a profile's shared volume (course material, a scratch): the instance's, never a user's; never removed.
 LABEL_SHARED = f"{LABEL_PREFIX}.shared"
+# On the hub's own container (compose files): whose hub it is, so that the Docker broker lets the hub look itself
+# up, join networks and turn its restart policy off. Not the instance label: the hub is no user's object.
+LABEL_HUB_OF = f"{LABEL_PREFIX}.hub-of"

@@ -28,6 +28,7 @@ import docker.errors
 import requests
 
 from appliance import docker_host
+from appliance.helpers import HOST_VIEW_ENTRYPOINT, RULES_ENTRYPOINT
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, SERVER_PORT_INSIDE
 from appliance.network_kinds import EgressRule
@@ -56,7 +57,6 @@ IPV6_RULES = """*filter
 -A OUTPUT -o lo -j ACCEPT
 COMMIT
 """
-APPLY = 'printf "%s" "$IPV4_RULES" | iptables-restore && printf "%s" "$IPV6_RULES" | ip6tables-restore'
 # Docker's upstream resolvers when the host's resolv.conf names none but loopback ones.
 DOCKER_DEFAULT_RESOLVERS = ("8.8.8.8", "8.8.4.4")
 HELPER_SECONDS = 30
@@ -182,7 +182,7 @@ def check_rules_can_be_applied(engine: docker.DockerClient, image: str, labels: 
 
 def write_rules(engine: docker.DockerClient, network_mode: str, image: str, ipv4: str, labels: dict[str, str]):
     options = {**helper_options(image, labels), "network_mode": network_mode, "user": "0", "cap_add": ["NET_ADMIN"]}
-    run_helper(engine, options, ["sh", "-c", APPLY], IPV4_RULES=ipv4, IPV6_RULES=IPV6_RULES)
+    run_helper(engine, options, RULES_ENTRYPOINT, IPV4_RULES=ipv4, IPV6_RULES=IPV6_RULES)
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ class HostView:
 
 def read_host_view(engine: docker.DockerClient, image: str, labels: dict[str, str]) -> HostView:
     options = {**helper_options(image, labels), "network_mode": "host", "user": "65534:65534"}
-    printed = json.loads(run_helper(engine, options, ["python3", "-m", "appliance.helpers.host_view"]))
+    printed = json.loads(run_helper(engine, options, HOST_VIEW_ENTRYPOINT))
     return HostView(tuple(printed["addresses"]), tuple(printed["resolvers"]) or DOCKER_DEFAULT_RESOLVERS)
 
 
@@ -276,10 +276,16 @@ def probe_rules(engine: docker.DockerClient, hub, network: str, policy: Policy, 
             canary.reload()
             canary_ip = canary.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
             targets = [(HUB_SERVICE_NAME, HUB_PORT_INSIDE), (canary_ip, CANARY_PORT), METADATA]
-            _, output = probe.exec_run(["python3", "-m", "appliance.helpers.reach", json.dumps(targets)])
-            return ProbeResult(listens(canary_ip, CANARY_PORT), *json.loads(output))
+            reach = ["python3", "-m", "appliance.helpers.reach", json.dumps(targets)]
+            return ProbeResult(listens(canary_ip, CANARY_PORT), *json.loads(reach_from(engine, probe, reach, options)))
     except (docker.errors.DockerException, requests.RequestException, ValueError) as error:
         raise NetworkRulesError(f"the probe could not run: {error}") from None
+
+
+def reach_from(engine: docker.DockerClient, probe, command: list[str], options: dict) -> str:
+    """Run `command` in the probe's network namespace (so under its rules), in a helper of its own: no exec."""
+    joined = {**{k: v for k, v in options.items() if k != "network"}, "network_mode": f"container:{probe.id}"}
+    return run_helper(engine, joined, command)
 
 
 def listens(host: str, port: int, seconds: float = 10) -> bool:

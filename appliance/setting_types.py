@@ -75,6 +75,7 @@ class SettingValues(TypedDict):
     HTTPS_PORT: int
     HTTP_PORT: int
     DOCKER_HOST: str | None
+    DOCKER_BROKER: str
     DOCKER_TLS_VERIFY: str | None
     DOCKER_CERT_PATH: str | None
     DOCKER_NETWORK: str

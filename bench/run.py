@@ -209,7 +209,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     kb = int(next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), 0))
     for name, marker in (("supervisord", "supervisord"), ("hub", "bin/jupyterhub"),
                          ("proxy", "configurable-http-proxy"), ("services", "jupyterhub_idle_culler"),
-                         ("services", "appliance reconcile")):
+                         ("services", "appliance reconcile"), ("broker", "appliance broker")):
         if marker in command:
             rss[name] = rss.get(name, 0) + kb
             break
@@ -259,11 +259,13 @@ def spawn_breakdown(logs: str, user: str) -> dict[str, float]:
 
 # -- the appliance --------------------------------------------------------------------------------
 @contextlib.contextmanager
-def appliance_hub(client, workdir: Path, users: list[str], settings: dict[str, str], note: str):
+def appliance_hub(
+    client, workdir: Path, users: list[str], settings: dict[str, str], note: str, overlays: tuple[str, ...] = ()
+):
     """An appliance stack whose admin password and ALLOWED_USERS are set, `users` created; yields the stack and
     a HubApi with an admin token. Afterwards the stack goes, with every server it spawned."""
     env = {"ADMIN_PASSWORD": ADMIN_PASSWORD, "ALLOWED_USERS": ",".join(users), "IDLE_TIMEOUT": "0", **settings}
-    stack = Stack(client, workdir, env)
+    stack = Stack(client, workdir, env, overlays=overlays)
     log(f"starting the appliance ({stack.project}), setting {', '.join(sorted(settings))}")  # names only: secrets
     stack.up(healthy=True)
     try:
@@ -279,8 +281,8 @@ def appliance_hub(client, workdir: Path, users: list[str], settings: dict[str, s
 def measure_appliance(client, sizes, workdir: Path) -> dict:
     users = [f"a{index:02d}" for index in range(1, sizes["burst"] + 1)]
     with appliance_hub(client, workdir, users, {"USER_PASSWORD": USER_PASSWORD}, "bench") as (stack, hub):
-        hub_container = stack.hub_container()
-        idle = rss_megabytes(hub_container)
+        hub_container, broker_container = stack.hub_container(), stack.service_container("broker")
+        idle = {**rss_megabytes(hub_container), **rss_megabytes(broker_container)}
         seq = sequential(
             "appliance sequential",
             sizes["sequential"],
@@ -288,7 +290,7 @@ def measure_appliance(client, sizes, workdir: Path) -> dict:
         )
         breakdown = spawn_breakdown(stack.logs(), users[0])
         bur = burst("appliance burst", sizes["burst"], lambda i: hub.start_until_ready(users[i]))
-        busy = rss_megabytes(hub_container)
+        busy = {**rss_megabytes(hub_container), **rss_megabytes(broker_container)}
         running = len(stack.user_containers())
         for user in users:
             hub.stop(user)
@@ -300,6 +302,22 @@ def measure_appliance(client, sizes, workdir: Path) -> dict:
             "breakdown": breakdown,
             "rss_mb": {"idle": idle, f"{running} servers running": busy},
         }
+
+
+def measure_without_broker(client, sizes, workdir: Path) -> dict:
+    """The same spawns with the hub on the engine's own socket (bench/direct-socket.yml): what the broker costs."""
+    users = [f"d{index:02d}" for index in range(1, sizes["burst"] + 1)]
+    settings = {"USER_PASSWORD": USER_PASSWORD}
+    with appliance_hub(client, workdir, users, settings, "bench", ("bench/direct-socket.yml",)) as (stack, hub):
+        seq = sequential(
+            "appliance without broker sequential",
+            sizes["sequential"],
+            lambda _, cpu: hub.cycle(users[0], lambda user: stack.user_containers(user)[0], cpu),
+        )
+        bur = burst("appliance without broker burst", sizes["burst"], lambda i: hub.start_until_ready(users[i]))
+        for user in users:
+            hub.stop(user)
+        return {"sequential": seq.summary(), "burst": bur.summary()}
 
 
 def login_to_lab(stack: Stack, user: str) -> float:
@@ -368,6 +386,10 @@ def ratio(numerator, denominator) -> float | None:
     return round(numerator / denominator, 2) if numerator and denominator else None
 
 
+def milliseconds(with_it, without_it) -> float | None:
+    return round((with_it - without_it) * 1000) if with_it and without_it else None
+
+
 def run(sizes: dict, with_cold_builds: bool) -> dict:
     client = docker_host.client()
     network = client.networks.create(f"appliance-bench-{RUN}", labels={BENCH_LABEL: RUN})
@@ -378,6 +400,7 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
             floor_burst = burst("floor burst", sizes["burst"], floor.once)
             floor.clean()
             appliance = measure_appliance(client, sizes, Path(workdir))
+            without_broker = measure_without_broker(client, sizes, Path(workdir))
             stock = measure_stock(client, sizes, network.name)
     finally:
         floor.clean()
@@ -389,11 +412,16 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
         "sizes": sizes,
         "floor": {"sequential": floor_seq.summary(), "burst": floor_burst.summary()},
         "appliance": appliance,
+        "without broker": without_broker,
         "stock": stock,
         "image_mb": image_sizes(client),
         "cold_build_seconds": cold_builds(client) if with_cold_builds else None,
     }
     results["ratios"] = ratios(results)
+    results["broker_cost_ms"] = {
+        "sequential p50": milliseconds(appliance["sequential"]["p50"], without_broker["sequential"]["p50"]),
+        "burst makespan": milliseconds(appliance["burst"]["makespan"], without_broker["burst"]["makespan"]),
+    }
     return results
 
 
@@ -405,7 +433,12 @@ def clean_after(floor: Floor, index: int, cpu_seconds: list[float]) -> float:
 
 def ratios(results: dict) -> dict:
     floor, appliance, stock = results["floor"], results["appliance"], results["stock"]
+    direct = results["without broker"]
     return {
+        "appliance without broker/floor sequential p50": ratio(direct["sequential"]["p50"], floor["sequential"]["p50"]),
+        "appliance/appliance without broker burst makespan": ratio(
+            appliance["burst"]["makespan"], direct["burst"]["makespan"]
+        ),
         "appliance/floor sequential p50": ratio(appliance["sequential"]["p50"], floor["sequential"]["p50"]),
         "appliance/floor burst makespan": ratio(appliance["burst"]["makespan"], floor["burst"]["makespan"]),
         "appliance/floor burst p95": ratio(appliance["burst"]["p95"], floor["burst"]["p95"]),
@@ -440,7 +473,7 @@ def markdown(results: dict) -> str:
         "failures | burst p50 | burst p95 | burst makespan |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("floor", "appliance", "stock"):
+    for name in ("floor", "appliance", "without broker", "stock"):
         seq, bur = results[name]["sequential"], results[name]["burst"]
         rows.append(
             f"| {name} | {fmt(seq['p50'])} | {fmt(seq['p95'])} | {seq['cpu_p50']} | {len(bur['failures'])} "
@@ -449,6 +482,12 @@ def markdown(results: dict) -> str:
         )
     rows += ["", "| ratio (same run) | value |", "|---|---|"]
     rows += [f"| {name} | {value} |" for name, value in results["ratios"].items()]
+    cost = results["broker_cost_ms"]
+    rows += [
+        "",
+        f"The Docker broker's cost (appliance minus appliance without broker, same run): sequential p50 "
+        f"{cost['sequential p50']} ms, burst makespan {cost['burst makespan']} ms.",
+    ]
     appliance = results["appliance"]
     rows += ["", f"Login to JupyterLab, one user, no browser: {fmt(appliance['login_to_lab_seconds'])}.", ""]
     rows += ["| one appliance spawn | seconds |", "|---|---|"]

@@ -115,7 +115,7 @@ class Stack:
             "APPLIANCE_ENV_FILE": str(env_file),
         }
         env_file.write_text(env_lines({**compose_env, **env}))
-        self.overlays = overlays
+        self.overlays = (*overlays, *recording_overlay())
         self.switch_root(root)
 
     def switch_root(self, root: Path) -> None:
@@ -151,7 +151,10 @@ class Stack:
         return result.stdout
 
     def hub_container(self):
-        return self.client.containers.get(self.compose.get_container("hub", include_all=True).ID)
+        return self.service_container("hub")
+
+    def service_container(self, service: str):
+        return self.client.containers.get(self.compose.get_container(service, include_all=True).ID)
 
     def logs(self) -> str:
         return self.run_compose("logs", "--no-color", "hub")
@@ -207,6 +210,11 @@ class Stack:
             network.remove()
         leftovers = leftovers_of(self.client, self.project)
         assert not leftovers, f"{self.project} left these behind: {leftovers}"
+
+
+def recording_overlay() -> tuple[str, ...]:
+    """With BROKER_RECORD_DIR set, the broker records the requests it lets through there (policy fixtures)."""
+    return ("tests/e2e/broker-record.yml",) if os.environ.get("BROKER_RECORD_DIR") else ()
 
 
 def env_lines(values: dict[str, str]) -> str:

@@ -7,7 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.compose import E2E_PREFIX, INSTANCE_LABEL, ROOT, RUN_ID, USER_LABEL, env_lines, free_port, leftovers_of
+from harness.compose import (
+    E2E_PREFIX,
+    INSTANCE_LABEL,
+    ROOT,
+    RUN_ID,
+    USER_LABEL,
+    env_lines,
+    free_port,
+    leftovers_of,
+    recording_overlay,
+)
 from harness.hub_client import HubClient, swarm_hub_answers, wait_until
 
 
@@ -47,7 +57,9 @@ class SwarmStack:
         }
 
     def deploy(self) -> "SwarmStack":
-        docker_cli(*documented_deploy(self.name)[1:], env=self.env)
+        command = documented_deploy(self.name)[1:]
+        overlays = [arg for overlay in recording_overlay() for arg in ("-c", overlay)]
+        docker_cli(*command[:-1], *overlays, command[-1], env=self.env)
         wait_until(self.answers, f"the swarm hub of {self.name} to answer", seconds=120)
         return self
 

@@ -5,6 +5,7 @@ import os
 import sys
 
 from appliance import docker_host
+from appliance.broker.server import BROKER_ADDRESS, BROKER_SOCKET, wait_until_answering
 from appliance.commands.common import EXIT_BAD_CONFIG, say
 from appliance.concerns import CONCERNS
 from appliance.data_dir import DataDirError
@@ -17,6 +18,7 @@ from appliance.settings import SettingsError, load
 from appliance.tls import TlsFrontError
 
 SUPERVISORD_CONF = "/etc/jupyterhub/supervisord.conf"
+BROKER_WAIT_SECONDS = 60
 HELP = "check the settings, resolve the secrets, then exec supervisord"
 
 
@@ -25,6 +27,7 @@ def run(_args) -> int:
     settings: Settings | None = None
     try:
         settings = load(os.environ)
+        wait_for_the_broker()
         prepared = prepare(settings)
     except (SettingsError, StoredSecretError, DataDirError, DatabaseError, StartRefused, TlsFrontError) as error:
         exit_without_restart_loop(str(error))
@@ -35,6 +38,13 @@ def run(_args) -> int:
         exit_without_restart_loop(f"DATA_DIR={where!r} cannot be used: {error}")
     sys.stdout.flush()
     os.execvpe("supervisord", ["supervisord", "-c", SUPERVISORD_CONF], {**os.environ, **prepared})
+
+
+def wait_for_the_broker() -> None:
+    """Docker is the broker's socket (compose starts it first; swarm may start it after the hub): wait for it. A
+    broker that never answers is named by the Docker checks that follow."""
+    if docker_host.address() == BROKER_ADDRESS:
+        wait_until_answering(BROKER_SOCKET, BROKER_WAIT_SECONDS, say)
 
 
 def prepare(settings: Settings) -> dict[str, str]:

@@ -40,6 +40,7 @@ CONCERNS = (
     Concern("secrets", prepare=storage.prepare_secrets),
     Concern("database", storage.check_database, storage.prepare_database),
     Concern("docker socket", engine.check_docker_socket),
+    Concern("docker broker", engine.check_broker, engine.require_broker, ("docker socket",)),
     Concern("user network", engine.check_network, engine.join_networks_of_running_servers, ("docker socket",)),
     Concern("user images", engine.check_images, needs=("docker socket",)),
     Concern("GPUs", engine.check_gpus, needs=("docker socket",)),

@@ -3,10 +3,11 @@ ones of servers still running there), the user images are here, GPUs where profi
 from that network, and the network rules hold."""
 
 import docker
+import requests
 
 from appliance import docker_host, image_pulls, profiles
 from appliance.database import jupyterhub_version
-from appliance.declarations import Outcome, Report, Settings, failed, passed, warned
+from appliance.declarations import Outcome, Report, Settings, StartRefused, failed, passed, warned
 from appliance.images import jupyterhub_mismatch, looks_like_docker_stacks
 from appliance.labels import LABEL_INSTANCE
 from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME
@@ -20,6 +21,11 @@ from appliance.network_rules import (
 from appliance.servers import SPAWNER_MODES
 from appliance.settings import egress_allow_warning
 
+NO_SOCKET_FIX = (
+    "start the Docker broker (`docker compose up -d broker`), whose socket the hub mounts from the volume they "
+    "share; it alone mounts /var/run/docker.sock"
+)
+
 
 def check_docker_socket(settings: Settings) -> Outcome:
     address = docker_host.address()
@@ -29,9 +35,41 @@ def check_docker_socket(settings: Settings) -> Outcome:
         if "Permission denied" in str(error):
             return failed(f"{address}: permission denied", "run the hub as root, or in the socket's group")
         if "No such file" in str(error):
-            return failed(f"no socket at {address}", "mount /var/run/docker.sock into the hub container")
+            return failed(f"no socket at {address}", NO_SOCKET_FIX)
         return failed(f"{address} does not answer: {error}", "check that the Docker engine runs")
     return passed(f"{address} answers, Docker {version}")
+
+
+def check_broker(settings: Settings) -> Outcome:
+    """The hub's Docker endpoint is the broker (a request outside its policy is refused), or DOCKER_BROKER=off."""
+    address = docker_host.address()
+    if settings["DOCKER_BROKER"] == "off":
+        return warned(
+            f"DOCKER_BROKER=off: the hub uses {address} unchecked; if that is the engine's own socket, whoever "
+            "controls the hub is root on the host",
+            "use the compose files' broker, and set DOCKER_BROKER=on",
+        )
+    try:
+        behind = docker_host.behind_broker(docker_host.client())
+    except (docker.errors.DockerException, requests.RequestException) as error:
+        return failed(f"{address} could not be asked: {error}", NO_SOCKET_FIX)
+    if not behind:
+        return failed(
+            f"{address} is not the appliance's Docker broker (it did not refuse a request outside the broker's "
+            "policy): the hub has the engine's full power, which is root on the host",
+            "start the hub with this release's compose files (`docker compose up -d`), which put the broker between "
+            "the hub and Docker; or set DOCKER_BROKER=off to run without it, knowing that",
+        )
+    return passed(f"{address} is the appliance's Docker broker: it refused a request outside its policy")
+
+
+def require_broker(settings: Settings, say: Report) -> None:
+    """Fail closed: with DOCKER_BROKER=on, the hub starts only behind the broker; off, it says so at every start."""
+    outcome = check_broker(settings)
+    if outcome.warning:
+        say(f"WARNING: {outcome.detail}. To close this: {outcome.fix}.")
+    elif not outcome.ok:
+        raise StartRefused(f"DOCKER_BROKER=on, but {outcome.detail}. Fix: {outcome.fix}.")
 
 
 def check_network(settings: Settings) -> Outcome:
@@ -77,13 +115,14 @@ def check_hub_api_from_user_network(settings: Settings) -> Outcome:
     url = f"http://{HUB_SERVICE_NAME}:{HUB_PORT_INSIDE}/hub/api"
     probe = f"import urllib.request; print(urllib.request.urlopen({url!r}, timeout=10).status)"
     try:
+        options = {**docker_host.probe_options(instance_labels(settings)), "network_disabled": False}
         output = docker_host.client().containers.run(
             settings["SINGLEUSER_IMAGE"],
             entrypoint=["python3", "-c", probe],
             network=settings["DOCKER_NETWORK"],
-            labels={LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]},
             remove=True,
             stderr=True,
+            **options,
         )
     except docker.errors.ContainerError as error:
         last_line = error.stderr.decode(errors="replace").strip().splitlines()[-1:] if error.stderr else []

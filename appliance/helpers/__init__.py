@@ -1,1 +1,17 @@
-"""Programs run in short-lived helper containers of the appliance's own image: `python -m appliance.helpers.NAME`."""
+"""Programs run in short-lived helper containers of the appliance's own image: `python -m appliance.helpers.NAME`.
+
+The entrypoints of the helpers that hold a capability or see the host are declared here, once: the code that
+starts them and the Docker broker's policy (appliance.broker.policy), which lets only these through, use them.
+"""
+
+# Replaces the filter tables in a server's network namespace (NET_ADMIN); the rules come in the environment.
+RULES_APPLY = 'printf "%s" "$IPV4_RULES" | iptables-restore && printf "%s" "$IPV6_RULES" | ip6tables-restore'
+RULES_ENTRYPOINT = ["sh", "-c", RULES_APPLY]
+# Reads the host's addresses and resolvers from the host's network namespace, as nobody.
+HOST_VIEW_ENTRYPOINT = ["python3", "-m", "appliance.helpers.host_view"]
+# Makes a new home in system mode the user's (CHOWN), seeing only that folder.
+NEW_HOME = "/new-home"
+
+
+def home_entrypoint(uid: int, gid: int) -> list[str]:
+    return ["sh", "-c", f"chmod 0700 {NEW_HOME} && chown {uid}:{gid} {NEW_HOME}"]

@@ -1,6 +1,7 @@
 """The appliance's settings: `load(environ)` parses and checks every one (appliance.settings.declared) and the
 rules between them (appliance.settings.rules), and reports every problem at once."""
 
+from collections.abc import Collection
 from types import MappingProxyType
 from typing import cast
 
@@ -50,8 +51,9 @@ def shown(setting: Setting, raw: str) -> str:
     return repr(without_credentials(raw))
 
 
-def load(environ: RawEnv) -> Settings:
-    """Parse and check every setting; raise SettingsError listing every problem.
+def load(environ: RawEnv, only: Collection[str] | None = None) -> Settings:
+    """Parse and check every setting; raise SettingsError listing every problem (with `only`, the problems of
+    those settings alone: a process that uses a few, such as the Docker broker, leaves the rest to the hub).
 
     Values set in the environment and literal defaults are parsed first; derived defaults are then
     computed from those parsed values, in declaration order, as traitlets' @default does.
@@ -71,6 +73,8 @@ def load(environ: RawEnv) -> Settings:
             values[setting.name] = derived_value(setting, typed)
     failed = {problem.name for problem in problems}
     problems += [problem for problem in cross_checks(typed, chosen_in(environ, typed)) if problem.name not in failed]
+    if only is not None:
+        problems = [problem for problem in problems if problem.name in only]
     if problems:
         raise SettingsError(problems)
     return cast(Settings, MappingProxyType(values))

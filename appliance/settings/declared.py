@@ -322,8 +322,18 @@ SERVER_SETTINGS = (
     ),
     Setting(
         "DOCKER_HOST",
-        "The Docker engine the hub and its services use, as Docker's own DOCKER_HOST; unset means the mounted socket.",
+        "The Docker endpoint the hub and its services use, as Docker's own DOCKER_HOST. The compose files set it to "
+        "the broker's socket (unix:///run/appliance-broker/docker.sock); any other endpoint needs DOCKER_BROKER=off.",
         Text(r"(unix|tcp|ssh)://\S+", describe="a Docker endpoint such as unix:///var/run/docker.sock"),
+        group="Docker",
+    ),
+    Setting(
+        "DOCKER_BROKER",
+        "The hub reaches Docker only through the appliance's broker, which lets through only the appliance's own "
+        "work (docs/security.md), and refuses to start where its Docker endpoint is not that broker. `off` lets it "
+        "use another endpoint, such as the engine's own socket, which is root on the host; a warning says so.",
+        Choice(("on", "off")),
+        default="on",
         group="Docker",
     ),
     Setting(

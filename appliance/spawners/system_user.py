@@ -8,6 +8,7 @@ from dockerspawner import DockerSpawner, SystemUserSpawner
 from traitlets import Bool, Integer, Unicode
 
 from appliance import docker_host
+from appliance.helpers import NEW_HOME, home_entrypoint
 from appliance.host_accounts import Account, find_account, group_id, in_group
 from appliance.layout import HOST_GROUP_IN_HUB, HOST_PASSWD_IN_HUB
 from appliance.spawners.docker import ApplianceDockerSpawner
@@ -128,9 +129,9 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
             self.engine,
             HOME_HELPER_SECONDS,
             image=docker_host.own_image(self.engine),
-            entrypoint=["sh", "-c", f"chmod 0700 /new-home && chown {self.user_id}:{self.group_id} /new-home"],
+            entrypoint=home_entrypoint(self.user_id, self.group_id),
             user="0",
-            volumes={self.host_homedir: {"bind": "/new-home", "mode": "rw"}},
+            volumes={self.host_homedir: {"bind": NEW_HOME, "mode": "rw"}},
             cap_drop=["ALL"],
             cap_add=["CHOWN"],
             security_opt=["no-new-privileges"],

@@ -10,7 +10,7 @@ def test_the_bench_runs_end_to_end_and_reports_every_figure(docker_client, tmp_p
 
     [report] = tmp_path.glob("bench-*.json")
     results = json.loads(report.read_text())
-    for name in ("floor", "appliance", "stock"):
+    for name in ("floor", "appliance", "without broker", "stock"):
         sequential, burst = results[name]["sequential"], results[name]["burst"]
         assert (sequential["count"], sequential["failures"]) == (1, []), name
         assert (burst["count"], burst["failures"]) == (3, []), name
@@ -24,6 +24,9 @@ def test_the_bench_runs_end_to_end_and_reports_every_figure(docker_client, tmp_p
     assert list(appliance["rss_mb"])[1] == "3 servers running"
     assert idle["hub"] > 0 and idle["proxy"] > 0 and idle["supervisord"] > 0
     assert busy["hub + proxy + supervisord"] > 0
+    assert idle["broker"] > 0 and busy["broker"] > 0
+    assert set(results["broker_cost_ms"]) == {"sequential p50", "burst makespan"}
+    assert all(isinstance(ms, int) for ms in results["broker_cost_ms"].values())
     assert "| appliance |" in (tmp_path / "latest.md").read_text()
     assert (
         docker_client.containers.list(all=True, filters={"label": f"jupyterhub-appliance.bench={results['run']}"}) == []

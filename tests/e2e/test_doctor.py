@@ -16,7 +16,7 @@ def test_a_healthy_stack_passes_every_check(stack):
     assert code == 0, report
     assert rows == {
         **dict.fromkeys(
-            ["settings", "docker socket", "user network", "user images", "GPUs", "hub API from users",
+            ["settings", "docker socket", "docker broker", "user network", "user images", "GPUs", "hub API from users",
              "network rules", "data dir", "database", "auth"],
             "PASS",
         ),
@@ -45,8 +45,15 @@ def test_a_missing_docker_socket_is_named_and_its_dependents_skipped(stack):
     code, rows, report = doctor(stack, DOCKER_HOST="unix:///var/run/missing.sock")
     assert code == 1
     assert rows["docker socket"] == "FAIL"
-    assert "mount /var/run/docker.sock" in report
-    assert rows["user network"] == rows["user images"] == rows["hub API from users"] == rows["network rules"] == "SKIP"
+    assert "start the Docker broker (`docker compose up -d broker`)" in report
+    assert (
+        rows["docker broker"]
+        == rows["user network"]
+        == rows["user images"]
+        == rows["hub API from users"]
+        == rows["network rules"]
+        == "SKIP"
+    )
     assert rows["GPUs"] == "SKIP"
     assert rows["database"] == "PASS"
 

@@ -72,9 +72,9 @@ def test_every_setting_is_documented_in_both():
 def test_compose_files_name_the_published_images_with_the_package_version():
     expected = r"image: \$\{IMAGE_REGISTRY:-(\S+)\}/jupyterhub-appliance-(\w+):\$\{APPLIANCE_VERSION:-(\S+)\}"
     for compose_file, kinds in (
-        ("docker-compose.yml", ["hub", "singleuser"]),
+        ("docker-compose.yml", ["hub", "hub", "singleuser"]),
         ("compose/systemuser.yml", ["systemuser"]),
-        ("compose/swarm.yml", ["hub"]),
+        ("compose/swarm.yml", ["hub", "hub"]),
         ("compose/postgres.yml", ["postgres"]),
     ):
         text = (ROOT / compose_file).read_text()

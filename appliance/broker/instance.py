@@ -1,0 +1,108 @@
+"""What the broker's policy knows of the appliance, read from the same settings (and profiles file) as the hub."""
+
+import http.client
+import json
+import os
+import socket
+from collections.abc import Callable, Mapping
+
+from appliance import profiles
+from appliance.broker.policy import Instance, normalised_image
+from appliance.declarations import Settings
+from appliance.profiles import DEFAULT_PROFILES_FILE
+from appliance.settings import load
+
+# The settings the policy reads; the broker refuses to start only for problems with these (the hub reports all).
+POLICY_SETTINGS = (
+    "APPLIANCE_INSTANCE",
+    "DOCKER_NETWORK",
+    "SPAWNER_MODE",
+    "SINGLEUSER_IMAGE",
+    "ALLOWED_IMAGES",
+    "PROFILES_FILE",
+    "VOLUME_DRIVER",
+    "VOLUME_DRIVER_OPTIONS",
+    "SWARM_HOMES",
+    "HOME_FORMAT",
+    "SYSTEM_MIN_UID",
+    "HOST_PASSWD_FILE",
+    "HOST_GROUP_FILE",
+)
+
+
+def policy_settings(environ: Mapping[str, str]) -> Settings:
+    return load(environ, only=POLICY_SETTINGS)
+
+
+def instance_from(settings: Settings, own_image: str) -> Instance:
+    in_use = profiles.in_use(settings)
+    driver = settings["VOLUME_DRIVER"]
+    options = dict(option.split("=", 1) for option in settings["VOLUME_DRIVER_OPTIONS"] or ())
+    system = settings["SPAWNER_MODE"] == "system"
+    return Instance(
+        name=settings["APPLIANCE_INSTANCE"],
+        own_image=own_image,
+        user_images=frozenset(normalised_image(image) for image in profiles.images_in_use(settings)),
+        network=settings["DOCKER_NETWORK"],
+        gpus=any(profile.gpus is not None for profile in in_use),
+        volume_driver=(driver, tuple(sorted(options.items()))) if driver else None,
+        swarm_homes=settings["SWARM_HOMES"] or "",
+        home_format=settings["HOME_FORMAT"] if system else "",
+        min_uid=settings["SYSTEM_MIN_UID"],
+        account_files=(settings["HOST_PASSWD_FILE"], settings["HOST_GROUP_FILE"]) if system else (),
+    )
+
+
+class FollowingProfiles:
+    """The instance, read again when the profiles file changes (the hub reads it at each start)."""
+
+    def __init__(self, environ: Mapping[str, str], own_image: str):
+        self.environ = environ
+        self.own_image = own_image
+        self.path = environ.get("PROFILES_FILE") or DEFAULT_PROFILES_FILE
+        self.seen = self.stamp()
+        self.current = instance_from(policy_settings(environ), own_image)
+
+    def stamp(self) -> float | None:
+        try:
+            return os.stat(self.path).st_mtime
+        except OSError:
+            return None
+
+    def __call__(self) -> Instance:
+        if (stamp := self.stamp()) != self.seen:
+            self.seen = stamp
+            self.current = instance_from(policy_settings(self.environ), self.own_image)
+        return self.current
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("docker", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def own_image(engine_socket: str, seconds: float = 10) -> str:
+    """The id of the image this container runs, asked of the engine by this container's hostname (its id)."""
+    return engine_get(engine_socket, f"/containers/{socket.gethostname()}/json", seconds)["Image"]
+
+
+def engine_get(engine_socket: str, path: str, seconds: float) -> dict:
+    connection = UnixConnection(engine_socket, seconds)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        if answer.status != 200:
+            raise OSError(f"the engine answered {answer.status} to GET {path}")
+        return json.loads(answer.read())
+    finally:
+        connection.close()
+
+
+def refreshing(environ: Mapping[str, str], engine_socket: str) -> Callable[[], Instance]:
+    return FollowingProfiles(environ, own_image(engine_socket))

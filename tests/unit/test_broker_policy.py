@@ -1,0 +1,327 @@
+"""The Docker broker's policy (appliance.broker.policy): every request the appliance sent in real runs passes, and
+each rule refuses the request that breaks it.
+
+The fixtures in tests/unit/broker_requests/ were recorded from real e2e runs through the broker
+(`BROKER_RECORD_DIR=/some/dir pytest -m e2e tests/e2e/test_….py`, one JSON-lines file per stack: the instance the
+broker served, then each request it let through with the labels it was decided on; environment values left out).
+"""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from appliance.broker.policy import Instance, Request, Target, decide, normalised_image, targets
+from appliance.helpers import HOST_VIEW_ENTRYPOINT, RULES_ENTRYPOINT, home_entrypoint
+from appliance.labels import LABEL_HELPER_FOR, LABEL_HUB_OF, LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
+
+RECORDED = sorted((Path(__file__).parent / "broker_requests").glob("*.jsonl"))
+OWN_IMAGE = "sha256:" + "a" * 64
+USER_IMAGE = "ghcr.io/jupyterhub-appliance/jupyterhub-appliance-singleuser:0.2.0"
+COURSE = Instance("course", OWN_IMAGE, frozenset({USER_IMAGE}), "course-net")
+ALICE = {LABEL_INSTANCE: "course", LABEL_USER: "alice"}
+ALICE_VOLUME = Target("volume", "jupyterhub-user-alice")
+SERVER_ID = "b" * 64
+
+
+def recorded_requests() -> list[tuple[str, Instance, Request, dict]]:
+    cases = []
+    for path in RECORDED:
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        instance = instance_of(lines[0]["instance"])
+        for line in lines[1:]:
+            found = {Target(kind, name): labels for kind, name, labels in line["found"]}
+            request = Request(line["method"], line["path"], line["query"], line["body"])
+            cases.append((path.stem, instance, request, found))
+    return cases
+
+
+def instance_of(fields: dict) -> Instance:
+    driver = fields["volume_driver"]
+    return Instance(
+        **{
+            **fields,
+            "user_images": frozenset(fields["user_images"]),
+            "volume_driver": (driver[0], tuple(tuple(option) for option in driver[1])) if driver else None,
+            "account_files": tuple(fields["account_files"]),
+        }
+    )
+
+
+def test_fixtures_were_recorded_in_every_mode():
+    kinds = {json.loads(path.read_text().splitlines()[0])["instance"]["home_format"] != "" for path in RECORDED}
+    assert len(RECORDED) >= 3 and kinds == {True, False}
+    assert len(recorded_requests()) > 100
+
+
+@pytest.mark.parametrize(
+    ("name", "instance", "request_", "found"),
+    recorded_requests(),
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_each_recorded_request_passes(name, instance, request_, found):
+    assert set(targets(request_)) <= set(found)
+    verdict = decide(request_, instance, found)
+    assert verdict, f"{request_.method} {request_.path}: {verdict.rule}"
+
+
+def server_create() -> dict:
+    """A user server's create, as dockerspawner sends it through docker-py (trimmed to what the policy reads)."""
+    return {
+        "Image": USER_IMAGE,
+        "Labels": {**ALICE, "jupyterhub-appliance.server": ""},
+        "Env": ["JUPYTERHUB_API_TOKEN=…"],
+        "HostConfig": {
+            "Binds": ["jupyterhub-user-alice:/home/jovyan/work:rw"],
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["no-new-privileges"],
+            "PidsLimit": 512,
+            "NetworkMode": "course-net",
+            "Privileged": False,
+        },
+        "NetworkingConfig": {"EndpointsConfig": {"course-net": {}}},
+    }
+
+
+def create(body: dict, found: dict | None = None, instance: Instance = COURSE):
+    request = Request("POST", "/v1.41/containers/create", {"name": "jupyter-alice"}, body)
+    return decide(request, instance, {ALICE_VOLUME: ALICE, **(found or {})})
+
+
+def changed(**host_config) -> dict:
+    body = server_create()
+    body["HostConfig"].update(host_config)
+    return body
+
+
+def test_a_user_server_passes():
+    assert create(server_create())
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (changed(Privileged=True), "Privileged"),
+        (changed(Binds=["/:/host"]), "host path /"),
+        (changed(Binds=["/var/run/docker.sock:/var/run/docker.sock"]), "host path"),
+        (changed(Mounts=[{"Type": "bind", "Source": "/etc", "Target": "/x"}]), "host path /etc"),
+        (changed(NetworkMode="host"), "NetworkMode host"),
+        (changed(CapAdd=["SYS_ADMIN"]), "CapAdd SYS_ADMIN"),
+        (changed(CapAdd=["NET_ADMIN"]), "CapAdd NET_ADMIN"),
+        (changed(CapDrop=[]), "CapDrop"),
+        (changed(SecurityOpt=[]), "no-new-privileges"),
+        (changed(SecurityOpt=["no-new-privileges", "seccomp=unconfined"]), "unconfined"),
+        (changed(SecurityOpt=["no-new-privileges", "apparmor=unconfined"]), "unconfined"),
+        (changed(SecurityOpt=["no-new-privileges", "label=disable"]), "label=disable"),
+        (changed(PidMode="host"), "PidMode"),
+        (changed(IpcMode="host"), "IpcMode"),
+        (changed(UsernsMode="host"), "UsernsMode"),
+        (changed(UTSMode="host"), "UTSMode"),
+        (changed(CgroupnsMode="host"), "CgroupnsMode"),
+        (changed(Devices=[{"PathOnHost": "/dev/sda"}]), "Devices"),
+        (changed(DeviceRequests=[{"Count": -1, "Capabilities": [["gpu"]]}]), "GPUs"),
+        (changed(PidsLimit=0), "PidsLimit"),
+        (changed(VolumesFrom=["hub"]), "VolumesFrom"),
+        (changed(Runtime="sysbox-runc"), "runtime"),
+        ({**server_create(), "Image": "alpine:3"}, "image alpine:3"),
+        ({**server_create(), "Labels": {LABEL_INSTANCE: "lab", LABEL_USER: "alice"}}, "label"),
+        ({**server_create(), "Labels": {}}, "label"),
+    ],
+)
+def test_each_rule_refuses_what_breaks_it(body, rule):
+    verdict = create(body)
+    assert not verdict and rule in verdict.rule
+
+
+def test_a_user_server_mounts_only_its_own_volumes():
+    other = {Target("volume", "jupyterhub-user-bob"): {LABEL_INSTANCE: "course", LABEL_USER: "bob"}}
+    verdict = create(changed(Binds=["jupyterhub-user-bob:/home/jovyan/work"]), other)
+    assert not verdict and "not alice's" in verdict.rule
+    shared = {Target("volume", "course-data"): {LABEL_INSTANCE: "course", LABEL_SHARED: "true"}}
+    assert create(changed(Binds=["jupyterhub-user-alice:/home/jovyan/work", "course-data:/data:ro"]), shared)
+
+
+def test_another_instances_volume_is_refused_with_both_names():
+    lab = {ALICE_VOLUME: {LABEL_INSTANCE: "lab", LABEL_USER: "alice"}}
+    verdict = create(server_create(), lab)
+    assert not verdict and "belongs to the appliance lab, not course's" in verdict.rule
+
+
+def test_gpus_pass_where_a_profile_asks_for_them():
+    with_gpus = Instance("course", OWN_IMAGE, frozenset({USER_IMAGE}), "course-net", gpus=True)
+    assert create(changed(DeviceRequests=[{"Count": -1, "Capabilities": [["gpu"]]}]), instance=with_gpus)
+
+
+def helper(entrypoint: list[str], network_mode: str, cap_add: list[str], user: str = "0") -> dict:
+    return {
+        "Image": OWN_IMAGE,
+        "Entrypoint": entrypoint,
+        "User": user,
+        "Labels": {LABEL_INSTANCE: "course", LABEL_HELPER_FOR: "alice"},
+        "HostConfig": {
+            "CapDrop": ["ALL"],
+            "CapAdd": cap_add,
+            "SecurityOpt": ["no-new-privileges"],
+            "PidsLimit": 32,
+            "NetworkMode": network_mode,
+            "ReadonlyRootfs": True,
+        },
+    }
+
+
+SERVER_FOUND = {Target("container", SERVER_ID): ALICE}
+
+
+def test_the_rules_helper_gets_net_admin_in_a_servers_namespace_only():
+    assert create(helper(RULES_ENTRYPOINT, f"container:{SERVER_ID}", ["NET_ADMIN"]), SERVER_FOUND)
+    assert create(helper(RULES_ENTRYPOINT, "none", ["NET_ADMIN"]))
+    for body in (
+        helper(["sh", "-c", "iptables -F"], f"container:{SERVER_ID}", ["NET_ADMIN"]),
+        helper(RULES_ENTRYPOINT, "host", ["NET_ADMIN"]),
+        helper(RULES_ENTRYPOINT, f"container:{SERVER_ID}", ["NET_ADMIN", "SYS_ADMIN"]),
+        {**helper(RULES_ENTRYPOINT, f"container:{SERVER_ID}", ["NET_ADMIN"]), "Image": USER_IMAGE},
+    ):
+        assert not create(body, SERVER_FOUND)
+
+
+def test_no_helper_joins_the_hubs_namespace():
+    hub = {Target("container", SERVER_ID): {LABEL_HUB_OF: "course"}}
+    verdict = create(helper(RULES_ENTRYPOINT, f"container:{SERVER_ID}", ["NET_ADMIN"]), hub)
+    assert not verdict and "not the hub's" in verdict.rule
+
+
+def test_the_host_network_is_only_for_the_host_view_helper_as_nobody():
+    assert create(helper(HOST_VIEW_ENTRYPOINT, "host", [], user="65534:65534"))
+    assert not create(helper(HOST_VIEW_ENTRYPOINT, "host", [], user="0"))
+    assert not create(helper(["sh", "-c", "id"], "host", [], user="65534:65534"))
+
+
+def test_chown_is_only_for_the_home_helper_of_a_system_home():
+    system = Instance("course", OWN_IMAGE, frozenset({USER_IMAGE}), "net", home_format="/home/{username}")
+    home_helper = helper(home_entrypoint(1001, 1001), "none", ["CHOWN"])
+    home_helper["HostConfig"]["Binds"] = ["/home/alice:/new-home:rw"]
+    assert create(home_helper, instance=system)
+    elsewhere = copy.deepcopy(home_helper)
+    elsewhere["HostConfig"]["Binds"] = ["/etc:/new-home:rw"]
+    assert not create(elsewhere, instance=system)
+    assert not create(helper(["sh", "-c", "chown 0:0 /"], "none", ["CHOWN"]), instance=system)
+
+
+def test_system_mode_binds_the_users_home_and_the_account_files_read_only():
+    system = Instance(
+        "course", OWN_IMAGE, frozenset({USER_IMAGE}), "course-net", home_format="/home/{username}",
+        min_uid=1000, account_files=("/etc/passwd", "/etc/group"),
+    )  # fmt: skip
+    body = server_create()
+    body["User"] = "1001:1001"
+    body["HostConfig"]["Binds"] = ["/etc/passwd:/etc/passwd:ro", "/etc/group:/etc/group:ro"]
+    body["HostConfig"]["Mounts"] = [{"Type": "bind", "Source": "/home/alice", "Target": "/home/alice"}]
+    assert create(body, instance=system)
+    for change in (
+        {"User": "0"},
+        {"User": "999:999"},
+        {"HostConfig": {**body["HostConfig"], "Binds": ["/etc/passwd:/etc/passwd:rw"]}},
+        {"HostConfig": {**body["HostConfig"], "Mounts": [{"Type": "bind", "Source": "/home/bob", "Target": "/x"}]}},
+        {"Labels": {**ALICE, LABEL_USER: "../root"}},
+    ):
+        assert not create({**body, **change}, instance=system), change
+
+
+def volume_create(driver_options: dict, driver: str = "local", labels: dict | None = None) -> bool:
+    body = {"Name": "v", "Driver": driver, "DriverOpts": driver_options, "Labels": labels or ALICE}
+    return bool(decide(Request("POST", "/volumes/create", {}, body), SWARM_HOMES, {}))
+
+
+SWARM_HOMES = Instance("course", OWN_IMAGE, frozenset({USER_IMAGE}), "net", swarm_homes="/srv/homes")
+
+
+def test_a_bind_type_volume_is_refused_but_a_folder_in_swarm_homes():
+    assert volume_create({})
+    assert not volume_create({}, labels={LABEL_INSTANCE: "lab"})
+    assert not volume_create({"type": "none", "o": "bind", "device": "/"})
+    assert not volume_create({"type": "none", "o": "bind", "device": "/srv/homes/../../etc"})
+    assert not volume_create({"type": "none", "o": "bind", "device": "/srv/homes/a/b"})
+    assert volume_create({"type": "none", "o": "bind", "device": "/srv/homes/jupyterhub-user-alice"})
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", f"/v1.41/containers/{SERVER_ID}/exec"),
+        ("POST", "/exec/abc/start"),
+        ("POST", f"/containers/{SERVER_ID}/attach"),
+        ("PUT", f"/containers/{SERVER_ID}/archive"),
+        ("GET", f"/containers/{SERVER_ID}/archive"),
+        ("POST", "/build"),
+        ("POST", "/commit"),
+        ("GET", "/plugins"),
+        ("POST", "/plugins/pull"),
+        ("GET", "/swarm"),
+        ("POST", "/swarm/join"),
+        ("POST", "/networks/create"),
+        ("POST", "/containers/prune"),
+        ("GET", "/secrets"),
+        ("DELETE", "/images/alpine"),
+    ],
+)
+def test_endpoints_the_appliance_does_not_use_are_refused(method, path):
+    verdict = decide(Request(method, path), COURSE, {Target("container", SERVER_ID): ALICE})
+    assert not verdict and verdict.missing is None
+
+
+def test_actions_on_objects_of_other_instances_are_refused_and_missing_ones_answer_404():
+    for method, path in (("GET", "/json"), ("POST", "/stop"), ("DELETE", ""), ("GET", "/logs")):
+        request = Request(method, f"/v1.41/containers/{SERVER_ID}{path}")
+        assert decide(request, COURSE, {Target("container", SERVER_ID): ALICE})
+        other = decide(request, COURSE, {Target("container", SERVER_ID): {LABEL_INSTANCE: "lab"}})
+        assert not other and "lab" in other.rule
+        assert decide(request, COURSE, {Target("container", SERVER_ID): None}).missing == Target("container", SERVER_ID)
+
+
+def test_the_hub_may_only_turn_its_own_restart_policy_off():
+    hub = {Target("container", "hub1"): {LABEL_HUB_OF: "course"}}
+    assert decide(Request("POST", "/containers/hub1/update", {}, {"RestartPolicy": {"Name": "no"}}), COURSE, hub)
+    grow = {"RestartPolicy": {"Name": "no"}, "Memory": 0}
+    assert not decide(Request("POST", "/containers/hub1/update", {}, grow), COURSE, hub)
+
+
+def test_pulls_are_of_allowed_images_only():
+    image, tag = USER_IMAGE.rsplit(":", 1)
+    assert decide(Request("POST", "/images/create", {"fromImage": image, "tag": tag}), COURSE, {})
+    assert not decide(Request("POST", "/images/create", {"fromImage": "alpine", "tag": "3"}), COURSE, {})
+
+
+def test_image_references_are_compared_as_docker_reads_them():
+    assert normalised_image("docker.io/library/python") == "python:latest"
+    assert normalised_image("registry:5000/lab") == "registry:5000/lab:latest"
+    assert normalised_image("lab@sha256:" + "c" * 64) == "lab@sha256:" + "c" * 64
+
+
+def service_spec(**container_spec) -> dict:
+    mount = {
+        "Type": "volume",
+        "Source": "jupyterhub-user-alice",
+        "Target": "/home/jovyan/work",
+        "VolumeOptions": {"Labels": ALICE},
+    }
+    return {
+        "Name": "jupyter-alice",
+        "Labels": ALICE,
+        "TaskTemplate": {"ContainerSpec": {"Image": USER_IMAGE, "Mounts": [mount], **container_spec}},
+    }
+
+
+def test_services_are_checked_like_containers():
+    create_service = Request("POST", "/services/create", {}, service_spec())
+    assert decide(create_service, COURSE, {ALICE_VOLUME: None})
+    for spec in (
+        service_spec(Image="alpine:3"),
+        service_spec(CapabilityAdd=["SYS_ADMIN"]),
+        service_spec(Mounts=[{"Type": "bind", "Source": "/", "Target": "/host"}]),
+        service_spec(Privileges={"Seccomp": {"Mode": "unconfined"}}),
+        {**service_spec(), "Labels": {}},
+    ):
+        assert not decide(Request("POST", "/services/create", {}, spec), COURSE, {ALICE_VOLUME: None}), spec
+    lab_volume = {ALICE_VOLUME: {LABEL_INSTANCE: "lab"}}
+    assert not decide(create_service, COURSE, lab_volume)
