@@ -49,6 +49,11 @@ def behind_broker(engine: docker.DockerClient) -> bool:
     return answer.status_code == 403 and REFUSED_BY in answer.text
 
 
+def refused_by_broker(error: docker.errors.APIError) -> bool:
+    """Whether the broker refused the call (not the engine): an action on another appliance's object, say."""
+    return error.status_code == 403 and REFUSED_BY in error_reason(error)
+
+
 def error_reason(error: Exception) -> str:
     """Docker's own words for a failed call (an APIError's explanation), else the error as text."""
     return getattr(error, "explanation", None) or str(error)
@@ -112,6 +117,21 @@ def running_containers_sharing(engine: docker.DockerClient, path: str) -> list[s
 
 def mount_key(mount: dict) -> str:
     return mount.get("Name") or mount["Source"]
+
+
+def helper_options(image: str, labels: dict[str, str]) -> dict:
+    """A throwaway container of the appliance's own image, with no privilege it does not need (the broker requires
+    the dropped capabilities, no-new-privileges and the pids limit)."""
+    return {
+        "image": image,
+        "labels": labels,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "tmpfs": {"/run": "rw,nosuid,nodev,size=1m"},
+        "mem_limit": "64m",
+        "pids_limit": 32,
+    }
 
 
 def probe_options(labels: dict[str, str]) -> dict:

@@ -137,20 +137,6 @@ def reject_lines(networks: Iterable[str]) -> list[str]:
     return [f"-A OUTPUT -d {network} -j REJECT" for network in networks]
 
 
-def helper_options(image: str, labels: dict[str, str]) -> dict:
-    """A throwaway container of the appliance's own image, with no privilege it does not need."""
-    return {
-        "image": image,
-        "labels": labels,
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "read_only": True,
-        "tmpfs": {"/run": "rw,nosuid,nodev,size=1m"},
-        "mem_limit": "64m",
-        "pids_limit": 32,
-    }
-
-
 def run_helper(engine: docker.DockerClient, options: dict, command: list[str], **environment: str) -> str:
     """Run a helper to its end; return what it printed, or raise NetworkRulesError with what it said."""
     try:
@@ -181,7 +167,12 @@ def check_rules_can_be_applied(engine: docker.DockerClient, image: str, labels: 
 
 
 def write_rules(engine: docker.DockerClient, network_mode: str, image: str, ipv4: str, labels: dict[str, str]):
-    options = {**helper_options(image, labels), "network_mode": network_mode, "user": "0", "cap_add": ["NET_ADMIN"]}
+    options = {
+        **docker_host.helper_options(image, labels),
+        "network_mode": network_mode,
+        "user": "0",
+        "cap_add": ["NET_ADMIN"],
+    }
     run_helper(engine, options, RULES_ENTRYPOINT, IPV4_RULES=ipv4, IPV6_RULES=IPV6_RULES)
 
 
@@ -195,7 +186,7 @@ class HostView:
 
 
 def read_host_view(engine: docker.DockerClient, image: str, labels: dict[str, str]) -> HostView:
-    options = {**helper_options(image, labels), "network_mode": "host", "user": "65534:65534"}
+    options = {**docker_host.helper_options(image, labels), "network_mode": "host", "user": "65534:65534"}
     printed = json.loads(run_helper(engine, options, HOST_VIEW_ENTRYPOINT))
     return HostView(tuple(printed["addresses"]), tuple(printed["resolvers"]) or DOCKER_DEFAULT_RESOLVERS)
 
@@ -264,7 +255,7 @@ def probe_rules(engine: docker.DockerClient, hub, network: str, policy: Policy, 
     """Probe for real from a throwaway container on the user network, under a user server's rules,
     against the hub's API, a canary listening on another container there, and the metadata address."""
     image = hub.attrs["Image"]
-    options = {**helper_options(image, labels), "network": network, "user": "65534:65534"}
+    options = {**docker_host.helper_options(image, labels), "network": network, "user": "65534:65534"}
     listen = ["python3", "-m", "http.server", str(CANARY_PORT)]
     try:
         with (

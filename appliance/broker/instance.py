@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -10,8 +11,9 @@ from appliance import profiles
 from appliance.broker.policy import Instance, normalised_image
 from appliance.declarations import Settings
 from appliance.profiles import DEFAULT_PROFILES_FILE
-from appliance.settings import load
+from appliance.settings import SettingsError, load
 
+log = logging.getLogger("appliance.broker")
 # The settings the policy reads; the broker refuses to start only for problems with these (the hub reports all).
 POLICY_SETTINGS = (
     "APPLIANCE_INSTANCE",
@@ -50,18 +52,36 @@ def instance_from(settings: Settings, own_image: str) -> Instance:
         home_format=settings["HOME_FORMAT"] if system else "",
         min_uid=settings["SYSTEM_MIN_UID"],
         account_files=(settings["HOST_PASSWD_FILE"], settings["HOST_GROUP_FILE"]) if system else (),
+        shared_volumes=shared_volumes(in_use),
     )
 
 
+def shared_volumes(in_use: tuple[profiles.Profile, ...]) -> dict[str, bool]:
+    """Each profile's shared volume, read-only unless every profile that names it mounts it writable."""
+    found: dict[str, bool] = {}
+    for volume in (volume for profile in in_use for volume in profile.volumes):
+        found[volume.name] = found.get(volume.name, True) and volume.read_only
+    return found
+
+
 class FollowingProfiles:
-    """The instance, read again when the profiles file changes (the hub reads it at each start)."""
+    """The instance, read again when the profiles file changes (the hub reads it at each start). Settings with
+    problems close the policy (the hub names them, and still needs to turn its restart policy off)."""
 
     def __init__(self, environ: Mapping[str, str], own_image: str):
         self.environ = environ
         self.own_image = own_image
         self.path = environ.get("PROFILES_FILE") or DEFAULT_PROFILES_FILE
         self.seen = self.stamp()
-        self.current = instance_from(policy_settings(environ), own_image)
+        self.current = self.read()
+
+    def read(self) -> Instance:
+        try:
+            return instance_from(policy_settings(self.environ), self.own_image)
+        except SettingsError as error:
+            log.error("%s\nUntil then the broker lets only reads through.", error)
+            name = self.environ.get("APPLIANCE_INSTANCE", "")
+            return Instance(name, self.own_image, frozenset(), "", closed=True)
 
     def stamp(self) -> float | None:
         try:
@@ -72,7 +92,7 @@ class FollowingProfiles:
     def __call__(self) -> Instance:
         if (stamp := self.stamp()) != self.seen:
             self.seen = stamp
-            self.current = instance_from(policy_settings(self.environ), self.own_image)
+            self.current = self.read()
         return self.current
 
 

@@ -44,6 +44,9 @@ class Instance:
     home_format: str = ""  # system mode's HOME_FORMAT; empty in the other modes
     min_uid: int = 1000  # SYSTEM_MIN_UID
     account_files: tuple[str, ...] = ()  # system mode's host passwd and group files
+    closed: bool = False  # the settings have problems: only reads, and the hub turning its restart policy off
+    # The profiles' shared volumes (an admin may have made them, unlabelled): each name, and whether it is read-only.
+    shared_volumes: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,9 @@ def targets(request: Request) -> list[Target]:
 def decide(request: Request, instance: Instance, found: Found) -> Verdict:
     """Whether the broker forwards this request, and the rule that says so."""
     kind, name, action = route(request)
+    if instance.closed and kind != "read" and (kind, action) not in (("container", "json"), ("container", "update")):
+        return Verdict(False, "the broker's settings have problems (see its log): until they are fixed, it lets "
+                              "only reads through, and the hub turning its own restart policy off")  # fmt: skip
     check = CHECKS.get(kind)
     if check is None:
         return Verdict(
@@ -413,6 +419,8 @@ def check_mounts(body: dict, host: dict, labels: dict, instance: Instance, found
     for source, target, read_only in all_mounts(host):
         if source.startswith("/"):
             check_host_path(source, target, read_only, whose, body, instance)
+        elif source in instance.shared_volumes:
+            check_shared_volume(source, read_only, instance, found)
         elif source:
             check_volume(source, labels, instance, found)
     for mount in host.get("Mounts") or ():
@@ -454,6 +462,15 @@ def check_volume(name: str, labels: dict, instance: Instance, found: Found) -> N
     owner = labels.get(LABEL_USER)
     if owner and not volume.get(LABEL_SHARED) and volume.get(LABEL_USER) != owner:
         raise Refused(f"the volume {name} is not {owner}'s")
+
+
+def check_shared_volume(name: str, read_only: bool, instance: Instance, found: Found) -> None:
+    """A volume a profile names: unlabelled (an admin made it) or this instance's; read-only where the profile says."""
+    owner = (found.get(Target("volume", name)) or {}).get(LABEL_INSTANCE)
+    if owner not in (None, instance.name):
+        raise Refused(f"the volume {name} belongs to the appliance {owner}, not {instance.name}'s")
+    if instance.shared_volumes[name] and not read_only:
+        raise Refused(f"the profiles mount the volume {name} read-only")
 
 
 def check_host_path(source: str, target: str, read_only: bool, whose: str, body: dict, instance: Instance) -> None:
@@ -541,7 +558,9 @@ def check_service_mount(mount: dict, instance: Instance, found: Found) -> None:
     source = mount.get("Source", "")
     options = mount.get("VolumeOptions") or {}
     check_instance_label(options.get("Labels"), instance, f"volume {source}")
-    if found.get(Target("volume", source)) is not None:
+    if source in instance.shared_volumes:
+        check_shared_volume(source, bool(mount.get("ReadOnly")), instance, found)
+    elif found.get(Target("volume", source)) is not None:
         ours(found, Target("volume", source), instance)
     driver = options.get("DriverConfig") or {}
     check_driver_options(driver.get("Name") or "local", driver.get("Options") or {}, instance)

@@ -44,7 +44,7 @@ class Broker:
         self.engine_address = engine_address
         self.engine_url = URL("http://docker" if engine_address.startswith("unix://") else engine_address)
         self.record = record
-        self.labels_by_id: dict[str, dict[str, str]] = {}
+        self.labels_by_id: dict[tuple[str, str], dict[str, str]] = {}
         self.session: ClientSession | None = None
 
     async def engine(self) -> ClientSession:
@@ -88,8 +88,8 @@ class Broker:
 
     async def labels_of(self, target: Target) -> dict[str, str] | None:
         """The labels of an existing container, service or volume; None when there is none of that name."""
-        if target.name in self.labels_by_id:
-            return self.labels_by_id[target.name]
+        if (target.kind, target.name) in self.labels_by_id:
+            return self.labels_by_id[target.kind, target.name]
         if not target.name:
             return None
         path = {"container": "/containers/{}/json", "service": "/services/{}", "volume": "/volumes/{}"}[target.kind]
@@ -100,7 +100,7 @@ class Broker:
             found = await answer.json()
         labels, object_id = object_labels(target.kind, found)
         if target.kind != "volume" and len(object_id) == FULL_ID_LENGTH and len(self.labels_by_id) < LABEL_CACHE_SIZE:
-            self.labels_by_id[object_id] = labels
+            self.labels_by_id[target.kind, object_id] = labels
         return labels
 
     async def close(self) -> None:

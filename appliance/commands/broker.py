@@ -7,7 +7,6 @@ import sys
 from appliance.broker.instance import refreshing
 from appliance.broker.server import BROKER_SOCKET, ENGINE_SOCKET, Broker, Recorder, answers, serve
 from appliance.commands.common import EXIT_BAD_CONFIG
-from appliance.settings import SettingsError
 
 HELP = "(the broker container's command) serve the hub's Docker API, letting through only the appliance's work"
 
@@ -23,9 +22,6 @@ def broker_command(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stdout)
     try:
         instance = refreshing(os.environ, ENGINE_SOCKET)
-    except SettingsError as error:
-        print(error, file=sys.stderr)
-        return EXIT_BAD_CONFIG
     except OSError as error:
         print(f"The Docker broker cannot ask the engine at {ENGINE_SOCKET} for its own container: {error}. "
               "Mount /var/run/docker.sock into the broker container.", file=sys.stderr)  # fmt: skip

@@ -140,15 +140,11 @@ class ApplianceDockerSpawner(
                 docker_host.run_to_end,
                 self.engine,
                 SHARED_VOLUME_HELPER_SECONDS,
-                image=docker_host.own_image(self.engine),
                 entrypoint=["python3", "-m", "appliance.helpers.open_to_every_user", "/shared"],
                 user="0",
                 volumes={name: {"bind": "/shared", "mode": "rw"}},
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                read_only=True,
                 network_mode="none",
-                labels=self.helper_labels(),
+                **docker_host.helper_options(docker_host.own_image(self.engine), self.helper_labels()),
             )
         except (docker.errors.DockerException, docker_host.NotInAContainer) as error:
             raise SpawnError(f"Could not make the shared volume {name} writable: {error}") from None

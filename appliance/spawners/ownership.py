@@ -8,6 +8,7 @@ belongs to; otherwise the action is refused and logged, and the container is lef
 
 import docker.errors
 
+from appliance import docker_host
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
 from appliance.spawners.base import SpawnerMixinBase
 from appliance.spawners.errors import CONFLICT, SpawnError
@@ -58,15 +59,32 @@ class OwnershipCheck(SpawnerMixinBase):
             "or renames it."
         )
 
+    def refused_by_broker(self, action: str, error: docker.errors.APIError) -> str:
+        """The same refusal, when the Docker broker already refused to show the object to this appliance."""
+        return (
+            f"Refused to {action} the {self.object_type} {self.object_name}: it does not carry this appliance's "
+            f"labels for user {self.user.name!r}, server {self.name!r} (the Docker broker: "
+            f"{docker_host.error_reason(error)}). The hub's saved state names a container that is not this server's "
+            "(a database restored from elsewhere, or another appliance on the host); an admin checks it and removes "
+            "or renames it."
+        )
+
     async def get_object(self):
         """The object the saved name points at, only when it is ours; otherwise the start is refused."""
-        obj = await super().get_object()
+        try:
+            obj = await super().get_object()
+        except docker.errors.APIError as error:
+            if not docker_host.refused_by_broker(error):
+                raise
+            self.refuse(self.refused_by_broker("use", error))
         if obj is not None and not self.is_ours(obj):
-            self.object_id = ""
-            message = self.refusal("use", obj)
-            self.log.error(message)
-            raise NotOurs(message)
+            self.refuse(self.refusal("use", obj))
         return obj
+
+    def refuse(self, message: str):
+        self.object_id = ""
+        self.log.error(message)
+        raise NotOurs(message)
 
     async def checked(self, action: str) -> bool:
         """Whether `action` may act on the object the saved id (or name) points at; a refusal is logged."""
@@ -77,6 +95,11 @@ class OwnershipCheck(SpawnerMixinBase):
             obj = await self.docker(f"inspect_{self.object_type}", target)
         except docker.errors.NotFound:
             return True  # gone: dockerspawner's own call says so
+        except docker.errors.APIError as error:
+            if not docker_host.refused_by_broker(error):
+                raise
+            self.log.error(self.refused_by_broker(action, error))
+            return False
         if self.is_ours(obj):
             return True
         self.log.error(self.refusal(action, obj))

@@ -128,14 +128,10 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
         return docker_host.run_to_end(
             self.engine,
             HOME_HELPER_SECONDS,
-            image=docker_host.own_image(self.engine),
             entrypoint=home_entrypoint(self.user_id, self.group_id),
             user="0",
             volumes={self.host_homedir: {"bind": NEW_HOME, "mode": "rw"}},
-            cap_drop=["ALL"],
             cap_add=["CHOWN"],
-            security_opt=["no-new-privileges"],
-            read_only=True,
             network_mode="none",
-            labels=self.helper_labels(),
+            **docker_host.helper_options(docker_host.own_image(self.engine), self.helper_labels()),
         )

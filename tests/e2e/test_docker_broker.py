@@ -55,7 +55,7 @@ RULES = {
     "SYS_ADMIN": "CapAdd SYS_ADMIN is not allowed",
     "other instance": "must carry the label jupyterhub-appliance.instance=",
     "bind volume": "the volume options",
-    "exec": "/exec is not an endpoint the appliance uses",
+    "exec": "exec on a container is not an operation the appliance uses",
 }
 
 

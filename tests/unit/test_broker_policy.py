@@ -325,3 +325,28 @@ def test_services_are_checked_like_containers():
         assert not decide(Request("POST", "/services/create", {}, spec), COURSE, {ALICE_VOLUME: None}), spec
     lab_volume = {ALICE_VOLUME: {LABEL_INSTANCE: "lab"}}
     assert not decide(create_service, COURSE, lab_volume)
+
+
+def test_with_bad_settings_only_reads_and_the_hubs_restart_policy_pass():
+    closed = Instance("course", OWN_IMAGE, frozenset(), "", closed=True)
+    hub = {Target("container", "hub1"): {LABEL_HUB_OF: "course"}}
+    assert decide(Request("GET", "/v1.41/containers/json"), closed, {})
+    assert decide(Request("GET", "/containers/hub1/json"), closed, hub)
+    assert decide(Request("POST", "/containers/hub1/update", {}, {"RestartPolicy": {"Name": "no"}}), closed, hub)
+    refused = create(server_create(), instance=closed)
+    assert not refused and "settings have problems" in refused.rule
+
+
+def test_a_profiles_shared_volume_may_be_the_admins_own_and_is_read_only_where_the_profile_says():
+    shared = Instance(
+        "course", OWN_IMAGE, frozenset({USER_IMAGE}), "course-net",
+        shared_volumes={"course-material": True, "scratch": False},
+    )  # fmt: skip
+    made_by_admin = {Target("volume", "course-material"): {}, Target("volume", "scratch"): {}}
+    mounts = ["jupyterhub-user-alice:/home/jovyan/work", "course-material:/c:ro", "scratch:/s:rw"]
+    assert create(changed(Binds=mounts), made_by_admin, instance=shared)
+    writable = create(changed(Binds=["course-material:/c:rw"]), made_by_admin, instance=shared)
+    assert not writable and "read-only" in writable.rule
+    lab = {Target("volume", "scratch"): {LABEL_INSTANCE: "lab"}}
+    assert not create(changed(Binds=["scratch:/s:rw"]), lab, instance=shared)
+    assert not create(changed(Binds=["someone-elses:/s"]), {Target("volume", "someone-elses"): {}}, instance=shared)
