@@ -1,9 +1,10 @@
 """The Docker broker's policy (appliance.broker.policy): every request the appliance sent in real runs passes, and
 each rule refuses the request that breaks it.
 
-The fixtures in tests/unit/broker_requests/ were recorded from real e2e runs through the broker
+The fixtures in tests/unit/broker_requests/ were recorded from real e2e runs through the broker in every mode
 (`BROKER_RECORD_DIR=/some/dir pytest -m e2e tests/e2e/test_….py`, one JSON-lines file per stack: the instance the
-broker served, then each request it let through with the labels it was decided on; environment values left out).
+broker served, then each request it let through with the labels it was decided on; environment values left out),
+then curated by scripts/curate-broker-requests.py (requests that differ only in ids kept once).
 """
 
 import copy
@@ -50,9 +51,52 @@ def instance_of(fields: dict) -> Instance:
 
 
 def test_fixtures_were_recorded_in_every_mode():
-    kinds = {json.loads(path.read_text().splitlines()[0])["instance"]["home_format"] != "" for path in RECORDED}
-    assert len(RECORDED) >= 3 and kinds == {True, False}
+    assert {path.stem.split("-")[0] for path in RECORDED} == {"docker", "system", "swarm"}
+    paths = {request.path.split("/", 2)[-1] for _, _, request, _ in recorded_requests()}
+    assert {"containers/create", "volumes/create", "services/create", "images/create"} <= paths
     assert len(recorded_requests()) > 100
+
+
+def recorded_server_create() -> tuple[Instance, Request, dict]:
+    """The first user server's create recorded in docker mode, with the instance and labels it was decided on."""
+    for name, instance, request, found in recorded_requests():
+        labels = (request.body or {}).get("Labels") or {} if request.path.endswith("/containers/create") else {}
+        if name.startswith("docker") and LABEL_USER in labels and request.body["Image"] != instance.own_image:
+            return instance, request, found
+    raise AssertionError("no user server's create was recorded")
+
+
+def mutated(request: Request, **host_config) -> Request:
+    body = copy.deepcopy(request.body)
+    body["HostConfig"].update(host_config)
+    return Request(request.method, request.path, request.query, body)
+
+
+@pytest.mark.parametrize(
+    ("mutation", "rule"),
+    [
+        ({"Privileged": True}, "Privileged"),
+        ({"Binds": ["/:/host"]}, "host path /"),
+        ({"NetworkMode": "host"}, "NetworkMode host"),
+        ({"CapAdd": ["SYS_ADMIN"]}, "CapAdd SYS_ADMIN"),
+        ({"SecurityOpt": ["no-new-privileges", "apparmor=unconfined"]}, "unconfined"),
+        ({"PidMode": "host"}, "PidMode"),
+    ],
+)
+def test_a_recorded_server_create_mutated_against_each_rule_is_refused(mutation, rule):
+    instance, request, found = recorded_server_create()
+    assert decide(request, instance, found)
+    verdict = decide(mutated(request, **mutation), instance, found)
+    assert not verdict and rule in verdict.rule
+
+
+def test_a_recorded_server_create_with_another_image_or_instance_is_refused():
+    instance, request, found = recorded_server_create()
+    other_image = Request(request.method, request.path, request.query, {**request.body, "Image": "alpine:3"})
+    assert "image alpine:3" in decide(other_image, instance, found).rule
+    labels = {**request.body["Labels"], LABEL_INSTANCE: "another-appliance"}
+    other_label = Request(request.method, request.path, request.query, {**request.body, "Labels": labels})
+    assert "must carry the label" in decide(other_label, instance, found).rule
 
 
 @pytest.mark.parametrize(
