@@ -13,7 +13,7 @@ import socket
 import docker
 import requests
 
-from appliance.broker.policy import REFUSED_BY
+from appliance.broker.policy import BROKER_PROBE_NAME, REFUSED_BY
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER
 from appliance.layout import HUB_SERVICE_NAME
 
@@ -22,10 +22,10 @@ ASK_JUPYTERHUB_VERSION = ["python3", "-c", "import jupyterhub; print(jupyterhub.
 ASK_SECONDS = 60
 # How long one Docker API call may take before it fails: long enough for a busy engine's create or inspect.
 CALL_SECONDS = 60
-# A container name no one uses: the broker check reads "its" archive, which an engine answers with 404.
-BROKER_PROBE_NAME = "jupyterhub-appliance-broker-probe-0"
 # On the path of a hub that cannot start, where a hung engine must not keep the error from the log.
 ERROR_PATH_SECONDS = 5
+# This process's own image, once known (own_image).
+OWN_IMAGE: list[str] = []
 # The states of a Swarm task that is over.
 TASK_ENDED = ("complete", "failed", "shutdown", "rejected", "orphaned", "remove")
 log = logging.getLogger(__name__)
@@ -80,8 +80,11 @@ def required_own_container(engine: docker.DockerClient):
 
 
 def own_image(engine: docker.DockerClient) -> str:
-    """The id of the image this container runs: the image the appliance's helper containers use."""
-    return required_own_container(engine).attrs["Image"]
+    """The id of the image this container runs: the image the appliance's helper containers use. Asked once per
+    process (a container's image never changes), not again for every helper of every spawn."""
+    if not OWN_IMAGE:
+        OWN_IMAGE.append(required_own_container(engine).attrs["Image"])
+    return OWN_IMAGE[0]
 
 
 def stop_restarting_self() -> bool:

@@ -14,6 +14,10 @@ HUB_PORT_INSIDE = 8081
 # Where each user server listens, in its own container (dockerspawner's default port).
 SERVER_PORT_INSIDE = 8888
 HUB_SERVICE_NAME = "hub"
+# The engine's socket, which only the Docker broker mounts, and the broker's, on a volume the hub mounts too.
+ENGINE_SOCKET = "/var/run/docker.sock"
+BROKER_SOCKET = "/run/appliance-broker/docker.sock"
+BROKER_ADDRESS = f"unix://{BROKER_SOCKET}"
 NOTEBOOK_DIR = "/home/jovyan/work"
 # The hub's stored secrets: DATA_DIR/secrets/<file>, mode 0600 (appliance.secret_store).
 SECRETS_FOLDER = "secrets"

@@ -79,16 +79,24 @@ class Series:
 
 def sequential(name: str, count: int, once) -> Series:
     """`once(index, cpu_seconds)` starts one server, appends its CPU-seconds to ready, returns its latency."""
-    series = Series(name)
+    return alternating({name: once}, count)[name]
+
+
+def alternating(onces: dict, count: int) -> dict[str, Series]:
+    """Like `sequential` for several setups, their starts taken in turn (A, B, A, B, …), so that the machine's
+    drift during the run weighs on each alike and their difference is theirs."""
+    series = {name: Series(name) for name in onces}
     for index in range(count):
-        try:
-            series.seconds.append(once(index, series.cpu_seconds))
-        except Exception as error:  # a failed spawn is a figure, not the end of the bench
-            series.failures.append(f"{type(error).__name__}: {error}"[:300])
-    log(
-        f"{name}: p50 {fmt(series.p50)} over {len(series.seconds)}, {len(series.failures)} failed, "
-        f"{series.cpu_p50} CPU-seconds to ready (p50)"
-    )
+        for name, once in onces.items():
+            try:
+                series[name].seconds.append(once(index, series[name].cpu_seconds))
+            except Exception as error:  # a failed spawn is a figure, not the end of the bench
+                series[name].failures.append(f"{type(error).__name__}: {error}"[:300])
+    for one in series.values():
+        log(
+            f"{one.name}: p50 {fmt(one.p50)} over {len(one.seconds)}, {len(one.failures)} failed, "
+            f"{one.cpu_p50} CPU-seconds to ready (p50)"
+        )
     return series
 
 
@@ -209,7 +217,7 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     kb = int(next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), 0))
     for name, marker in (("supervisord", "supervisord"), ("hub", "bin/jupyterhub"),
                          ("proxy", "configurable-http-proxy"), ("services", "jupyterhub_idle_culler"),
-                         ("services", "appliance reconcile"), ("broker", "appliance broker")):
+                         ("services", "appliance reconcile"), ("broker", "appliance.broker")):
         if marker in command:
             rss[name] = rss.get(name, 0) + kb
             break
@@ -278,46 +286,53 @@ def appliance_hub(
         stack.down()
 
 
-def measure_appliance(client, sizes, workdir: Path) -> dict:
+def measure_appliance(client, sizes, workdir: Path) -> tuple[dict, dict]:
+    """The appliance, and beside it the same appliance with its hub on the engine's own socket
+    (bench/direct-socket.yml): their sequential starts in turn, then a burst on each; what the broker costs."""
     users = [f"a{index:02d}" for index in range(1, sizes["burst"] + 1)]
-    with appliance_hub(client, workdir, users, {"USER_PASSWORD": USER_PASSWORD}, "bench") as (stack, hub):
+    direct_users = [f"d{index:02d}" for index in range(1, sizes["burst"] + 1)]
+    settings = {"USER_PASSWORD": USER_PASSWORD}
+    direct = ("bench/direct-socket.yml",)
+    with (
+        appliance_hub(client, workdir, users, settings, "bench") as (stack, hub),
+        appliance_hub(client, workdir, direct_users, settings, "bench", direct) as (direct_stack, direct_hub),
+    ):
         hub_container, broker_container = stack.hub_container(), stack.service_container("broker")
-        idle = {**rss_megabytes(hub_container), **rss_megabytes(broker_container)}
-        seq = sequential(
-            "appliance sequential",
+        idle = {**rss_megabytes(hub_container), "broker": rss_megabytes(broker_container)["broker"]}
+        seq = alternating(
+            {
+                "appliance sequential": lambda _, cpu: hub.cycle(users[0], first_container_of(stack), cpu),
+                "appliance without broker sequential": lambda _, cpu: direct_hub.cycle(
+                    direct_users[0], first_container_of(direct_stack), cpu
+                ),
+            },
             sizes["sequential"],
-            lambda _, cpu: hub.cycle(users[0], lambda user: stack.user_containers(user)[0], cpu),
         )
         breakdown = spawn_breakdown(stack.logs(), users[0])
         bur = burst("appliance burst", sizes["burst"], lambda i: hub.start_until_ready(users[i]))
-        busy = {**rss_megabytes(hub_container), **rss_megabytes(broker_container)}
+        busy = {**rss_megabytes(hub_container), "broker": rss_megabytes(broker_container)["broker"]}
         running = len(stack.user_containers())
         for user in users:
             hub.stop(user)
+        direct_burst = burst(
+            "appliance without broker burst", sizes["burst"], lambda i: direct_hub.start_until_ready(direct_users[i])
+        )
+        for user in direct_users:
+            direct_hub.stop(user)
         login = login_to_lab(stack, users[0])
-        return {
-            "sequential": seq.summary(),
+        appliance = {
+            "sequential": seq["appliance sequential"].summary(),
             "burst": bur.summary(),
             "login_to_lab_seconds": login,
             "breakdown": breakdown,
             "rss_mb": {"idle": idle, f"{running} servers running": busy},
         }
+        without = {"sequential": seq["appliance without broker sequential"].summary(), "burst": direct_burst.summary()}
+        return appliance, without
 
 
-def measure_without_broker(client, sizes, workdir: Path) -> dict:
-    """The same spawns with the hub on the engine's own socket (bench/direct-socket.yml): what the broker costs."""
-    users = [f"d{index:02d}" for index in range(1, sizes["burst"] + 1)]
-    settings = {"USER_PASSWORD": USER_PASSWORD}
-    with appliance_hub(client, workdir, users, settings, "bench", ("bench/direct-socket.yml",)) as (stack, hub):
-        seq = sequential(
-            "appliance without broker sequential",
-            sizes["sequential"],
-            lambda _, cpu: hub.cycle(users[0], lambda user: stack.user_containers(user)[0], cpu),
-        )
-        bur = burst("appliance without broker burst", sizes["burst"], lambda i: hub.start_until_ready(users[i]))
-        for user in users:
-            hub.stop(user)
-        return {"sequential": seq.summary(), "burst": bur.summary()}
+def first_container_of(stack: Stack):
+    return lambda user: stack.user_containers(user)[0]
 
 
 def login_to_lab(stack: Stack, user: str) -> float:
@@ -399,8 +414,7 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
             floor_seq = sequential("floor sequential", sizes["sequential"], lambda i, cpu: clean_after(floor, i, cpu))
             floor_burst = burst("floor burst", sizes["burst"], floor.once)
             floor.clean()
-            appliance = measure_appliance(client, sizes, Path(workdir))
-            without_broker = measure_without_broker(client, sizes, Path(workdir))
+            appliance, without_broker = measure_appliance(client, sizes, Path(workdir))
             stock = measure_stock(client, sizes, network.name)
     finally:
         floor.clean()

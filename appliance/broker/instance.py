@@ -1,13 +1,12 @@
 """What the broker's policy knows of the appliance, read from the same settings (and profiles file) as the hub."""
 
-import http.client
-import json
 import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
 
 from appliance import profiles
+from appliance.broker import unix_http
 from appliance.broker.policy import Instance, normalised_image
 from appliance.declarations import Settings
 from appliance.profiles import DEFAULT_PROFILES_FILE
@@ -96,32 +95,9 @@ class FollowingProfiles:
         return self.current
 
 
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("docker", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
 def own_image(engine_socket: str, seconds: float = 10) -> str:
     """The id of the image this container runs, asked of the engine by this container's hostname (its id)."""
-    return engine_get(engine_socket, f"/containers/{socket.gethostname()}/json", seconds)["Image"]
-
-
-def engine_get(engine_socket: str, path: str, seconds: float) -> dict:
-    connection = UnixConnection(engine_socket, seconds)
-    try:
-        connection.request("GET", path)
-        answer = connection.getresponse()
-        if answer.status != 200:
-            raise OSError(f"the engine answered {answer.status} to GET {path}")
-        return json.loads(answer.read())
-    finally:
-        connection.close()
+    return unix_http.get_json(engine_socket, f"/containers/{socket.gethostname()}/json", seconds)["Image"]
 
 
 def refreshing(environ: Mapping[str, str], engine_socket: str) -> Callable[[], Instance]:

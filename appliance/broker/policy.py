@@ -23,6 +23,8 @@ from appliance.labels import LABEL_HELPER_FOR, LABEL_HUB_OF, LABEL_INSTANCE, LAB
 UNPRIVILEGED_USER = "65534:65534"
 # The start of every refusal's message: how a client tells the broker's 403 from the engine's answers.
 REFUSED_BY = "refused by the appliance's Docker broker:"
+# A container name no one uses: the doctor's broker check reads "its" archive, which an engine answers with 404.
+BROKER_PROBE_NAME = "jupyterhub-appliance-broker-probe-0"
 VERSION_PREFIX = re.compile(r"^/v\d+(\.\d+)?(?=/)")
 ALLOWED_MODES = {"IpcMode": ("", "private", "shareable", "none"), "CgroupnsMode": ("", "private")}
 EMPTY_MODES = ("PidMode", "UsernsMode", "UTSMode", "CgroupParent", "VolumeDriver")

@@ -1,33 +1,45 @@
-"""The Docker broker: the only holder of the Docker socket. It serves Docker's API on a unix socket that the hub
-mounts, and forwards each request the policy (appliance.broker.policy) allows; the rest get a 403 that names the
-rule, and an audit line. Streams (pulls, logs, waits) pass through as they come."""
+"""The Docker broker: the only holder of the Docker socket. It serves Docker's API to the hub on a unix socket that
+the hub mounts, and forwards each request the policy (appliance.broker.policy) allows; the rest get a 403 that names
+the rule, and an audit line. Streams (pulls, logs, waits) pass through as they come.
+
+Built on Tornado, JupyterHub's own HTTP library (lighter here than aiohttp: the broker stays small).
+"""
 
 import asyncio
 import dataclasses
 import json
 import logging
-import os
 import socket
-import time
 from collections.abc import Callable
+from http.client import responses
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, UnixConnector, web
-from yarl import URL
+from tornado import httputil, netutil, web
+from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.httpserver import HTTPServer
+from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from appliance.broker import policy
 from appliance.broker.policy import REFUSED_BY, Found, Instance, Request, Target
+from appliance.layout import BROKER_SOCKET, ENGINE_SOCKET
 
-# Where the engine is, and where the hub finds the broker (a volume both containers mount).
-ENGINE_SOCKET = "/var/run/docker.sock"
-BROKER_FOLDER = "/run/appliance-broker"
-BROKER_SOCKET = f"{BROKER_FOLDER}/docker.sock"
-BROKER_ADDRESS = f"unix://{BROKER_SOCKET}"
 # Headers that belong to one hop, not to the request or response forwarded.
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host", "content-length"}
 # Labels of a container by its full id never change; names and short ids are looked up each time.
 FULL_ID_LENGTH = 64
 LABEL_CACHE_SIZE = 4096
+# A call may wait for a container's end or stream a pull for long; Docker's own clients set their timeouts.
+CONNECT_SECONDS = 10
 log = logging.getLogger("appliance.broker")
+
+
+class UnixResolver(netutil.Resolver):
+    """Resolves the engine's host name to its unix socket, so that Tornado's HTTP client reaches it there."""
+
+    def initialize(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+
+    async def resolve(self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC) -> list:
+        return [(socket.AF_UNIX, self.socket_path)]
 
 
 class Broker:
@@ -41,50 +53,17 @@ class Broker:
     ):
         """`engine_address`: unix://PATH (the mounted socket), or http://HOST:PORT (tests' fake engine)."""
         self.instance = instance
-        self.engine_address = engine_address
-        self.engine_url = URL("http://docker" if engine_address.startswith("unix://") else engine_address)
         self.record = record
         self.labels_by_id: dict[tuple[str, str], dict[str, str]] = {}
-        self.session: ClientSession | None = None
+        unix = engine_address.startswith("unix://")
+        self.engine_url = "http://docker" if unix else engine_address.rstrip("/")
+        resolver = UnixResolver(socket_path=engine_address.removeprefix("unix://")) if unix else None
+        self.client = SimpleAsyncHTTPClient(force_instance=True, resolver=resolver, max_clients=64)
 
-    async def engine(self) -> ClientSession:
-        if self.session is None:
-            unix = self.engine_address.removeprefix("unix://") if self.engine_address.startswith("unix://") else ""
-            connector = UnixConnector(path=unix, limit=0) if unix else TCPConnector(limit=0)
-            self.session = ClientSession(connector=connector, timeout=ClientTimeout(total=None), auto_decompress=False)
-        return self.session
-
-    async def handle(self, incoming: web.Request) -> web.StreamResponse:
-        body = await incoming.read()
-        request = Request(incoming.method, incoming.path, dict(incoming.query), parsed(body))
+    async def verdict(self, request: Request) -> tuple[policy.Verdict, Instance, Found]:
         instance = self.instance()
         found = {target: await self.labels_of(target) for target in policy.targets(request)}
-        verdict = policy.decide(request, instance, found)
-        if verdict.missing is not None:
-            return web.json_response({"message": f"No such {verdict.missing.kind}: {verdict.missing.name}"}, status=404)
-        if not verdict:
-            log.warning("refused %s %s: %s", incoming.method, incoming.path, verdict.rule)
-            return web.json_response({"message": f"{REFUSED_BY} {verdict.rule}"}, status=403)
-        if self.record is not None:
-            self.record(request, found, instance)
-        log.log(logging.DEBUG if incoming.method == "GET" else logging.INFO, "allowed %s %s: %s",
-                incoming.method, incoming.path, verdict.rule)  # fmt: skip
-        return await self.forward(incoming, body)
-
-    async def forward(self, incoming: web.Request, body: bytes) -> web.StreamResponse:
-        engine = await self.engine()
-        headers = {k: v for k, v in incoming.headers.items() if k.lower() not in HOP_HEADERS}
-        url = URL(str(self.engine_url.origin()) + incoming.rel_url.raw_path_qs, encoded=True)
-        async with engine.request(incoming.method, url, headers=headers, data=body or None) as answer:
-            response = web.StreamResponse(status=answer.status, reason=answer.reason)
-            response.headers.update({k: v for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS})
-            if answer.content_length is not None:
-                response.content_length = answer.content_length
-            await response.prepare(incoming)
-            async for chunk in answer.content.iter_any():
-                await response.write(chunk)
-            await response.write_eof()
-            return response
+        return policy.decide(request, instance, found), instance, found
 
     async def labels_of(self, target: Target) -> dict[str, str] | None:
         """The labels of an existing container, service or volume; None when there is none of that name."""
@@ -93,19 +72,132 @@ class Broker:
         if not target.name:
             return None
         path = {"container": "/containers/{}/json", "service": "/services/{}", "volume": "/volumes/{}"}[target.kind]
-        engine = await self.engine()
-        async with engine.get(self.engine_url / path.format(target.name).lstrip("/")) as answer:
-            if answer.status != 200:
-                return None
-            found = await answer.json()
-        labels, object_id = object_labels(target.kind, found)
-        if target.kind != "volume" and len(object_id) == FULL_ID_LENGTH and len(self.labels_by_id) < LABEL_CACHE_SIZE:
-            self.labels_by_id[target.kind, object_id] = labels
+        answer = await self.client.fetch(self.engine_url + path.format(target.name), raise_error=False)
+        if answer.code != 200:
+            return None
+        labels, object_id = object_labels(target.kind, json.loads(answer.body))
+        if target.kind != "volume" and len(object_id) == FULL_ID_LENGTH:
+            self.remember(target.kind, object_id, labels)
         return labels
 
-    async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
+    def remember(self, kind: str, object_id: str, labels: dict[str, str]) -> None:
+        if len(self.labels_by_id) < LABEL_CACHE_SIZE:
+            self.labels_by_id[kind, object_id] = labels
+
+    def created(self, request: Request, answer_body: bytes) -> None:
+        """A container created through the broker carries the labels of its request: known without a lookup."""
+        if request.path.endswith("/containers/create") and isinstance(request.body, dict):
+            created_id = json.loads(answer_body or b"{}").get("Id", "")
+            if len(created_id) == FULL_ID_LENGTH:
+                self.remember("container", created_id, request.body.get("Labels") or {})
+
+
+class ForwardingHandler(web.RequestHandler):
+    """Every request: asked of the policy, then forwarded to the engine with its answer streamed back."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE")
+
+    def initialize(self, broker: Broker) -> None:
+        self.broker = broker
+
+    def clear(self) -> None:
+        super().clear()
+        for name in ("Content-Type", "Server"):
+            self.clear_header(name)
+
+    def compute_etag(self) -> None:
+        return None
+
+    async def get(self) -> None:
+        await self.handle()
+
+    head = post = put = delete = get
+
+    async def handle(self) -> None:
+        incoming = self.request
+        request = Request(incoming.method or "GET", incoming.path, flat_query(incoming.query), parsed(incoming.body))
+        verdict, instance, found = await self.broker.verdict(request)
+        if verdict.missing is not None:
+            self.answer_json(404, {"message": f"No such {verdict.missing.kind}: {verdict.missing.name}"})
+            return
+        if not verdict:
+            level = logging.DEBUG if policy.BROKER_PROBE_NAME in incoming.path else logging.WARNING
+            log.log(level, "refused %s %s: %s", incoming.method, incoming.path, verdict.rule)
+            self.answer_json(403, {"message": f"{REFUSED_BY} {verdict.rule}"})
+            return
+        if self.broker.record is not None:
+            self.broker.record(request, found, instance)
+        log.log(logging.DEBUG if incoming.method == "GET" else logging.INFO, "allowed %s %s: %s",
+                incoming.method, incoming.path, verdict.rule)  # fmt: skip
+        await self.forward(request)
+
+    def answer_json(self, status: int, body: dict) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    async def forward(self, request: Request) -> None:
+        incoming = self.request
+        headers = {k: v for k, v in incoming.headers.get_all() if k.lower() not in HOP_HEADERS}
+        created = bytearray()
+        outgoing = HTTPRequest(
+            self.broker.engine_url + incoming.uri,
+            method=incoming.method,
+            headers=headers,
+            body=incoming.body if incoming.method in ("POST", "PUT") else None,
+            allow_nonstandard_methods=True,
+            connect_timeout=CONNECT_SECONDS,
+            request_timeout=0,
+            decompress_response=False,
+            header_callback=self.on_header,
+            streaming_callback=lambda chunk: self.on_chunk(chunk, created),
+        )
+        try:
+            await self.broker.client.fetch(outgoing, raise_error=False)
+        except (HTTPClientError, OSError) as error:
+            if not self._headers_written:
+                self.answer_json(502, {"message": f"the Docker broker could not reach the engine: {error}"})
+            return
+        self.broker.created(request, bytes(created))
+        self.finish()
+
+    def on_header(self, line: str) -> None:
+        """The engine's status line and headers, as they arrive."""
+        if line.startswith("HTTP/"):
+            start = httputil.parse_response_start_line(line.strip())
+            self.set_status(start.code, start.reason or responses.get(start.code, "Unknown"))
+        elif ":" in line:
+            name, value = line.split(":", 1)
+            if name.strip().lower() not in HOP_HEADERS:
+                self.add_header(name.strip(), value.strip())
+
+    def on_chunk(self, chunk: bytes, created: bytearray) -> None:
+        if self.request.path.endswith("/containers/create"):
+            created.extend(chunk)
+        self.write(chunk)
+        self.flush()
+
+
+def object_labels(kind: str, found: dict) -> tuple[dict[str, str], str]:
+    if kind == "container":
+        return (found.get("Config") or {}).get("Labels") or {}, found.get("Id", "")
+    if kind == "service":
+        return (found.get("Spec") or {}).get("Labels") or {}, found.get("ID", "")
+    return found.get("Labels") or {}, ""
+
+
+def flat_query(query: str) -> dict[str, str]:
+    pairs = httputil.parse_qs_bytes(query, keep_blank_values=True).items()
+    return {name: values[-1].decode(errors="replace") for name, values in pairs}
+
+
+def parsed(body: bytes):
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 class Recorder:
@@ -144,72 +236,23 @@ def without_environment_values(body):
     return copied
 
 
-def object_labels(kind: str, found: dict) -> tuple[dict[str, str], str]:
-    if kind == "container":
-        return (found.get("Config") or {}).get("Labels") or {}, found.get("Id", "")
-    if kind == "service":
-        return (found.get("Spec") or {}).get("Labels") or {}, found.get("ID", "")
-    return found.get("Labels") or {}, ""
-
-
-def parsed(body: bytes):
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
 def application(broker: Broker) -> web.Application:
-    app = web.Application(client_max_size=16 * 1024 * 1024)
-    app.router.add_route("*", "/{path:.*}", broker.handle)
-
-    async def close_engine(_app) -> None:
-        await broker.close()
-
-    app.on_cleanup.append(close_engine)
-    return app
+    return web.Application([(r".*", ForwardingHandler, {"broker": broker})], log_function=lambda _handler: None)
 
 
-def serve(broker: Broker, path: str = BROKER_SOCKET) -> None:
-    """Serve on a unix socket that only the hub's user (root in the hub container) may open."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    if os.path.exists(path):
-        os.unlink(path)
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    os.chmod(path, 0o600)
-    log.info("The Docker broker serves on %s", path)
-    web.run_app(application(broker), sock=listener, print=None, handle_signals=True, access_log=None)
+def listen(broker: Broker, path: str) -> HTTPServer:
+    """Serve on a unix socket that only root (the hub's JupyterHub) may open."""
+    server = HTTPServer(application(broker), max_body_size=16 * 1024 * 1024)
+    server.add_socket(netutil.bind_unix_socket(path, mode=0o600))
+    return server
 
 
-def answers(path: str = BROKER_SOCKET, seconds: float = 2.0) -> bool:
-    """Whether a broker answers Docker's ping on this socket."""
+def serve(make_broker: Callable[[], Broker], path: str = BROKER_SOCKET) -> None:
+    """Serve until stopped; the broker (and its HTTP client) is made on the running event loop."""
 
-    async def ping() -> bool:
-        timeout = ClientTimeout(total=seconds)
-        async with (
-            ClientSession(connector=UnixConnector(path=path), timeout=timeout) as session,
-            session.get("http://docker/_ping") as answer,
-        ):
-            return answer.status == 200
+    async def run() -> None:
+        listen(make_broker(), path)
+        log.info("The Docker broker serves on %s", path)
+        await asyncio.Event().wait()
 
-    try:
-        return asyncio.run(ping())
-    except (TimeoutError, OSError, ClientError):
-        return False
-
-
-def wait_until_answering(path: str, seconds: float, say: Callable[[str], None]) -> bool:
-    """Wait for the broker (it may start after the hub); say so once while waiting."""
-    deadline = time.monotonic() + seconds
-    said = False
-    while not answers(path):
-        if time.monotonic() > deadline:
-            return False
-        if not said:
-            say(f"Waiting for the Docker broker at {path} …")
-            said = True
-        time.sleep(0.5)
-    return True
+    asyncio.run(run())

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance import image_pulls, reconcile
-from appliance.commands import broker, data, inspect, run, servers
+from appliance.commands import data, inspect, run, servers
 
 
 def no_arguments(_parser) -> None:
@@ -31,7 +31,6 @@ COMMANDS = (
     Command("migrate-db", data.MIGRATE_HELP, data.migrate_db_command, data.add_migrate_arguments),
     Command("reconcile", "(run by the hub) check Docker's containers against the hub", reconcile.run,
             reconcile.add_arguments),
-    Command("broker", broker.HELP, broker.broker_command, broker.add_arguments),
     Command("pull-ahead", "(run by the hub) pull the user images this host lacks", image_pulls.run,
             image_pulls.add_arguments),
 )  # fmt: skip

@@ -5,12 +5,13 @@ import os
 import sys
 
 from appliance import docker_host
-from appliance.broker.server import BROKER_ADDRESS, BROKER_SOCKET, wait_until_answering
+from appliance.broker.unix_http import wait_until_answering
 from appliance.commands.common import EXIT_BAD_CONFIG, say
 from appliance.concerns import CONCERNS
 from appliance.data_dir import DataDirError
 from appliance.database import DatabaseError
 from appliance.declarations import Settings, StartRefused
+from appliance.layout import BROKER_ADDRESS, BROKER_SOCKET
 from appliance.misspelt import misspelt_settings
 from appliance.network_rules import NetworkRulesError, cannot_isolate_message
 from appliance.secret_store import StoredSecretError

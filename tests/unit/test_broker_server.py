@@ -9,11 +9,11 @@ import docker
 import docker.errors
 import jupyterhub
 import pytest
-from aiohttp import web
+from tornado.ioloop import IOLoop
 
 from appliance import docker_host
 from appliance.broker.policy import REFUSED_BY, Instance
-from appliance.broker.server import Broker, application
+from appliance.broker.server import Broker, listen
 from appliance.concerns.engine import check_broker
 from appliance.labels import LABEL_INSTANCE, LABEL_USER
 from tests.unit.fake_engine import FakeEngine
@@ -34,17 +34,22 @@ def engine():
 def broker_socket(engine, tmp_path):
     """The broker serving on a unix socket in its own thread and event loop, in front of the fake engine."""
     path = str(tmp_path / "broker.sock")
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(application(Broker(lambda: COURSE, engine.url.replace("tcp://", "http://"))))
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.UnixSite(runner, path).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    started = threading.Event()
+    loops = []
+
+    def run() -> None:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        listen(Broker(lambda: COURSE, engine.url.replace("tcp://", "http://")), path)
+        loops.append(IOLoop.current())
+        started.set()
+        IOLoop.current().start()
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
+    started.wait(5)
     yield path
-    loop.call_soon_threadsafe(loop.stop)
+    loops[0].add_callback(loops[0].stop)
     thread.join(5)
-    loop.run_until_complete(runner.cleanup())
-    loop.close()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from jupyterhub.user import User
 from traitlets.config import Config
 from traitlets.utils.importstring import import_item
 
+from appliance import docker_host
 from appliance.hub_config import apply
 from appliance.settings import load
 from appliance.spawners import ApplianceDockerSpawner, SpawnError
@@ -27,6 +28,7 @@ def engine(monkeypatch):
     with FakeEngine({IMAGE: jupyterhub.__version__}) as fake:
         monkeypatch.setenv("DOCKER_HOST", fake.url)
         monkeypatch.setattr(ApplianceDockerSpawner, "_shared_engine", None)
+        monkeypatch.setattr(docker_host, "OWN_IMAGE", [])  # each test's engine has its own hub container
         # Each image's answer is kept for the hub's life (per image id); each test is a new hub.
         monkeypatch.setattr(ApplianceDockerSpawner, "_jupyterhub_versions", {})
         yield fake

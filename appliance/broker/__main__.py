@@ -1,22 +1,24 @@
-"""`appliance broker`: serve Docker's API to the hub, through the policy (the broker container's command)."""
+"""`python -m appliance.broker`: the broker container's command. Serves Docker's API to the hub, letting through only
+the appliance's own work. Not a subcommand of `appliance`, so that the broker imports only what it needs."""
 
+import argparse
 import logging
 import os
 import sys
 
 from appliance.broker.instance import refreshing
-from appliance.broker.server import BROKER_SOCKET, ENGINE_SOCKET, Broker, Recorder, answers, serve
-from appliance.commands.common import EXIT_BAD_CONFIG
+from appliance.broker.server import Broker, Recorder, serve
+from appliance.broker.unix_http import answers
+from appliance.layout import BROKER_SOCKET, ENGINE_SOCKET
 
-HELP = "(the broker container's command) serve the hub's Docker API, letting through only the appliance's work"
+EXIT_NO_ENGINE = 2
 
 
-def add_arguments(parser) -> None:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m appliance.broker", description=__doc__.split("\n")[0])
     parser.add_argument("--ping", action="store_true", help="exit 0 when a broker answers on its socket (health)")
     parser.add_argument("--record", metavar="FILE", help="append each allowed request to FILE (test fixtures)")
-
-
-def broker_command(args) -> int:
+    args = parser.parse_args(argv)
     if args.ping:
         return 0 if answers(BROKER_SOCKET) else 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stdout)
@@ -25,6 +27,10 @@ def broker_command(args) -> int:
     except OSError as error:
         print(f"The Docker broker cannot ask the engine at {ENGINE_SOCKET} for its own container: {error}. "
               "Mount /var/run/docker.sock into the broker container.", file=sys.stderr)  # fmt: skip
-        return EXIT_BAD_CONFIG
-    serve(Broker(instance, record=Recorder(args.record) if args.record else None))
+        return EXIT_NO_ENGINE
+    serve(lambda: Broker(instance, record=Recorder(args.record) if args.record else None))
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
