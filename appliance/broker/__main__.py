@@ -6,8 +6,6 @@ import logging
 import os
 import sys
 
-from appliance.broker.instance import refreshing
-from appliance.broker.server import Broker, Recorder, serve
 from appliance.broker.unix_http import answers
 from appliance.layout import BROKER_SOCKET, ENGINE_SOCKET
 
@@ -21,6 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.ping:
         return 0 if answers(BROKER_SOCKET) else 1
+    return run(args.record)
+
+
+def run(record_to: str | None) -> int:
+    # Imported here, so that the health check (--ping) stays a light process.
+    from appliance.broker.instance import refreshing
+    from appliance.broker.server import Broker, Recorder, serve
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stdout)
     try:
         instance = refreshing(os.environ, ENGINE_SOCKET)
@@ -28,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"The Docker broker cannot ask the engine at {ENGINE_SOCKET} for its own container: {error}. "
               "Mount /var/run/docker.sock into the broker container.", file=sys.stderr)  # fmt: skip
         return EXIT_NO_ENGINE
-    serve(lambda: Broker(instance, record=Recorder(args.record) if args.record else None))
+    serve(lambda: Broker(instance, record=Recorder(record_to) if record_to else None))
     return 0
 
 

@@ -13,7 +13,7 @@ from appliance.profiles import DEFAULT_PROFILES_FILE
 from appliance.settings import SettingsError, load
 
 log = logging.getLogger("appliance.broker")
-# The settings the policy reads; the broker refuses to start only for problems with these (the hub reports all).
+# The settings the policy reads; problems with these close it (the hub reports them, and the rest).
 POLICY_SETTINGS = (
     "APPLIANCE_INSTANCE",
     "DOCKER_NETWORK",

@@ -529,7 +529,18 @@ def is_swarm_home(options: Mapping[str, str], swarm_homes: str) -> bool:
 def check_service_spec(body: Any, instance: Instance, found: Found) -> None:
     spec = body if isinstance(body, dict) else {}
     check_instance_label(spec.get("Labels"), instance, "service")
-    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    template = spec.get("TaskTemplate") or {}
+    if (
+        template.get("PluginSpec")
+        or template.get("NetworkAttachmentSpec")
+        or template.get("Runtime", "")
+        not in (
+            "",
+            "container",
+        )
+    ):
+        raise Refused("a service runs a container, not a plugin")
+    container = template.get("ContainerSpec") or {}
     check_user_image(container.get("Image", ""), instance)
     if container.get("CapabilityAdd"):
         raise Refused(f"CapabilityAdd {', '.join(container['CapabilityAdd'])} is not allowed")

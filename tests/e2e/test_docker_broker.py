@@ -76,7 +76,7 @@ def test_the_hub_holds_no_docker_socket(stack):
     assert not [m for m in hub.attrs["Mounts"] if "docker.sock" in m["Source"] + m["Destination"]]
     found = stack.compose_result("exec", "-T", "hub", "sh", "-c", "ls -l /var/run/docker.sock /run/docker.sock")
     assert found.returncode != 0 and "No such file" in found.stderr
-    [broker] = [c for c in stack.client.containers.list() if c.name == f"{stack.project}-broker-1"]
+    broker = stack.service_container("broker")
     assert any(m["Destination"] == "/var/run/docker.sock" for m in broker.attrs["Mounts"])
 
 

@@ -365,6 +365,7 @@ def test_services_are_checked_like_containers():
         service_spec(Mounts=[{"Type": "bind", "Source": "/", "Target": "/host"}]),
         service_spec(Privileges={"Seccomp": {"Mode": "unconfined"}}),
         {**service_spec(), "Labels": {}},
+        {**service_spec(), "TaskTemplate": {"Runtime": "plugin", "PluginSpec": {"Remote": "evil/plugin"}}},
     ):
         assert not decide(Request("POST", "/services/create", {}, spec), COURSE, {ALICE_VOLUME: None}), spec
     lab_volume = {ALICE_VOLUME: {LABEL_INSTANCE: "lab"}}
