@@ -530,15 +530,8 @@ def check_service_spec(body: Any, instance: Instance, found: Found) -> None:
     spec = body if isinstance(body, dict) else {}
     check_instance_label(spec.get("Labels"), instance, "service")
     template = spec.get("TaskTemplate") or {}
-    if (
-        template.get("PluginSpec")
-        or template.get("NetworkAttachmentSpec")
-        or template.get("Runtime", "")
-        not in (
-            "",
-            "container",
-        )
-    ):
+    runs_a_container = template.get("Runtime", "") in ("", "container")
+    if not runs_a_container or template.get("PluginSpec") or template.get("NetworkAttachmentSpec"):
         raise Refused("a service runs a container, not a plugin")
     container = template.get("ContainerSpec") or {}
     check_user_image(container.get("Image", ""), instance)
