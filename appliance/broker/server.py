@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import signal
 import socket
 from collections.abc import Callable
 from http.client import responses
@@ -251,8 +252,14 @@ def serve(make_broker: Callable[[], Broker], path: str = BROKER_SOCKET) -> None:
     """Serve until stopped; the broker (and its HTTP client) is made on the running event loop."""
 
     async def run() -> None:
-        listen(make_broker(), path)
+        stopped = asyncio.Event()
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            # PID 1 of its container: without a handler, SIGTERM is ignored and `docker stop` waits 10 s.
+            asyncio.get_running_loop().add_signal_handler(signal_number, stopped.set)
+        server = listen(make_broker(), path)
         log.info("The Docker broker serves on %s", path)
-        await asyncio.Event().wait()
+        await stopped.wait()
+        server.stop()
+        log.info("The Docker broker stopped")
 
     asyncio.run(run())
