@@ -35,6 +35,8 @@ INSTANCE_LABEL = "jupyterhub-appliance.instance"
 USER_LABEL = "jupyterhub-appliance.user"
 HELPER_FOR_LABEL = "jupyterhub-appliance.helper-for"
 PROJECT_LABEL = "com.docker.compose.project"
+# What `docker stack deploy` labels a stack's own volumes and networks with.
+STACK_LABEL = "com.docker.stack.namespace"
 TEST_RUN_LABEL = "jupyterhub-appliance.e2e-run"
 RUN_ID = uuid.uuid4().hex[:8]
 ANY_RUN = "*"
@@ -45,12 +47,12 @@ MULTI_NODE_SPAWN_SECONDS: list[float] = []
 
 
 def leftover_objects(client, name_prefix: str, run_id: str | None = None) -> list:
-    """Containers, volumes and networks whose instance or compose project starts with name_prefix,
+    """Containers, volumes and networks whose instance, compose project or swarm stack starts with name_prefix,
     and those labelled as made by the e2e run run_id (helpers such as a registry or a fake GitHub;
     ANY_RUN: by any run; None: none of them)."""
 
     def ours(labels) -> bool:
-        values = (labels or {}).get(INSTANCE_LABEL, ""), (labels or {}).get(PROJECT_LABEL, "")
+        values = [(labels or {}).get(key, "") for key in (INSTANCE_LABEL, PROJECT_LABEL, STACK_LABEL)]
         made_by = (labels or {}).get(TEST_RUN_LABEL)
         made_by_run = made_by is not None and run_id in (made_by, ANY_RUN)
         return any(value.startswith(name_prefix) for value in values) or made_by_run

@@ -12,6 +12,7 @@ from harness.compose import (
     INSTANCE_LABEL,
     ROOT,
     RUN_ID,
+    STACK_LABEL,
     USER_LABEL,
     env_lines,
     free_port,
@@ -105,7 +106,8 @@ class SwarmStack:
             return not containers and not stack and not self.client.networks.list(names=[self.name])
 
         wait_until(gone, f"the containers and network of {self.name} to go", seconds=90)
-        for volume in [*self.user_volumes(), *self.client.volumes.list(filters={"name": f"{self.name}_hub-data"})]:
+        stack_volumes = self.client.volumes.list(filters={"label": f"{STACK_LABEL}={self.name}"})
+        for volume in [*self.user_volumes(), *stack_volumes]:
             volume.remove(force=True)
         leftovers = leftovers_of(self.client, self.name)
         assert not leftovers, f"{self.name} left these behind: {leftovers}"
