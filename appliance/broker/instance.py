@@ -56,7 +56,7 @@ def instance_from(settings: Settings, own_image: str) -> Instance:
 
 
 def shared_volumes(in_use: tuple[profiles.Profile, ...]) -> dict[str, bool]:
-    """Each profile's shared volume, read-only unless every profile that names it mounts it writable."""
+    """Each profile's shared volume, and whether it is read-only: only when every profile naming it says so."""
     found: dict[str, bool] = {}
     for volume in (volume for profile in in_use for volume in profile.volumes):
         found[volume.name] = found.get(volume.name, True) and volume.read_only
