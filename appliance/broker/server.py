@@ -10,17 +10,16 @@ import dataclasses
 import json
 import logging
 import signal
-import socket
 from collections.abc import Callable
 from http.client import responses
 
 from tornado import httputil, netutil, web
-from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.httpserver import HTTPServer
-from tornado.simple_httpclient import SimpleAsyncHTTPClient
+from tornado.iostream import StreamClosedError
 
 from appliance.broker import policy
 from appliance.broker.policy import REFUSED_BY, Found, Instance, Request, Target
+from appliance.broker.upstream import Answer, Engine, EngineError
 from appliance.layout import BROKER_SOCKET, ENGINE_SOCKET
 
 # Headers that belong to one hop, not to the request or response forwarded.
@@ -28,19 +27,7 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade",
 # Labels of a container by its full id never change; names and short ids are looked up each time.
 FULL_ID_LENGTH = 64
 LABEL_CACHE_SIZE = 4096
-# A call may wait for a container's end or stream a pull for long; Docker's own clients set their timeouts.
-CONNECT_SECONDS = 10
 log = logging.getLogger("appliance.broker")
-
-
-class UnixResolver(netutil.Resolver):
-    """Resolves the engine's host name to its unix socket, so that Tornado's HTTP client reaches it there."""
-
-    def initialize(self, socket_path: str) -> None:
-        self.socket_path = socket_path
-
-    async def resolve(self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC) -> list:
-        return [(socket.AF_UNIX, self.socket_path)]
 
 
 class Broker:
@@ -56,10 +43,7 @@ class Broker:
         self.instance = instance
         self.record = record
         self.labels_by_id: dict[tuple[str, str], dict[str, str]] = {}
-        unix = engine_address.startswith("unix://")
-        self.engine_url = "http://docker" if unix else engine_address.rstrip("/")
-        resolver = UnixResolver(socket_path=engine_address.removeprefix("unix://")) if unix else None
-        self.client = SimpleAsyncHTTPClient(force_instance=True, resolver=resolver, max_clients=64)
+        self.engine = Engine(engine_address)
 
     async def verdict(self, request: Request) -> tuple[policy.Verdict, Instance, Found]:
         instance = self.instance()
@@ -73,10 +57,10 @@ class Broker:
         if not target.name:
             return None
         path = {"container": "/containers/{}/json", "service": "/services/{}", "volume": "/volumes/{}"}[target.kind]
-        answer = await self.client.fetch(self.engine_url + path.format(target.name), raise_error=False)
-        if answer.code != 200:
+        code, body = await self.engine.get(path.format(target.name))
+        if code != 200:
             return None
-        labels, object_id = object_labels(target.kind, json.loads(answer.body))
+        labels, object_id = object_labels(target.kind, json.loads(body))
         if target.kind != "volume" and len(object_id) == FULL_ID_LENGTH:
             self.remember(target.kind, object_id, labels)
         return labels
@@ -100,6 +84,7 @@ class ForwardingHandler(web.RequestHandler):
 
     def initialize(self, broker: Broker) -> None:
         self.broker = broker
+        self.relay: Relay | None = None
 
     def clear(self) -> None:
         super().clear()
@@ -140,43 +125,49 @@ class ForwardingHandler(web.RequestHandler):
     async def forward(self, request: Request) -> None:
         incoming = self.request
         headers = {k: v for k, v in incoming.headers.get_all() if k.lower() not in HOP_HEADERS}
-        created = bytearray()
-        outgoing = HTTPRequest(
-            self.broker.engine_url + incoming.uri,
-            method=incoming.method,
-            headers=headers,
-            body=incoming.body if incoming.method in ("POST", "PUT") else None,
-            allow_nonstandard_methods=True,
-            connect_timeout=CONNECT_SECONDS,
-            request_timeout=0,
-            decompress_response=False,
-            header_callback=self.on_header,
-            streaming_callback=lambda chunk: self.on_chunk(chunk, created),
-        )
+        body = incoming.body if incoming.method in ("POST", "PUT") else None
+        self.relay = Relay(self, keep_body=incoming.path.endswith("/containers/create"))
         try:
-            await self.broker.client.fetch(outgoing, raise_error=False)
-        except (HTTPClientError, OSError) as error:
-            if not self._headers_written:
+            await self.broker.engine.fetch(incoming.method or "GET", incoming.uri or "/", headers, body, self.relay)
+        except EngineError as error:
+            if not self._headers_written and not self.relay.caller_gone:
                 self.answer_json(502, {"message": f"the Docker broker could not reach the engine: {error}"})
             return
-        self.broker.created(request, bytes(created))
+        self.broker.created(request, bytes(self.relay.body))
         self.finish()
 
-    def on_header(self, line: str) -> None:
-        """The engine's status line and headers, as they arrive."""
-        if line.startswith("HTTP/"):
-            start = httputil.parse_response_start_line(line.strip())
-            self.set_status(start.code, start.reason or responses.get(start.code, "Unknown"))
-        elif ":" in line:
-            name, value = line.split(":", 1)
-            if name.strip().lower() not in HOP_HEADERS:
-                self.add_header(name.strip(), value.strip())
+    def on_connection_close(self) -> None:
+        """The caller went away (a cancelled wait, a closed log stream): so does the request to the engine."""
+        if self.relay is not None:
+            self.relay.caller_gone = True
+            self.relay.hang_up()
 
-    def on_chunk(self, chunk: bytes, created: bytearray) -> None:
-        if self.request.path.endswith("/containers/create"):
-            created.extend(chunk)
-        self.write(chunk)
-        self.flush()
+
+class Relay(Answer):
+    """The engine's answer, passed to the caller as it arrives; a create's body is kept for its id."""
+
+    def __init__(self, handler: ForwardingHandler, keep_body: bool):
+        super().__init__()
+        self.handler = handler
+        self.keep_body = keep_body
+        self.body = bytearray()
+        self.caller_gone = False
+
+    def started(self, start_line: httputil.ResponseStartLine, headers: httputil.HTTPHeaders) -> None:
+        self.handler.set_status(start_line.code, start_line.reason or responses.get(start_line.code, "Unknown"))
+        for name, value in headers.get_all():
+            if name.lower() not in HOP_HEADERS:
+                self.handler.add_header(name, value)
+
+    async def data_received(self, chunk: bytes) -> None:
+        if self.keep_body:
+            self.body.extend(chunk)
+        self.handler.write(chunk)
+        try:
+            await self.handler.flush()
+        except StreamClosedError:
+            self.caller_gone = True
+            self.hang_up()
 
 
 def object_labels(kind: str, found: dict) -> tuple[dict[str, str], str]:
