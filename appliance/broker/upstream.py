@@ -43,20 +43,10 @@ class Engine:
         stream, reused = await self.connection()
         try:
             await self.exchange(stream, method, uri, headers, body, answer)
-        except (StreamClosedError, httputil.HTTPInputError) as error:
-            stream.close()
+        except EngineError:
             if not (reused and method in RETRIED_METHODS and not answer.answered):
-                raise EngineError(f"the engine's answer broke off: {error or 'connection closed'}") from error
-            await self.fetch_on_new_connection(method, uri, headers, body, answer)
-
-    async def fetch_on_new_connection(self, method: str, uri: str, headers: dict[str, str], body: bytes | None,
-                                      answer: "Answer") -> None:  # fmt: skip
-        stream = await self.connect()
-        try:
-            await self.exchange(stream, method, uri, headers, body, answer)
-        except (StreamClosedError, httputil.HTTPInputError) as error:
-            stream.close()
-            raise EngineError(f"the engine's answer broke off: {error or 'connection closed'}") from error
+                raise
+            await self.exchange(await self.connect(), method, uri, headers, body, answer)
 
     async def get(self, uri: str) -> tuple[int, bytes]:
         """A whole answer, for the broker's own look-ups."""
@@ -66,7 +56,20 @@ class Engine:
 
     async def exchange(self, stream: IOStream, method: str, uri: str, headers: dict[str, str], body: bytes | None,
                        answer: "Answer") -> None:  # fmt: skip
+        """One request and its whole answer on `stream`, kept afterwards if the engine keeps it open."""
         answer.upstream = stream
+        try:
+            await self.request_and_answer(stream, method, uri, headers, body, answer)
+        except (StreamClosedError, httputil.HTTPInputError) as error:
+            stream.close()
+            raise EngineError(f"the engine's answer broke off: {error or 'connection closed'}") from error
+        if answer.reusable and not stream.closed():
+            self.keep(stream)
+        else:
+            stream.close()
+
+    async def request_and_answer(self, stream: IOStream, method: str, uri: str, headers: dict[str, str],
+                                 body: bytes | None, answer: "Answer") -> None:  # fmt: skip
         protocol = HTTP1Connection(stream, True, HTTP1ConnectionParameters(chunk_size=CHUNK_BYTES, decompress=False,
                                                                            max_body_size=NO_BODY_LIMIT))  # fmt: skip
         outgoing = httputil.HTTPHeaders({**headers, "Host": self.host})
@@ -79,10 +82,6 @@ class Engine:
         await protocol.read_response(answer)
         if not answer.complete:
             raise StreamClosedError()
-        if answer.reusable and not stream.closed():
-            self.keep(stream)
-        else:
-            stream.close()
 
     async def connection(self) -> tuple[IOStream, bool]:
         """A kept stream to the engine if one is fresh enough, else a new one; and whether it was kept."""
