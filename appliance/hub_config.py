@@ -11,7 +11,7 @@ from appliance import image_pulls, profiles, reconcile
 from appliance.auth import configure_auth
 from appliance.database import connect_url
 from appliance.declarations import Settings, SpawnerMode, present, value_of
-from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, PROXY_API_URL, PUBLIC_PORT_INSIDE
+from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, PROXY_API_URL, PUBLIC_PORT_INSIDE, container_prefix
 from appliance.servers import SPAWNER_MODES
 
 # Image pulls happen inside start(); the server's own answer has its deadline, SERVER_START_TIMEOUT.
@@ -64,6 +64,7 @@ def configure_proxy(settings: Settings, c: Config) -> None:
 
 def configure_spawner(settings: Settings, c: Config) -> None:
     c.ApplianceDockerSpawner.appliance_instance = settings["APPLIANCE_INSTANCE"]
+    c.DockerSpawner.prefix = container_prefix(settings["APPLIANCE_INSTANCE"], settings["CONTAINER_NAMES"])
     c.ApplianceDockerSpawner.server_start_timeout = settings["SERVER_START_TIMEOUT"]
     c.DockerSpawner.image = settings["SINGLEUSER_IMAGE"]
     # Checked against the owner's groups at each start (appliance.spawners.profile_choice), whoever asks.

@@ -19,6 +19,18 @@ ENGINE_SOCKET = "/var/run/docker.sock"
 BROKER_SOCKET = "/run/appliance-broker/docker.sock"
 BROKER_ADDRESS = f"unix://{BROKER_SOCKET}"
 NOTEBOOK_DIR = "/home/jovyan/work"
+# User servers' containers (services) are named PREFIX-user[--server] (dockerspawner's name template): the prefix
+# holds the instance (CONTAINER_NAMES=instance), or is the one of releases before 0.3 (legacy), as their volumes.
+LEGACY_CONTAINER_PREFIX = "jupyter"
+LEGACY_USER_VOLUME = "jupyterhub-user-{username}"
+# DATA_DIR/<file>: the naming the install was made with (CONTAINER_NAMES), written at its first start.
+CONTAINER_NAMES_FILE = "container-names"
+
+
+def container_prefix(instance: str, naming: str | None) -> str:
+    return LEGACY_CONTAINER_PREFIX if naming == "legacy" else f"{LEGACY_CONTAINER_PREFIX}-{instance}"
+
+
 # The hub's stored secrets: DATA_DIR/secrets/<file>, mode 0600 (appliance.secret_store).
 SECRETS_FOLDER = "secrets"
 ADMIN_PASSWORD_FILE = "admin_password"

@@ -58,7 +58,8 @@ class SettingValues(TypedDict):
     ALLOWED_IMAGES: tuple[str, ...] | None
     PULL_AHEAD: bool
     PROFILES_FILE: ProfilesFile | None
-    USER_VOLUME: str
+    CONTAINER_NAMES: str | None
+    USER_VOLUME: str | None
     MEM_LIMIT: str
     CPU_LIMIT: float
     PIDS_LIMIT: int

@@ -42,6 +42,18 @@ RUN_ID = uuid.uuid4().hex[:8]
 ANY_RUN = "*"
 E2E_PREFIX = "appliance-e2e-"
 SPAWN_SECONDS: list[float] = []
+
+
+def server_name(instance: str, username: str, server: str = "") -> str:
+    """A new install's (CONTAINER_NAMES=instance) container, or swarm service, of a user's server."""
+    return f"jupyter-{instance}-{username}" + (f"--{server}" if server else "")
+
+
+def volume_name(instance: str, username: str, server: str = "") -> str:
+    """A new install's volume of a user's server."""
+    return f"{instance}-user-{username}" + (f"--{server}" if server else "")
+
+
 SWARM_SPAWN_SECONDS: list[float] = []
 MULTI_NODE_SPAWN_SECONDS: list[float] = []
 
@@ -190,6 +202,12 @@ class Stack:
 
     def user_volumes(self):
         return self.client.volumes.list(filters={"label": f"{INSTANCE_LABEL}={self.project}"})
+
+    def server_name(self, username: str, server: str = "") -> str:
+        return server_name(self.project, username, server)
+
+    def volume_name(self, username: str, server: str = "") -> str:
+        return volume_name(self.project, username, server)
 
     def client_for(self) -> HubClient:
         return HubClient(self.url, ca_file=self.ca_file)

@@ -17,7 +17,7 @@ from typing import Any
 
 import docker
 
-from harness.compose import BASE_IMAGE, E2E_PREFIX, ROOT, RUN_ID, TEST_RUN_LABEL, env_lines
+from harness.compose import BASE_IMAGE, E2E_PREFIX, ROOT, RUN_ID, TEST_RUN_LABEL, env_lines, server_name
 from harness.hub_client import HubClient, swarm_hub_answers, wait_until
 
 NODE_IMAGE = "jupyterhub-appliance/e2e-swarm-node:latest"
@@ -245,8 +245,12 @@ class MultiNodeHub:
         return HubClient(self.url)
 
     def user_servers(self, username: str | None = None) -> list:
-        name = {"name": f"jupyter-{username}"} if username else {"label": "jupyterhub-appliance.user"}
+        name = {"name": self.server_name(username)} if username else {"label": "jupyterhub-appliance.user"}
         return self.nodes.manager.engine.services.list(filters=name)
+
+    def server_name(self, username: str, server: str = "") -> str:
+        """compose/swarm.yml's APPLIANCE_INSTANCE is the stack's name."""
+        return server_name(self.STACK, username, server)
 
     def logs(self) -> str:
         """The hub task's container log, on the manager (`docker service logs` waits for nodes that are down)."""

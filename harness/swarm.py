@@ -5,6 +5,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from harness.compose import (
@@ -18,6 +19,8 @@ from harness.compose import (
     free_port,
     leftovers_of,
     recording_overlay,
+    server_name,
+    volume_name,
 )
 from harness.hub_client import HubClient, swarm_hub_answers, wait_until
 
@@ -73,9 +76,9 @@ class SwarmStack:
     def logs(self) -> str:
         """The logs of every hub task's container, oldest first (`docker service logs` can hang on restarts)."""
         label = f"com.docker.swarm.service.name={self.name}_hub"
-        tasks = self.client.containers.list(all=True, filters={"label": label})
+        tasks = self.client.containers.list(all=True, filters={"label": label}, ignore_removed=True)
         tasks.sort(key=lambda container: container.attrs["Created"])
-        return "".join(container.logs().decode(errors="replace") for container in tasks)
+        return "".join(logs_unless_removed(container) for container in tasks)
 
     def client_for(self) -> HubClient:
         return HubClient(self.url)
@@ -89,6 +92,12 @@ class SwarmStack:
 
     def user_volumes(self):
         return self.client.volumes.list(filters={"label": f"{INSTANCE_LABEL}={self.name}"})
+
+    def server_name(self, username: str, server: str = "") -> str:
+        return server_name(self.name, username, server)
+
+    def volume_name(self, username: str, server: str = "") -> str:
+        return volume_name(self.name, username, server)
 
     def down(self) -> None:
         """Remove user services, the stack, then (once its containers are gone) every volume."""
@@ -111,3 +120,11 @@ class SwarmStack:
             volume.remove(force=True)
         leftovers = leftovers_of(self.client, self.name)
         assert not leftovers, f"{self.name} left these behind: {leftovers}"
+
+
+def logs_unless_removed(container) -> str:
+    """A hub task's log; empty when Swarm removed its container meanwhile (a restart replaces it)."""
+    try:
+        return container.logs().decode(errors="replace")
+    except docker.errors.NotFound:
+        return ""

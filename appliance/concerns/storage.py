@@ -1,5 +1,8 @@
-"""The hub's own data: DATA_DIR writable, with room, its secrets and database the hub's own and private; the
-secrets resolved (and the admins told how to log in); the database reachable, backed up and upgraded."""
+"""The hub's own data: DATA_DIR writable, with room, its secrets and database the hub's own and private; the naming
+of users' containers and volumes kept; the secrets resolved (and the admins told how to log in); the database
+reachable, backed up and upgraded."""
+
+from pathlib import Path
 
 from appliance import data_dir
 from appliance.database import (
@@ -13,7 +16,8 @@ from appliance.database import (
     upgrade_sqlite_if_needed,
 )
 from appliance.declarations import Outcome, Report, Settings, failed, passed, present
-from appliance.secret_store import STORED_BY_SETTING, resolve, secret_path
+from appliance.layout import CONTAINER_NAMES_FILE, SECRETS_FOLDER
+from appliance.secret_store import STORED_BY_SETTING, resolve, secret_path, write_private
 from appliance.settings import ADMIN_PASSWORD_MODES
 
 
@@ -31,6 +35,30 @@ def check_data_dir(settings: Settings) -> Outcome:
     if loose:
         return failed("; ".join(loose), "restart the hub, which makes them private, or chmod them 700 (folders), 600")
     return passed(f"{folder} is writable, has room, and its secrets are the hub's and private")
+
+
+def prepare_container_names(settings: Settings, say: Report) -> dict[str, str]:
+    """CONTAINER_NAMES as set, else as the install's first start decided (kept in DATA_DIR): `legacy` when an older
+    release made this DATA_DIR (its users' volumes have the old names), `instance` for a new install."""
+    stored_file = Path(settings["DATA_DIR"]) / CONTAINER_NAMES_FILE
+    stored = stored_file.read_text().strip() if stored_file.exists() else None
+    naming = settings["CONTAINER_NAMES"] or stored or ("legacy" if made_before_instance_names(settings) else "instance")
+    if stored is None and naming == "legacy":
+        say("This install was made by a release before 0.3: its users' containers and volumes keep their names "
+            "(jupyter-USER, jupyterhub-user-USER), CONTAINER_NAMES=legacy. docs/operations.md says how to run two "
+            "appliances on one host.")  # fmt: skip
+    elif stored is not None and naming != stored:
+        say(f"CONTAINER_NAMES changes from {stored} to {naming}: users' servers get new, empty volumes under the new "
+            "names. Their old volumes stay as they are (docs/operations.md says how to move their files).")  # fmt: skip
+    if naming != stored:
+        write_private(stored_file, naming)
+    return {"CONTAINER_NAMES": naming}
+
+
+def made_before_instance_names(settings: Settings) -> bool:
+    """Whether DATA_DIR already holds the hub's secrets or database, from a release before per-instance names."""
+    database = sqlite_file(settings["DATABASE_URL"])
+    return (Path(settings["DATA_DIR"]) / SECRETS_FOLDER).is_dir() or bool(database and database.exists())
 
 
 def prepare_secrets(settings: Settings, say: Report) -> dict[str, str]:

@@ -4,7 +4,7 @@ from typing import Any
 
 from traitlets.config import Config
 
-from appliance.declarations import Settings, SpawnerMode
+from appliance.declarations import Settings, SpawnerMode, present
 from appliance.layout import NOTEBOOK_DIR
 
 
@@ -21,7 +21,8 @@ def configure_work_volume(settings: Settings, c: Config) -> None:
 
 
 def user_volume_template(settings: Settings) -> str:
-    template = settings["USER_VOLUME"]
+    """USER_VOLUME with the instance filled in, for dockerspawner to fill in the user and server."""
+    template = present(settings["USER_VOLUME"]).replace("{instance}", settings["APPLIANCE_INSTANCE"])
     if settings["NAMED_SERVERS"] and "{servername}" not in template:
         return template + "{server_suffix}"
     return template

@@ -26,6 +26,7 @@ from appliance.kinds import (
     Text,
     Url,
 )
+from appliance.layout import LEGACY_USER_VOLUME
 from appliance.login import LOGIN_MODES
 from appliance.network_kinds import EgressRules, IpAddress
 from appliance.profiles import DEFAULT_PROFILES_FILE, ProfilesFileKind
@@ -69,6 +70,11 @@ def singleuser_image_of(values: Settings) -> str:
     mode = SPAWNER_MODES.get(values["SPAWNER_MODE"])
     kind = mode.image_kind if mode else "singleuser"
     return image_name(kind, values["IMAGE_REGISTRY"] or DEFAULT_REGISTRY)
+
+
+def user_volume_of(values: Settings) -> str:
+    """The user volume's name in the install's naming (CONTAINER_NAMES)."""
+    return LEGACY_USER_VOLUME if values["CONTAINER_NAMES"] == "legacy" else "{instance}-user-{username}"
 
 
 def database_url_of(values: Settings) -> str:
@@ -213,10 +219,21 @@ SERVER_SETTINGS = (
         group="User servers",
     ),
     Setting(
+        "CONTAINER_NAMES",
+        "How user servers' containers (services in swarm mode) and volumes are named: `instance` puts "
+        "APPLIANCE_INSTANCE in each name (jupyter-INSTANCE-alice, INSTANCE-user-alice), so that appliances share a "
+        "host with the same user names; `legacy` keeps the names of releases before 0.3 (jupyter-alice, "
+        "jupyterhub-user-alice). Decided at the first start and kept in DATA_DIR (docs/operations.md).",
+        Choice(("instance", "legacy")),
+        default_doc="`instance` for a new install, `legacy` for one an older release made",
+        group="User servers",
+    ),
+    Setting(
         "USER_VOLUME",
         "Name of each user's Docker volume, mounted at /home/jovyan/work; it outlives the user's containers.",
-        Template(("username", "servername")),
-        default="jupyterhub-user-{username}",
+        Template(("username", "servername", "instance")),
+        default=user_volume_of,
+        default_doc="{instance}-user-{username}; " + LEGACY_USER_VOLUME + " with CONTAINER_NAMES=legacy",
         group="User servers",
     ),
     Setting(

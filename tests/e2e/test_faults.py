@@ -194,7 +194,7 @@ def test_an_unknown_labelled_container_is_reported_at_hub_start_and_removed_only
     removal = f"Removed container {stray.name} (user 'ghost', server '', running)"
     wait_until(lambda: removal in stack.logs(), "the reconcile pass of the recreated hub to remove it")
     assert stray.name not in [c.name for c in stack.user_containers()]
-    assert "jupyterhub-user-admin" in [v.name for v in stack.user_volumes()], "volumes are never removed"
+    assert stack.volume_name("admin") in [v.name for v in stack.user_volumes()], "volumes are never removed"
 
 
 def test_stopping_and_starting_the_whole_stack_keeps_users_tokens_servers_and_files(stack, admin):

@@ -37,8 +37,9 @@ def test_each_user_has_their_own_container_and_volume(stack, admin, bob):
         c.name: [m["Name"] for m in c.attrs["Mounts"] if m["Type"] == "volume"]
         for c in (admin_container, bob_container)
     }
-    assert mounts == {"jupyter-admin": ["jupyterhub-user-admin"], "jupyter-bob": ["jupyterhub-user-bob"]}
-    assert sorted(volume.name for volume in stack.user_volumes()) == ["jupyterhub-user-admin", "jupyterhub-user-bob"]
+    names = {user: (stack.server_name(user), stack.volume_name(user)) for user in ("admin", "bob")}
+    assert mounts == {container: [volume] for container, volume in names.values()}
+    assert sorted(volume.name for volume in stack.user_volumes()) == sorted(volume for _, volume in names.values())
     assert bob.server_api("GET", "/contents/private.txt").status_code == 404
 
 

@@ -43,7 +43,7 @@ def test_spawn_progress_reports_each_real_step(stack):
     steps = (
         "is on this host",
         f"has JupyterHub {HUB_JUPYTERHUB}; the hub has {HUB_JUPYTERHUB}",
-        "Creating container jupyter-admin",
+        f"Creating container {stack.server_name('admin')}",
         "Starting container",
         "Waiting for the server",
     )
@@ -68,7 +68,7 @@ def test_host_config_of_a_user_container_is_hardened(stack, admin):
     assert set(host["Tmpfs"]) == {"/tmp", "/home/jovyan"}
     mounts = container.attrs["Mounts"]
     assert [(m["Type"], m["Name"], m["Destination"]) for m in mounts] == [
-        ("volume", "jupyterhub-user-admin", "/home/jovyan/work")
+        ("volume", stack.volume_name("admin"), "/home/jovyan/work")
     ]
     assert not any("docker.sock" in str(m) for m in mounts)
     assert container.attrs["Config"]["User"] == "jovyan"

@@ -199,7 +199,8 @@ def test_a_killed_worker_is_noticed_its_lost_task_reported_and_the_user_starts_a
     assert alice.open_lab().status_code == 200
     alice.put_file("before-the-crash.txt", f"written on {first}")
     nodes.with_hostname(first).kill()
-    report = f"Lost task {task['ID']} of service jupyter-alice (user 'alice', server ''): its node {first} is down."
+    service = hub.server_name("alice")
+    report = f"Lost task {task['ID']} of service {service} (user 'alice', server ''): its node {first} is down."
     # Swarm marks the silent node down within about 15 s; the reconcile service looks every 15 s.
     wait_until(lambda: report in hub.logs(), "the reconcile service to report the lost task", seconds=120)
     wait_until(lambda: alice.server_model() is None, "the hub to mark the lost server stopped")

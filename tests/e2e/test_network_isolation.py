@@ -16,13 +16,17 @@ from tests.e2e.canaries import PRIVATE_ALLOWED
 from tests.e2e.network_probe import OUTSIDE, kernel_of, listen_in, reaches, reaches_with_host
 
 BLOCKED = ("Connection refused", "timed out")
-OF_THE_HUB_AND_BOB = {
-    "hub API": ("hub", 8081),
-    "hub public port": ("hub", 8000),
-    "proxy API": ("hub", 8001),
-    "bob's server": ("jupyter-bob", 8888),
-    "bob's own port": ("jupyter-bob", 9000),
-}
+
+
+def of_the_hub_and_bob(stack) -> dict[str, tuple[str, int]]:
+    bob = stack.server_name("bob")
+    return {
+        "hub API": ("hub", 8081),
+        "hub public port": ("hub", 8000),
+        "proxy API": ("hub", 8001),
+        "bob's server": (bob, 8888),
+        "bob's own port": (bob, 9000),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +58,17 @@ def bob(stack):
     return client
 
 
-def probe_the_hub_and_bob(alice_kernel) -> dict[str, str]:
+def probe_the_hub_and_bob(stack, alice_kernel) -> dict[str, str]:
     started = time.monotonic()
-    got = reaches(alice_kernel, OF_THE_HUB_AND_BOB)
+    got = reaches(alice_kernel, of_the_hub_and_bob(stack))
     # Five probes of at most 3 s each: a refusal or a timeout, never a hang.
     assert time.monotonic() - started < 20
     return got
 
 
-def test_a_user_reaches_the_hub_api_and_no_other_port_of_the_hub_or_of_another_user(alice, bob):
+def test_a_user_reaches_the_hub_api_and_no_other_port_of_the_hub_or_of_another_user(stack, alice, bob):
     kernel = kernel_of(alice)
-    got = probe_the_hub_and_bob(kernel)
+    got = probe_the_hub_and_bob(stack, kernel)
     assert got.pop("hub API") == "open", got
     assert all(outcome in BLOCKED for outcome in got.values()), got
     assert kernel.run("import urllib.request; print(urllib.request.urlopen('http://hub:8081/hub/api').status)") == "200"
@@ -89,7 +93,7 @@ def test_the_rules_hold_after_the_hub_restarts(stack, alice, bob):
     stack.wait_healthy()
     wait_until(lambda: bob.server_api("GET", "/status").status_code == 200, "bob's server behind the proxy again")
     again = alice.connect_kernel(kernel.id)
-    got = probe_the_hub_and_bob(again)
+    got = probe_the_hub_and_bob(stack, again)
     assert got.pop("hub API") == "open", got
     assert all(outcome in BLOCKED for outcome in got.values()), got
     assert reaches(again, {"metadata": OUTSIDE["metadata"]}) == {"metadata": "Connection refused"}

@@ -30,7 +30,7 @@ def users_of(stack_factory, **env):
 def test_with_isolation_off_every_probe_succeeds_and_the_hub_warns(stack_factory, canaries):
     stack, alice, bob = users_of(stack_factory, USER_NETWORK_ISOLATION="off")
     listen_in(kernel_of(bob), 9000)
-    targets = {**OUTSIDE, "bob's own port": ("jupyter-bob", 9000), "hub public port": ("hub", 8000)}
+    targets = {**OUTSIDE, "bob's own port": (stack.server_name("bob"), 9000), "hub public port": ("hub", 8000)}
     got = reaches_with_host(kernel_of(alice), stack, targets)
     assert set(got.values()) == {"open"}, got
     assert "WARNING: USER_NETWORK_ISOLATION=off: user servers are not firewalled" in stack.logs()
@@ -54,7 +54,7 @@ def test_exam_mode_reaches_the_hub_api_and_nothing_else(stack_factory, canaries)
 def test_egress_all_reaches_private_networks_but_never_metadata_users_or_the_host(stack_factory, canaries):
     stack, alice, bob = users_of(stack_factory, USER_EGRESS="all")
     listen_in(kernel_of(bob), 9000)
-    got = reaches_with_host(kernel_of(alice), stack, {**OUTSIDE, "bob's own port": ("jupyter-bob", 9000)})
+    got = reaches_with_host(kernel_of(alice), stack, {**OUTSIDE, "bob's own port": (stack.server_name("bob"), 9000)})
     assert got == {
         "internet": "open",
         "metadata": "Connection refused",
@@ -73,7 +73,7 @@ ROOT_IMAGE = f"appliance-e2e-root-user:{RUN_ID}"
 def test_an_allow_list_of_every_private_range_opens_none_of_what_is_always_blocked(stack_factory, canaries):
     stack, alice, bob = users_of(stack_factory, USER_EGRESS_ALLOW=EVERY_PRIVATE_RANGE)
     listen_in(kernel_of(bob), 9000)
-    always_blocked = {"bob's own port": ("jupyter-bob", 9000), "hub public port": ("hub", 8000)}
+    always_blocked = {"bob's own port": (stack.server_name("bob"), 9000), "hub public port": ("hub", 8000)}
     got = reaches_with_host(kernel_of(alice), stack, {**OUTSIDE, **always_blocked})
     assert got == {
         "internet": "open",

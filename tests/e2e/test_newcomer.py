@@ -66,7 +66,7 @@ def test_code_runs_in_the_users_own_container_as_uid_1000(stack, admin):
     kernel.close()
 
     [container] = stack.user_containers("admin")
-    assert container.name == "jupyter-admin"
+    assert container.name == stack.server_name("admin")
     assert container.image.tags == [SINGLEUSER_IMAGE]
     hostname, uid, cwd = printed.split()
     assert hostname == container.attrs["Config"]["Hostname"]
@@ -89,7 +89,7 @@ def test_user_container_is_labelled_and_gets_no_hub_environment(stack, admin):
     assert (host["SecurityOpt"], host["CapDrop"], host["Privileged"]) == (["no-new-privileges"], ["ALL"], False)
     assert host["ReadonlyRootfs"] is False
     [volume] = stack.user_volumes()
-    assert volume.name == "jupyterhub-user-admin"
+    assert volume.name == stack.volume_name("admin")
     assert volume.attrs["Labels"]["jupyterhub-appliance.user"] == "admin"
 
 

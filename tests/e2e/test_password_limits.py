@@ -55,5 +55,5 @@ def test_a_name_taken_out_of_allowed_users_is_locked_out_after_compose_up(stack)
 
     assert stack.client_for().login_response("uma", USER_PASSWORD).status_code == 403
     assert uma.api("GET", "/user").status_code == 403, "uma's browser session ended too"
-    assert [volume.name for volume in stack.user_volumes()] == ["jupyterhub-user-uma"]
+    assert [volume.name for volume in stack.user_volumes()] == [stack.volume_name("uma")]
     assert stack.client_for().login("tess", USER_PASSWORD).whoami() == "tess"

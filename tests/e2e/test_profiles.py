@@ -160,7 +160,7 @@ def test_each_profile_starts_with_its_image_limits_and_environment(stack, bob):
     named = bob.api("POST", "/users/bob/servers/side", json={"profile": "large"})
     assert named.status_code in (201, 202), named.text
     wait_until(lambda: bob.api("GET", "/users/bob").json()["servers"].get("side", {}).get("ready"), "bob's side server")
-    small, large = container_of(stack, "jupyter-bob"), container_of(stack, "jupyter-bob--side")
+    small, large = container_of(stack, stack.server_name("bob")), container_of(stack, stack.server_name("bob", "side"))
     assert small.attrs["Config"]["Image"] == SINGLEUSER_IMAGE
     assert (small.attrs["HostConfig"]["Memory"], small.attrs["HostConfig"]["CpuQuota"]) == (384 * MIB, 50_000)
     assert environment_of(small)["PROFILE_SEEN"] == "small"
@@ -178,7 +178,7 @@ def test_each_profile_starts_with_its_image_limits_and_environment(stack, bob):
 
 def test_no_profile_named_is_the_default_one(stack, alice):
     record_spawn(alice.start_server())
-    container = container_of(stack, "jupyter-alice")
+    container = container_of(stack, stack.server_name("alice"))
     assert container.attrs["HostConfig"]["Memory"] == 384 * MIB
     assert environment_of(container)["PROFILE_SEEN"] == "small"
 

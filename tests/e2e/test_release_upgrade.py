@@ -184,6 +184,9 @@ def test_the_next_spawn_uses_the_new_user_image_with_the_same_files(upgrade, doc
     [container] = upgrade.stack.user_containers("alice")
     assert new_image in container.image.tags
     assert container.image.labels["org.opencontainers.image.version"] == __version__
+    # An install of release N keeps its names: the same volume, so the same files.
+    assert container.name == "jupyter-alice" and "CONTAINER_NAMES=legacy" in upgrade.stack.logs()
+    assert [volume.name for volume in upgrade.stack.user_volumes()] == ["jupyterhub-user-alice"]
     alice.open_lab()
     assert alice.read_file("notes.txt") == NOTES
 

@@ -44,13 +44,10 @@ def test_named_servers_get_their_own_container_and_volume_up_to_the_limit(stack)
         "bob's named servers to be ready",
     )
     containers = {c.name: c for c in stack.user_containers("bob")}
-    assert set(containers) == {"jupyter-bob--analysis", "jupyter-bob--thesis"}
+    assert set(containers) == {stack.server_name("bob", "analysis"), stack.server_name("bob", "thesis")}
     volumes = {name: [m["Name"] for m in container.attrs["Mounts"]] for name, container in containers.items()}
-    assert volumes == {
-        "jupyter-bob--analysis": ["jupyterhub-user-bob--analysis"],
-        "jupyter-bob--thesis": ["jupyterhub-user-bob--thesis"],
-    }
-    assert containers["jupyter-bob--thesis"].labels["jupyterhub-appliance.server"] == "thesis"
+    assert volumes == {stack.server_name("bob", s): [stack.volume_name("bob", s)] for s in ("analysis", "thesis")}
+    assert containers[stack.server_name("bob", "thesis")].labels["jupyterhub-appliance.server"] == "thesis"
 
     over_limit = bob.api("POST", "/users/bob/servers/third")
     assert over_limit.status_code == 400
@@ -59,7 +56,7 @@ def test_named_servers_get_their_own_container_and_volume_up_to_the_limit(stack)
     for name in ("analysis", "thesis"):
         assert bob.api("DELETE", f"/users/bob/servers/{name}").status_code in (202, 204)
     wait_until(lambda: not stack.user_containers("bob"), "bob's named servers to stop")
-    assert {v.name for v in stack.user_volumes()} >= {"jupyterhub-user-bob--analysis", "jupyterhub-user-bob--thesis"}
+    assert {v.name for v in stack.user_volumes()} >= {stack.volume_name("bob", s) for s in ("analysis", "thesis")}
 
 
 def test_an_idle_server_is_culled_and_a_busy_one_kept(stack):
@@ -74,5 +71,5 @@ def test_an_idle_server_is_culled_and_a_busy_one_kept(stack):
 
     wait_until(bob_culled_while_carol_works, "bob's idle server to be culled", seconds=IDLE_TIMEOUT * 4, every=2)
     assert carol.server_model()["ready"] is True
-    assert [c.name for c in stack.user_containers()] == ["jupyter-carol"]
-    assert "jupyterhub-user-bob" in {v.name for v in stack.user_volumes()}
+    assert [c.name for c in stack.user_containers()] == [stack.server_name("carol")]
+    assert stack.volume_name("bob") in {v.name for v in stack.user_volumes()}

@@ -117,7 +117,8 @@ def test_an_image_not_on_the_host_is_pulled_with_progress(stack, bob, docker_cli
     assert f"Pulling image {PULLED_IMAGE}" in messages
     assert f"Pulled image {PULLED_IMAGE}" in messages
     assert any(m.startswith(f"Pulling {PULLED_IMAGE}: Downloading") and "/16.01MB" in m for m in messages)
-    assert messages.index(f"Pulled image {PULLED_IMAGE}") < messages.index("Creating container jupyter-bob")
+    creating = f"Creating container {stack.server_name('bob')}"
+    assert messages.index(f"Pulled image {PULLED_IMAGE}") < messages.index(creating)
     record_spawn(bob.ensure_running())
     assert [c.image.tags for c in stack.user_containers("bob")] == [[PULLED_IMAGE]]
     bob.stop_server()

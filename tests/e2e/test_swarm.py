@@ -74,7 +74,7 @@ def test_a_server_is_a_swarm_service_that_reports_each_step_and_runs_code(stack,
     record_spawn(spawn, into=SWARM_SPAWN_SECONDS)
     messages = [event.get("message", "") for event in spawn.events]
     for step in (
-        "Creating service jupyter-admin",
+        f"Creating service {stack.server_name('admin')}",
         "created; waiting for Swarm",
         "Task scheduled on node",
         "Task running",
@@ -82,7 +82,7 @@ def test_a_server_is_a_swarm_service_that_reports_each_step_and_runs_code(stack,
         assert any(step in message for message in messages), (step, messages)
 
     [service] = stack.user_services("admin")
-    assert service.name == "jupyter-admin"
+    assert service.name == stack.server_name("admin")
     assert service.attrs["Spec"]["EndpointSpec"]["Mode"] == "dnsrr"
     container_spec = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert container_spec["CapabilityDrop"] == ["ALL"]
@@ -108,7 +108,7 @@ def test_stopping_removes_the_service_and_keeps_the_volume_then_a_restart_finds_
     admin.put_file("on-the-volume.txt", "survives the service")
     admin.stop_server()
     wait_until(lambda: not stack.user_services("admin"), "the service to be removed")
-    assert "jupyterhub-user-admin" in [volume.name for volume in stack.user_volumes()]
+    assert stack.volume_name("admin") in [volume.name for volume in stack.user_volumes()]
 
     # A second spawn of the same user: a new task at a new address (the trap of the service name).
     record_spawn(admin.start_server(), into=SWARM_SPAWN_SECONDS)
@@ -133,7 +133,7 @@ def test_two_users_start_at_once(stack, admin, bob):
     assert set(spawns) == {"admin", "bob"}, f"not both started within {time.monotonic() - started:.0f} s"
     for spawn in spawns.values():
         record_spawn(spawn, into=SWARM_SPAWN_SECONDS)
-    assert {service.name for service in stack.user_services()} == {"jupyter-admin", "jupyter-bob"}
+    assert {service.name for service in stack.user_services()} == {stack.server_name("admin"), stack.server_name("bob")}
     assert bob.open_lab().status_code == 200 and admin.open_lab().status_code == 200
 
 
@@ -155,7 +155,8 @@ def test_a_profile_no_node_can_hold_fails_at_once_with_swarms_reason(stack, bob)
     reason = bob.failed_start({"profile": "gpu"})
     assert "Swarm has no node that can run this server (no suitable node (insufficient resources on 1 node))" in reason
     assert time.monotonic() - started < 30
-    [logged] = [line for line in stack.logs().splitlines() if "No node can run the service jupyter-bob" in line]
+    unplaceable = f"No node can run the service {stack.server_name('bob')}"
+    [logged] = [line for line in stack.logs().splitlines() if unplaceable in line]
     assert "'GenericResources': [{'DiscreteResourceSpec': {'Kind': 'NVIDIA-GPU', 'Value': 1}}]" in logged, logged
     wait_until(lambda: not stack.user_services("bob"), "the unplaceable service to be removed")
 

@@ -133,7 +133,7 @@ def test_the_network_rules_hold_in_system_mode_too(stack, alice, canaries):
     bob = approved(stack, "sysbob")
     record_spawn(bob.ensure_running())
     listen_in(kernel_of(bob), 9000)
-    targets = {"bob's own port": ("jupyter-sysbob", 9000), "hub API": ("hub", 8081), **OUTSIDE}
+    targets = {"bob's own port": (stack.server_name("sysbob"), 9000), "hub API": ("hub", 8081), **OUTSIDE}
     assert reaches(kernel_of(alice, "network.ipynb"), targets) == {
         "bob's own port": "Connection refused",
         "hub API": "open",

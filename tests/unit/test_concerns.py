@@ -16,8 +16,9 @@ SECRETS = {"JPY_COOKIE_SECRET": "ab" * 32, "CONFIGPROXY_AUTH_TOKEN": "p" * 64, "
 
 
 def test_nothing_is_written_before_the_login_provider_answers_and_the_secrets_come_before_the_database():
+    """The container names are decided before the secrets are written: stored secrets mean an older install."""
     prepared = [concern.name for concern in CONCERNS if concern.prepare is not None]
-    assert prepared[:4] == ["auth", "data dir", "secrets", "database"]
+    assert prepared[:5] == ["auth", "data dir", "container names", "secrets", "database"]
     assert prepared[-1] == "plain HTTP", "the TLS front's config, once everything else holds"
 
 
@@ -92,3 +93,40 @@ def test_the_doctor_reads_the_schema_revision_the_start_upgrades_from(data_dir):
 def test_the_spawner_modes_own_check_comes_last_and_needs_the_engine():
     last = concerns.concerns_for(load({"SPAWNER_MODE": "swarm", "USER_NETWORK_ISOLATION": "off"}))[-1]
     assert (last.name, last.needs) == ("swarm mode", ("docker socket",))
+
+
+def names_prepared(data_dir: Path, said: list[str], **environ: str) -> str:
+    settings = load({**SECRETS, "DATA_DIR": str(data_dir), **environ})
+    storage.prepare_data_dir(settings, said.append)
+    return storage.prepare_container_names(settings, said.append)["CONTAINER_NAMES"]
+
+
+def test_a_new_install_names_with_its_instance_and_keeps_that_naming(data_dir):
+    said: list[str] = []
+    assert names_prepared(data_dir, said) == "instance" and said == []
+    stored = data_dir / "container-names"
+    assert stored.read_text() == "instance\n" and stored.stat().st_mode & 0o777 == 0o600
+    storage.prepare_secrets(load({**SECRETS, "DATA_DIR": str(data_dir)}), said.append)
+    assert names_prepared(data_dir, said) == "instance", "its own secrets do not make it an older install"
+
+
+def test_an_install_that_an_older_release_made_keeps_its_names_and_says_so_once(data_dir):
+    said: list[str] = []
+    storage.prepare_data_dir(load({**SECRETS, "DATA_DIR": str(data_dir)}), said.append)
+    storage.prepare_secrets(load({**SECRETS, "DATA_DIR": str(data_dir)}), said.append)  # as a release before 0.3 did
+    said.clear()
+    assert names_prepared(data_dir, said) == "legacy"
+    [told] = said
+    assert "release before 0.3" in told and "jupyterhub-user-USER" in told
+    said.clear()
+    assert names_prepared(data_dir, said) == "legacy" and said == []
+
+
+def test_an_admin_who_changes_the_naming_is_told_what_users_will_find(data_dir):
+    said: list[str] = []
+    assert names_prepared(data_dir, said) == "instance"
+    assert names_prepared(data_dir, said, CONTAINER_NAMES="legacy") == "legacy"
+    [told] = said
+    assert "changes from instance to legacy" in told and "old volumes stay" in told
+    assert (data_dir / "container-names").read_text() == "legacy\n"
+    assert names_prepared(data_dir, said) == "legacy", "the admin's choice is kept once made"

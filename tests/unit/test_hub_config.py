@@ -160,12 +160,23 @@ def test_allowed_images_become_one_profile_each_the_default_image_first():
     ]
 
 
+def test_a_new_install_names_containers_and_volumes_with_its_instance_and_an_older_one_keeps_its_names():
+    new = configured(APPLIANCE_INSTANCE="course", CONTAINER_NAMES="instance")
+    assert new.DockerSpawner.prefix == "jupyter-course"
+    assert new.DockerSpawner.volumes == {"course-user-{username}": "/home/jovyan/work"}
+    older = configured(APPLIANCE_INSTANCE="course", CONTAINER_NAMES="legacy")
+    assert older.DockerSpawner.prefix == "jupyter"
+    assert older.DockerSpawner.volumes == {"jupyterhub-user-{username}": "/home/jovyan/work"}
+    explicit = configured(APPLIANCE_INSTANCE="course", CONTAINER_NAMES="legacy", USER_VOLUME="{instance}-{username}")
+    assert explicit.DockerSpawner.volumes == {"course-{username}": "/home/jovyan/work"}
+
+
 def test_named_servers_get_their_own_volume():
     assert configured().JupyterHub.allow_named_servers is False
     c = configured(NAMED_SERVERS="3")
     assert c.JupyterHub.allow_named_servers is True
     assert c.JupyterHub.named_server_limit_per_user == 3
-    assert c.DockerSpawner.volumes == {"jupyterhub-user-{username}{server_suffix}": "/home/jovyan/work"}
+    assert c.DockerSpawner.volumes == {"jupyterhub-appliance-user-{username}{server_suffix}": "/home/jovyan/work"}
     explicit = configured(NAMED_SERVERS="3", USER_VOLUME="v-{username}--{servername}")
     assert explicit.DockerSpawner.volumes == {"v-{username}--{servername}": "/home/jovyan/work"}
 

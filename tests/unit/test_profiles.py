@@ -326,7 +326,7 @@ def test_each_start_applies_its_profile_from_the_configured_values(tmp_path):
     server.apply_devices_and_placement(server.apply_profile())
     assert (server.image, server.mem_limit, server.cpu_limit) == ("lab:2", 2 * 1024**3, 2.0)
     assert "COURSE" not in server.environment
-    assert list(server.volumes) == ["jupyterhub-user-{username}"]
+    assert list(server.volumes) == ["jupyterhub-appliance-user-{username}"]
     assert "device_requests" not in server.extra_host_config
     assert server.extra_host_config["cap_drop"] == ["ALL"]
     # What hooks add before a start (the GitHub token, say) stays; what the last profile added goes.

@@ -21,7 +21,9 @@ def test_empty_environment_gives_the_documented_defaults():
     assert settings["SPAWNER_MODE"] == "docker"
     assert settings["AUTH_MODE"] == "password"
     assert settings["ADMIN_USERS"] == ("admin",)
-    assert settings["USER_VOLUME"] == "jupyterhub-user-{username}"
+    assert settings["CONTAINER_NAMES"] is None, "decided at the hub's first start"
+    assert settings["USER_VOLUME"] == "{instance}-user-{username}"
+    assert load({"CONTAINER_NAMES": "legacy"})["USER_VOLUME"] == "jupyterhub-user-{username}"
     assert settings["DOCKER_NETWORK"] == "jupyterhub-appliance"
     assert settings["DATA_DIR"] == "/data"
     assert settings["DATABASE_URL"] == "sqlite:////data/jupyterhub.sqlite"

@@ -20,6 +20,8 @@ from tests.unit.fake_engine import FakeEngine
 
 IMAGE = "registry.example.org/lab:1"
 SECRETS = {"JPY_COOKIE_SECRET": "ab" * 32, "CONFIGPROXY_AUTH_TOKEN": "p" * 64, "JUPYTERHUB_CRYPT_KEY": "cd" * 32}
+# A new install's names (CONTAINER_NAMES=instance) for alice on the appliance "course".
+CONTAINER, VOLUME = "jupyter-course-alice", "course-user-alice"
 BASE = {**SECRETS, "SINGLEUSER_IMAGE": IMAGE, "USER_NETWORK_ISOLATION": "off", "APPLIANCE_INSTANCE": "course"}
 
 
@@ -65,7 +67,7 @@ def started(spawner: ApplianceDockerSpawner):
 def test_a_server_is_a_hardened_labelled_container_with_its_own_volume(engine, server_port):
     ip, port = started(spawner_for({}, server_port))
     assert (ip, port) == ("127.0.0.1", server_port)
-    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == ["jupyter-alice"]]
+    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == [CONTAINER]]
     labels = create.body["Labels"]
     assert {key: labels[key] for key in labels if key.startswith("jupyterhub-appliance.")} == {
         "jupyterhub-appliance.instance": "course",
@@ -75,8 +77,8 @@ def test_a_server_is_a_hardened_labelled_container_with_its_own_volume(engine, s
     host = create.body["HostConfig"]
     assert (host["CapDrop"], host["SecurityOpt"], host["PidsLimit"]) == (["ALL"], ["no-new-privileges"], 512)
     assert not host.get("Privileged") and not host.get("CapAdd") and not host.get("Devices")
-    assert host["Binds"] == ["jupyterhub-user-alice:/home/jovyan/work:rw"]
-    assert engine.volumes["jupyterhub-user-alice"]["Labels"] == {
+    assert host["Binds"] == ["course-user-alice:/home/jovyan/work:rw"]
+    assert engine.volumes[VOLUME]["Labels"] == {
         "jupyterhub-appliance.instance": "course",
         "jupyterhub-appliance.user": "alice",
     }
@@ -85,7 +87,7 @@ def test_a_server_is_a_hardened_labelled_container_with_its_own_volume(engine, s
 
 def test_the_image_is_asked_its_jupyterhub_version_unprivileged_and_without_network(engine, server_port):
     started(spawner_for({}, server_port))
-    [probe] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") != ["jupyter-alice"]]
+    [probe] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") != [CONTAINER]]
     assert probe.body["NetworkDisabled"] is True and probe.body["User"] == "65534:65534"
     assert probe.body["HostConfig"]["CapDrop"] == ["ALL"] and probe.body["HostConfig"]["ReadonlyRootfs"] is True
     assert probe.body["Labels"]["jupyterhub-appliance.helper-for"] == "alice"
@@ -97,27 +99,27 @@ def test_stopping_removes_the_container_and_keeps_the_volume(engine, server_port
     spawner = spawner_for({}, server_port)
     started(spawner)
     asyncio.run(spawner.stop())
-    assert not [one for one in engine.containers.values() if one.name == "jupyter-alice"]
-    assert "jupyterhub-user-alice" in engine.volumes
+    assert not [one for one in engine.containers.values() if one.name == CONTAINER]
+    assert VOLUME in engine.volumes
     assert not engine.asked("DELETE", r"/volumes/.*")
 
 
 def test_another_instances_volume_of_that_name_is_refused_and_left_alone(engine, server_port):
-    engine.volumes["jupyterhub-user-alice"] = {
-        "Name": "jupyterhub-user-alice",
+    engine.volumes[VOLUME] = {
+        "Name": VOLUME,
         "Driver": "local",
         "Labels": {"jupyterhub-appliance.instance": "lab", "jupyterhub-appliance.user": "alice"},
     }
     with pytest.raises(SpawnError) as refused:
         started(spawner_for({}, server_port))
     assert "lab" in str(refused.value) and "course" in str(refused.value)
-    assert not [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == ["jupyter-alice"]]
+    assert not [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == [CONTAINER]]
 
 
 def test_a_container_of_that_name_that_is_not_ours_is_neither_stopped_nor_removed(engine, server_port):
     spawner = spawner_for({}, server_port)
     started(spawner)
-    [ours] = [one for one in engine.containers.values() if one.name == "jupyter-alice"]
+    [ours] = [one for one in engine.containers.values() if one.name == CONTAINER]
     ours.config["Labels"] = {"jupyterhub-appliance.instance": "lab", "jupyterhub-appliance.user": "mallory"}
     asyncio.run(spawner.stop())
     assert ours.id in engine.containers and ours.running, "refused (and logged), not stopped"
@@ -128,7 +130,7 @@ def test_a_container_of_that_name_that_is_not_ours_is_neither_stopped_nor_remove
 
 def test_a_read_only_root_keeps_the_work_volume_and_puts_tmp_and_home_in_memory(engine, server_port):
     started(spawner_for({"READ_ONLY_ROOTFS": "true"}, server_port))
-    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == ["jupyter-alice"]]
+    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == [CONTAINER]]
     host = create.body["HostConfig"]
     assert host["ReadonlyRootfs"] is True
     assert set(host["Tmpfs"]) == {"/tmp", "/home/jovyan"}
@@ -142,7 +144,7 @@ def test_in_system_mode_the_server_runs_as_the_host_account_in_its_home(engine, 
     spawner = spawner_for(environ, server_port)
     spawner.passwd_file, spawner.group_file = str(tmp_path / "passwd"), str(tmp_path / "group")
     started(spawner)
-    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == ["jupyter-alice"]]
+    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == [CONTAINER]]
     host = create.body["HostConfig"]
     assert create.body["User"] == "2001:2001", "never root, not even to step down"
     assert host["Mounts"] == [

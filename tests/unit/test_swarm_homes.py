@@ -31,10 +31,10 @@ def test_a_user_volume_binds_its_folder_of_the_shared_mount_and_a_shared_volume_
     server.user_options = {"profile": "course"}
     server.apply_profile()
     mounts = {mount["Source"]: mount for mount in server.mounts}
-    user_volume = mounts["jupyterhub-user-alice"]
+    user_volume = mounts["jupyterhub-appliance-user-alice"]
     assert user_volume["Type"] == "volume" and user_volume["Target"] == "/home/jovyan/work"
     assert user_volume["VolumeOptions"]["DriverConfig"] == DriverConfig(
-        "local", {"type": "none", "o": "bind", "device": "/srv/homes/jupyterhub-user-alice"}
+        "local", {"type": "none", "o": "bind", "device": "/srv/homes/jupyterhub-appliance-user-alice"}
     )
     assert "DriverConfig" not in mounts["course-material"]["VolumeOptions"]
 
@@ -45,12 +45,12 @@ def test_the_hub_creates_a_missing_folder_and_leaves_an_existing_one_as_it_is(tm
     server = swarm_spawner(tmp_path, homes)
     server.apply_profile()
     server.ensure_home_folders()
-    folder = homes / "jupyterhub-user-alice"
+    folder = homes / "jupyterhub-appliance-user-alice"
     assert folder.is_dir() and not any(folder.iterdir()), "empty: the engine fills it from the image"
     (folder / "notes.txt").write_text("mine")
     server.ensure_home_folders()
     assert (folder / "notes.txt").read_text() == "mine"
-    assert [path.name for path in homes.iterdir()] == ["jupyterhub-user-alice"], "only the user's own folder"
+    assert [path.name for path in homes.iterdir()] == ["jupyterhub-appliance-user-alice"], "only the user's own folder"
 
 
 def test_a_shared_mount_missing_in_the_hub_stops_the_spawn_and_says_how_to_deploy(tmp_path):
