@@ -7,7 +7,7 @@ from bench.run import STEPS, main
 
 
 def test_the_bench_runs_end_to_end_and_reports_every_figure(docker_client, tmp_path):
-    arguments = ["--sequential", "1", "--burst", "3", "--burst-rounds", "2", "--no-cold-builds"]
+    arguments = ["--sequential", "1", "--broker-pairs", "1", "--burst", "3", "--burst-rounds", "2", "--no-cold-builds"]
     assert main([*arguments, "--results", str(tmp_path)]) == 0
 
     [report] = tmp_path.glob("bench-*.json")
@@ -30,8 +30,10 @@ def test_the_bench_runs_end_to_end_and_reports_every_figure(docker_client, tmp_p
     assert idle["hub"] > 0 and idle["proxy"] > 0 and idle["supervisord"] > 0
     assert busy["hub + proxy + supervisord"] > 0
     assert idle["broker"] > 0 and busy["broker"] > 0
-    assert set(results["broker_cost_ms"]) == {"sequential p50", "burst makespan"}
-    assert all(isinstance(ms, int) for ms in results["broker_cost_ms"].values())
+    cost = results["broker_cost_ms"]
+    assert isinstance(cost["sequential p50"], int) and isinstance(cost["burst makespan"], int)
+    paired = cost["sequential, paired"]
+    assert paired["pairs"] == 1 and paired["95% interval"] == [paired["median"]] * 2
     assert "| appliance |" in (tmp_path / "latest.md").read_text()
     assert (
         docker_client.containers.list(all=True, filters={"label": f"jupyterhub-appliance.bench={results['run']}"}) == []
