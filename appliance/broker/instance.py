@@ -10,6 +10,7 @@ from appliance.broker import unix_http
 from appliance.broker.policy import Instance, normalised_image
 from appliance.declarations import Settings
 from appliance.profiles import DEFAULT_PROFILES_FILE
+from appliance.servers.swarm import volume_driver_options
 from appliance.settings import SettingsError, load
 
 log = logging.getLogger("appliance.broker")
@@ -38,7 +39,7 @@ def policy_settings(environ: Mapping[str, str]) -> Settings:
 def instance_from(settings: Settings, own_image: str) -> Instance:
     in_use = profiles.in_use(settings)
     driver = settings["VOLUME_DRIVER"]
-    options = dict(option.split("=", 1) for option in settings["VOLUME_DRIVER_OPTIONS"] or ())
+    options = volume_driver_options(settings)
     system = settings["SPAWNER_MODE"] == "system"
     return Instance(
         name=settings["APPLIANCE_INSTANCE"],

@@ -88,13 +88,16 @@ def configure(settings: Settings, c: Config) -> None:
     c.SwarmSpawner.extra_placement_spec = {"constraints": list(settings["SWARM_PLACEMENT"] or [])}
     configure_work_volume(settings, c)
     c.SwarmSpawner.volume_driver = settings["VOLUME_DRIVER"] or ""
-    c.SwarmSpawner.volume_driver_options = dict(
-        option.split("=", 1) for option in settings["VOLUME_DRIVER_OPTIONS"] or ()
-    )
+    c.SwarmSpawner.volume_driver_options = volume_driver_options(settings)
     c.ApplianceSwarmSpawner.homes_root = settings["SWARM_HOMES"] or ""
     # dnsrr: a server's name resolves to its task, with no virtual IP (which needs IPVS).
     c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
     configure_limits(settings, c)
+
+
+def volume_driver_options(settings: Settings) -> dict[str, str]:
+    """VOLUME_DRIVER_OPTIONS (KEY=VALUE entries) as the driver gets them."""
+    return dict(option.split("=", 1) for option in settings["VOLUME_DRIVER_OPTIONS"] or ())
 
 
 def configure_limits(settings: Settings, c: Config) -> None:

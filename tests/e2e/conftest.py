@@ -17,8 +17,10 @@ from harness.compose import (
     SYSTEMUSER_IMAGE,
     StackFactory,
     leftovers_of,
+    record_spawn,
     sweep_earlier_runs,
 )
+from harness.credentials import ADMIN_PASSWORD
 from tests.e2e.canaries import NAMESPACE_PREFIX, Canaries
 from tests.e2e.registry import REGISTRY, start_registry
 
@@ -66,6 +68,14 @@ def stack_factory(docker_client, tmp_path_factory):
     factory = StackFactory(docker_client, tmp_path_factory)
     yield factory
     factory.down_all()
+
+
+@pytest.fixture(scope="module")
+def admin(stack):
+    """The admin logged in to the module's `stack`, their server running."""
+    client = stack.client_for().login("admin", ADMIN_PASSWORD)
+    record_spawn(client.ensure_running())
+    return client
 
 
 @pytest.fixture(scope="session")

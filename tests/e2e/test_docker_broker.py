@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from harness.compose import record_spawn
 from harness.credentials import ADMIN_PASSWORD
 
 REFUSED_BY = "refused by the appliance's Docker broker:"
@@ -62,13 +61,6 @@ RULES = {
 @pytest.fixture(scope="module")
 def stack(stack_factory):
     return stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD})
-
-
-@pytest.fixture(scope="module")
-def admin(stack):
-    client = stack.client_for().login("admin", ADMIN_PASSWORD)
-    record_spawn(client.ensure_running())
-    return client
 
 
 def test_the_hub_holds_no_docker_socket(stack):

@@ -15,13 +15,6 @@ def stack(stack_factory):
 
 
 @pytest.fixture(scope="module")
-def admin(stack):
-    client = stack.client_for().login("admin", ADMIN_PASSWORD)
-    record_spawn(client.ensure_running())
-    return client
-
-
-@pytest.fixture(scope="module")
 def bob(stack):
     client = stack.client_for().login("bob", USER_PASSWORD)
     record_spawn(client.ensure_running())

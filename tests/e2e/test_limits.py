@@ -26,11 +26,10 @@ def stack(stack_factory):
 
 
 @pytest.fixture(scope="module")
-def admin(stack):
-    client = stack.client_for().login("admin", ADMIN_PASSWORD)
-    record_spawn(client.ensure_running())
-    client.create_notebook("limits.ipynb")
-    return client
+def admin(admin):
+    """conftest's running admin, with a notebook for the limits' code."""
+    admin.create_notebook("limits.ipynb")
+    return admin
 
 
 def test_spawn_progress_reports_each_real_step(stack):

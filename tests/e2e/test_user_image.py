@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.compose import RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, record_spawn
+from harness.compose import RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL
 from harness.credentials import ADMIN_PASSWORD
+from harness.hub_client import wait_until
 from tests.e2e.canaries import PRIVATE_ALLOWED, wait_for_listener
 
 MEM_LIMIT_BYTES = 640 * 1024**2
@@ -57,13 +58,6 @@ def stack(stack_factory, git_server):
     return stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD, "MEM_LIMIT": "640M", "USER_EGRESS_ALLOW": allowed})
 
 
-@pytest.fixture(scope="module")
-def admin(stack):
-    client = stack.client_for().login("admin", ADMIN_PASSWORD)
-    record_spawn(client.ensure_running())
-    return client
-
-
 def test_the_memory_indicator_reads_the_containers_limit(admin):
     response = admin.server_api("GET", "/metrics/v1")
     assert response.status_code == 200, response.text
@@ -110,3 +104,43 @@ def test_the_user_server_does_not_load_the_hubs_database_stack(docker_client):
     assert "loaded: []" in output, output
     assert "intersection: ['access:servers!user=ada']" in output, output
     assert "has_scope: True orm: True" in output, output
+
+
+# What jupyterhub-singleuser does at start: ask the hub through jupyterhub.httpclient, trying again on errors.
+ASKS_BY_NAME_UNTIL_RESOLVED = """
+import asyncio, aiohttp
+from jupyterhub.httpclient import fetch
+
+async def main():
+    for _ in range(40):
+        try:
+            await fetch("http://late-target:1/")
+        except aiohttp.ClientConnectorDNSError:
+            print("not yet", flush=True)
+            await asyncio.sleep(0.25)
+        except aiohttp.ClientConnectorError:
+            return print("resolved")
+    print("never resolved")
+
+asyncio.run(main())
+"""
+
+
+def test_a_server_connected_after_it_started_resolves_names_once_connected(docker_client):
+    """The hub starts a server with loopback only and connects it once its network rules are written; until then
+    /etc/resolv.conf names the host's resolver. The image's JupyterHub client resolves with the system's resolver,
+    which reads the file again, so a call to the hub that came too early succeeds on its next try."""
+    labels = {TEST_RUN_LABEL: RUN_ID}
+    network = docker_client.networks.create(f"appliance-e2e-{RUN_ID}-late-network", labels=labels)
+    asks = ["python3", "-c", ASKS_BY_NAME_UNTIL_RESOLVED]
+    container = docker_client.containers.create(SINGLEUSER_IMAGE, asks, network=network.name, labels=labels)
+    try:
+        network.disconnect(container)
+        container.start()
+        wait_until(lambda: b"not yet" in container.logs(), "a first try before the network is there", seconds=20)
+        network.connect(container, aliases=["late-target"])
+        assert container.wait(timeout=30)["StatusCode"] == 0
+        assert "resolved" in container.logs().decode().splitlines()
+    finally:
+        container.remove(force=True)
+        network.remove()
