@@ -1,11 +1,16 @@
 """Swarm mode: each server is a Swarm service on an attachable overlay network, placed on the nodes
 SWARM_PLACEMENT admits, its files on a volume driver or in SWARM_HOMES so that they follow it between nodes."""
 
+import re
+
 from traitlets.config import Config
 
 from appliance.declarations import Outcome, Problem, Setting, Settings, SpawnerMode, failed, passed
 from appliance.kinds import DOCKER_NAME, ByteSize, Choice, NameList, PositiveNumber, Text
 from appliance.servers.docker import configure_work_volume, hardened_host_config
+
+# A Swarm service's name: letters, digits and '-' (a DNS label); each user's is jupyter-INSTANCE-USER.
+SERVICE_NAME_PART = r"[A-Za-z0-9-]+"
 
 SETTINGS = (
     Setting(
@@ -73,6 +78,16 @@ def problems(values: Settings) -> list[Problem]:
     if values["VOLUME_DRIVER_OPTIONS"] and not values["VOLUME_DRIVER"]:
         found.append(
             Problem("VOLUME_DRIVER_OPTIONS", "(set)", "needs VOLUME_DRIVER", "set VOLUME_DRIVER, or unset the options")
+        )
+    if values["CONTAINER_NAMES"] != "legacy" and not re.fullmatch(SERVICE_NAME_PART, values["APPLIANCE_INSTANCE"]):
+        found.append(
+            Problem(
+                "APPLIANCE_INSTANCE",
+                repr(values["APPLIANCE_INSTANCE"]),
+                "names each user's Swarm service (jupyter-INSTANCE-USER), and a service name may hold only letters, "
+                "digits and '-'",
+                "set APPLIANCE_INSTANCE to such a name (the stack's name, say, without '_' or '.')",
+            )
         )
     if values["SWARM_HOMES"] and values["VOLUME_DRIVER"]:
         found.append(

@@ -84,6 +84,13 @@ def test_swarm_modes_problems_are_its_own():
     assert "is not available in swarm mode" in found["READ_ONLY_ROOTFS"]
 
 
+def test_in_swarm_mode_the_instance_must_make_valid_service_names_unless_the_install_keeps_old_names():
+    underscored = {**SWARM, "USER_NETWORK_ISOLATION": "off", "APPLIANCE_INSTANCE": "my_lab"}
+    problem = problems_of(underscored)["APPLIANCE_INSTANCE"]
+    assert "APPLIANCE_INSTANCE='my_lab'" in problem and "only letters, digits and '-'" in problem
+    assert load({**underscored, "CONTAINER_NAMES": "legacy"})["APPLIANCE_INSTANCE"] == "my_lab"
+
+
 def test_the_doctor_adds_the_modes_own_check_where_it_has_one():
     names = {mode: [concern.name for concern in concerns_for(load({**SECRETS, "SPAWNER_MODE": mode, **extra}))]
              for mode, extra in (("docker", {}), ("system", SYSTEM), ("swarm", SWARM))}  # fmt: skip
