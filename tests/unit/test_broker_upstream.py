@@ -66,14 +66,21 @@ async def closed_within(stream, seconds: float) -> bool:
     return False
 
 
-def run(scenario) -> None:
-    asyncio.run(asyncio.wait_for(scenario(), 10))
+def against_an_engine(tmp_path: Path, scenario) -> None:
+    """`scenario(engine, seen)` against a new counting server, bounded in time."""
+
+    async def run() -> None:
+        server, seen, address = serving(tmp_path)
+        try:
+            await scenario(Engine(address), seen)
+        finally:
+            server.stop()
+
+    asyncio.run(asyncio.wait_for(run(), 10))
 
 
 def test_requests_one_after_another_share_one_connection(tmp_path):
-    async def scenario() -> None:
-        server, seen, address = serving(tmp_path)
-        engine = Engine(address)
+    async def scenario(engine: Engine, seen: Seen) -> None:
         for name in ("first", "second", "third"):
             code, body = await engine.get(f"/{name}")
             assert (code, body) == (200, f'{{"name": "{name}"}}'.encode())
@@ -82,15 +89,12 @@ def test_requests_one_after_another_share_one_connection(tmp_path):
         assert collected.code == 201
         assert seen.requests == ["GET first", "GET second", "GET third", "POST made {}"]
         assert len(seen.streams) == 1
-        server.stop()
 
-    run(scenario)
+    against_an_engine(tmp_path, scenario)
 
 
 def test_a_stale_connection_is_replaced_for_a_read_but_a_change_is_never_sent_twice(tmp_path):
-    async def scenario() -> None:
-        server, seen, address = serving(tmp_path)
-        engine = Engine(address)
+    async def scenario(engine: Engine, seen: Seen) -> None:
         await engine.get("/first")
         seen.streams[0].close()  # the engine restarted, say: the kept connection is dead
         await asyncio.sleep(0)
@@ -101,30 +105,26 @@ def test_a_stale_connection_is_replaced_for_a_read_but_a_change_is_never_sent_tw
         with pytest.raises(EngineError, match="broke off"):
             await engine.fetch("POST", "/made", {}, b"{}", Collected())
         assert not [request for request in seen.requests if request.startswith("POST")]
-        server.stop()
 
-    run(scenario)
+    against_an_engine(tmp_path, scenario)
+
+
+class HangsUpAfterFirstLine(Collected):
+    def data_received(self, chunk: bytes) -> None:
+        super().data_received(chunk)
+        self.hang_up()
 
 
 def test_a_caller_who_hangs_up_ends_the_request_to_the_engine(tmp_path):
-    async def scenario() -> None:
-        server, seen, address = serving(tmp_path)
-        engine = Engine(address)
-
-        class HangsUpAfterFirstLine(Collected):
-            def data_received(self, chunk: bytes) -> None:
-                super().data_received(chunk)
-                self.hang_up()
-
+    async def scenario(engine: Engine, seen: Seen) -> None:
         answer = HangsUpAfterFirstLine()
         with pytest.raises(EngineError):
             await engine.fetch("GET", "/stream", {}, None, answer)
         assert answer.body == b"first line\n"
         assert not engine.idle, "a connection left mid-answer is never used again"
         assert await closed_within(seen.streams[0], seconds=2), "the engine sees the request end"
-        server.stop()
 
-    run(scenario)
+    against_an_engine(tmp_path, scenario)
 
 
 def test_an_engine_that_is_not_there_is_a_clear_error(tmp_path):
@@ -132,4 +132,4 @@ def test_an_engine_that_is_not_there_is_a_clear_error(tmp_path):
         with pytest.raises(EngineError, match="cannot connect to the engine at unix://"):
             await Engine(f"unix://{tmp_path}/absent.sock").get("/_ping")
 
-    run(scenario)
+    asyncio.run(asyncio.wait_for(scenario(), 10))
