@@ -42,6 +42,8 @@ RUN_ID = uuid.uuid4().hex[:8]
 ANY_RUN = "*"
 E2E_PREFIX = "appliance-e2e-"
 SPAWN_SECONDS: list[float] = []
+SWARM_SPAWN_SECONDS: list[float] = []
+MULTI_NODE_SPAWN_SECONDS: list[float] = []
 
 
 def server_name(instance: str, username: str, server: str = "") -> str:
@@ -52,10 +54,6 @@ def server_name(instance: str, username: str, server: str = "") -> str:
 def volume_name(instance: str, username: str, server: str = "") -> str:
     """A new install's volume of a user's server."""
     return f"{instance}-user-{username}" + (f"--{server}" if server else "")
-
-
-SWARM_SPAWN_SECONDS: list[float] = []
-MULTI_NODE_SPAWN_SECONDS: list[float] = []
 
 
 def leftover_objects(client, name_prefix: str, run_id: str | None = None) -> list:
