@@ -139,11 +139,15 @@ def alternating_bursts(setups: dict, count: int, rounds: int) -> dict[str, Serie
             after()
             series[name].seconds += one.seconds
             series[name].failures += one.failures
-            series[name].makespans.append(round(one.makespan or 0.0, 3))
+            series[name].makespans.append(one.makespan or 0.0)
     for one in series.values():
         one.makespan = statistics.median(one.makespans) if one.makespans else None
-        log(f"{one.name}: median makespan {fmt(one.makespan)} of {one.makespans}")
+        log(f"{one.name}: median makespan {fmt(one.makespan)} of {seconds_list(one.makespans)}")
     return series
+
+
+def seconds_list(values: list[float]) -> str:
+    return "[" + ", ".join(f"{value:.2f}" for value in values) + "] s"
 
 
 def fmt(seconds: float | None) -> str:
@@ -559,7 +563,8 @@ def markdown(results: dict) -> str:
         f"{cost['sequential p50']} ms; over {paired['pairs']} starts taken in turn, the median difference is "
         f"{paired['median']} ms (95 % interval {paired['95% interval']}); burst makespan {cost['burst makespan']} ms "
         f"(median of {sizes['burst rounds']} bursts each, taken in turn; makespans with the broker "
-        f"{results['appliance']['burst']['makespans']}, without {results['without broker']['burst']['makespans']}).",
+        f"{seconds_list(results['appliance']['burst']['makespans'])}, without "
+        f"{seconds_list(results['without broker']['burst']['makespans'])}).",
     ]
     appliance = results["appliance"]
     rows += ["", f"Login to JupyterLab, one user, no browser: {fmt(appliance['login_to_lab_seconds'])}.", ""]
