@@ -8,7 +8,8 @@ from pathlib import Path
 from appliance import profiles
 from appliance.commands.common import loaded_or_exit
 from appliance.commands.run import warn_about_misspelt_settings
-from appliance.declarations import value_of
+from appliance.concerns.storage import stored_container_names
+from appliance.declarations import Settings, value_of
 from appliance.docs import VERSIONED_FILES, stale_files, write
 from appliance.settings import BY_NAME, REDACTED, SETTINGS, without_credentials
 
@@ -24,7 +25,7 @@ def add_docs_arguments(parser) -> None:
 
 def check(_args) -> int:
     warn_about_misspelt_settings()
-    settings = loaded_or_exit()
+    settings = with_stored_container_names(loaded_or_exit())
     width = max(len(setting.name) for setting in SETTINGS)
     for setting in SETTINGS:
         print(f"{setting.name:<{width}}  {displayed(setting.name, value_of(settings, setting.name))}")
@@ -32,6 +33,15 @@ def check(_args) -> int:
     for profile in profiles.in_use(settings):
         print(f"  {profile.summary()}")
     return 0
+
+
+def with_stored_container_names(settings: Settings) -> Settings:
+    """The settings as the hub runs with them: CONTAINER_NAMES, unless set, as DATA_DIR keeps it (`docker compose
+    exec` sees only the container's environment, not what `appliance run` resolved)."""
+    stored = stored_container_names(settings["DATA_DIR"])
+    if settings["CONTAINER_NAMES"] or not stored:
+        return settings
+    return loaded_or_exit({**os.environ, "CONTAINER_NAMES": stored})
 
 
 def doctor(_args) -> int:

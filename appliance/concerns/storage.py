@@ -41,7 +41,7 @@ def prepare_container_names(settings: Settings, say: Report) -> dict[str, str]:
     """CONTAINER_NAMES as set, else as the install's first start decided (kept in DATA_DIR): `legacy` when an older
     release made this DATA_DIR (its users' volumes have the old names), `instance` for a new install."""
     stored_file = Path(settings["DATA_DIR"]) / CONTAINER_NAMES_FILE
-    stored = stored_file.read_text().strip() if stored_file.exists() else None
+    stored = stored_container_names(settings["DATA_DIR"])
     naming = settings["CONTAINER_NAMES"] or stored or ("legacy" if made_before_instance_names(settings) else "instance")
     if stored is None and naming == "legacy":
         say("This install was made by a release before 0.3: its users' containers and volumes keep their names "
@@ -53,6 +53,12 @@ def prepare_container_names(settings: Settings, say: Report) -> dict[str, str]:
     if naming != stored:
         write_private(stored_file, naming)
     return {"CONTAINER_NAMES": naming}
+
+
+def stored_container_names(folder: str) -> str | None:
+    """The naming this install's first start decided (CONTAINER_NAMES), if DATA_DIR has it."""
+    stored_file = Path(folder) / CONTAINER_NAMES_FILE
+    return stored_file.read_text().strip() if stored_file.exists() else None
 
 
 def made_before_instance_names(settings: Settings) -> bool:
