@@ -47,9 +47,10 @@ def is_past_login(page_url: str, hub_url: str, username: str) -> bool:
     """A hub page after the login (home, spawn, pending...) or the user's own server, which a fast spawn
     reaches straight from the login's redirects without the browser ever showing a hub page."""
     if page_url.startswith(f"{hub_url}/user/{username}/"):
-        return True
+        # The server's OAuth callback only redirects on (to JupyterLab): a page opened then would be replaced.
+        return not page_url.startswith(f"{hub_url}/user/{username}/oauth_callback")
     hub_page = page_url.removeprefix(f"{hub_url}/hub/")
-    return hub_page != page_url and not hub_page.startswith(("login", "oauth_callback"))
+    return hub_page != page_url and not hub_page.startswith(("login", "oauth_callback", "api/oauth2/authorize"))
 
 
 def wait_until_logged_in(page, hub_url: str, username: str) -> None:
