@@ -16,7 +16,7 @@ from appliance.database import (
     upgrade_sqlite_if_needed,
 )
 from appliance.declarations import Outcome, Report, Settings, failed, passed, present
-from appliance.layout import CONTAINER_NAMES_FILE, SECRETS_FOLDER
+from appliance.layout import CONTAINER_NAMES_FILE
 from appliance.secret_store import STORED_BY_SETTING, resolve, secret_path, write_private
 from appliance.settings import ADMIN_PASSWORD_MODES
 
@@ -63,8 +63,7 @@ def stored_container_names(folder: str) -> str | None:
 
 def made_before_instance_names(settings: Settings) -> bool:
     """Whether DATA_DIR already holds the hub's secrets or database, from a release before per-instance names."""
-    database = sqlite_file(settings["DATABASE_URL"])
-    return (Path(settings["DATA_DIR"]) / SECRETS_FOLDER).is_dir() or bool(database and database.exists())
+    return bool(data_dir.owned_paths(Path(settings["DATA_DIR"]), sqlite_file(settings["DATABASE_URL"])))
 
 
 def prepare_secrets(settings: Settings, say: Report) -> dict[str, str]:
