@@ -18,13 +18,20 @@ HUB_SERVICE_NAME = "hub"
 ENGINE_SOCKET = "/var/run/docker.sock"
 BROKER_SOCKET = "/run/appliance-broker/docker.sock"
 BROKER_ADDRESS = f"unix://{BROKER_SOCKET}"
-NOTEBOOK_DIR = "/home/jovyan/work"
+# The image user's home, which each server's volume holds (USER_VOLUME_HOLDS=home); JupyterLab opens in its work.
+HOME_DIR = "/home/jovyan"
+NOTEBOOK_DIR = f"{HOME_DIR}/work"
+# With USER_VOLUME_HOLDS=work (installs of releases before 0.3), each volume holds ~/work only, and the home is a
+# second volume named like it with this suffix; '.' never appears in dockerspawner's escaped user or server names.
+HOME_VOLUME_SUFFIX = ".home"
 # User servers' containers (services) are named PREFIX-user[--server] (dockerspawner's name template): the prefix
 # holds the instance (CONTAINER_NAMES=instance), or is the one of releases before 0.3 (legacy), as their volumes.
 LEGACY_CONTAINER_PREFIX = "jupyter"
 LEGACY_USER_VOLUME = "jupyterhub-user-{username}"
 # DATA_DIR/<file>: the naming the install was made with (CONTAINER_NAMES), written at its first start.
 CONTAINER_NAMES_FILE = "container-names"
+# DATA_DIR/<file>: what its users' volumes hold (USER_VOLUME_HOLDS), written at its first start.
+USER_VOLUME_HOLDS_FILE = "user-volume-holds"
 
 
 def container_prefix(instance: str, naming: str | None) -> str:

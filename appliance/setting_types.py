@@ -59,6 +59,7 @@ class SettingValues(TypedDict):
     PULL_AHEAD: bool
     PROFILES_FILE: ProfilesFile | None
     CONTAINER_NAMES: str | None
+    USER_VOLUME_HOLDS: str | None
     USER_VOLUME: str | None
     MEM_LIMIT: str
     CPU_LIMIT: float

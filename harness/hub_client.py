@@ -216,9 +216,9 @@ class HubClient:
         if response.status_code not in (200, 201):
             raise HubClientError(f"creating {path}: HTTP {response.status_code} {response.text}")
 
-    def start_kernel(self, notebook_path: str) -> "Kernel":
+    def start_kernel(self, notebook_path: str, kernel_name: str = "python3") -> "Kernel":
         response = self.server_api(
-            "POST", "/sessions", json={"path": notebook_path, "type": "notebook", "kernel": {"name": "python3"}}
+            "POST", "/sessions", json={"path": notebook_path, "type": "notebook", "kernel": {"name": kernel_name}}
         )
         if response.status_code != 201:
             raise HubClientError(f"starting a kernel: HTTP {response.status_code} {response.text}")

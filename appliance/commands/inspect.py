@@ -8,7 +8,7 @@ from pathlib import Path
 from appliance import profiles
 from appliance.commands.common import loaded_or_exit
 from appliance.commands.run import warn_about_misspelt_settings
-from appliance.concerns.storage import stored_container_names
+from appliance.concerns.storage import stored_choices
 from appliance.declarations import Settings, value_of
 from appliance.docs import VERSIONED_FILES, stale_files, write
 from appliance.settings import BY_NAME, REDACTED, SETTINGS, without_credentials
@@ -25,7 +25,7 @@ def add_docs_arguments(parser) -> None:
 
 def check(_args) -> int:
     warn_about_misspelt_settings()
-    settings = with_stored_container_names(loaded_or_exit())
+    settings = with_stored_choices(loaded_or_exit())
     width = max(len(setting.name) for setting in SETTINGS)
     for setting in SETTINGS:
         print(f"{setting.name:<{width}}  {displayed(setting.name, value_of(settings, setting.name))}")
@@ -35,13 +35,11 @@ def check(_args) -> int:
     return 0
 
 
-def with_stored_container_names(settings: Settings) -> Settings:
-    """The settings as the hub runs with them: CONTAINER_NAMES, unless set, as DATA_DIR keeps it (`docker compose
-    exec` sees only the container's environment, not what `appliance run` resolved)."""
-    stored = stored_container_names(settings["DATA_DIR"])
-    if settings["CONTAINER_NAMES"] or not stored:
-        return settings
-    return loaded_or_exit({**os.environ, "CONTAINER_NAMES": stored})
+def with_stored_choices(settings: Settings) -> Settings:
+    """The settings as the hub runs with them: CONTAINER_NAMES and USER_VOLUME_HOLDS, unless set, as DATA_DIR keeps
+    them (`docker compose exec` sees only the container's environment, not what `appliance run` resolved)."""
+    kept = {name: value for name, value in stored_choices(settings["DATA_DIR"]).items() if not settings[name]}
+    return loaded_or_exit({**os.environ, **kept}) if kept else settings
 
 
 def doctor(_args) -> int:

@@ -38,7 +38,7 @@ CONCERNS = (
     Concern("auth", check_login_mode, start_login_mode),
     Concern("data dir", storage.check_data_dir, storage.prepare_data_dir),
     # Before the secrets: a DATA_DIR that already has them was made by an older release.
-    Concern("container names", prepare=storage.prepare_container_names),
+    Concern("install layout", prepare=storage.prepare_install_layout),
     Concern("secrets", prepare=storage.prepare_secrets),
     Concern("database", storage.check_database, storage.prepare_database),
     Concern("docker socket", engine.check_docker_socket),

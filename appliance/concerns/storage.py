@@ -1,7 +1,8 @@
 """The hub's own data: DATA_DIR writable, with room, its secrets and database the hub's own and private; the naming
-of users' containers and volumes kept; the secrets resolved (and the admins told how to log in); the database
+of users' containers and volumes, and what the volumes hold, kept; the secrets resolved (and the admins told how to log in); the database
 reachable, backed up and upgraded."""
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from appliance import data_dir
@@ -16,7 +17,7 @@ from appliance.database import (
     upgrade_sqlite_if_needed,
 )
 from appliance.declarations import Outcome, Report, Settings, failed, passed, present
-from appliance.layout import CONTAINER_NAMES_FILE
+from appliance.layout import CONTAINER_NAMES_FILE, HOME_VOLUME_SUFFIX, USER_VOLUME_HOLDS_FILE
 from appliance.secret_store import STORED_BY_SETTING, resolve, secret_path, write_private
 from appliance.settings import ADMIN_PASSWORD_MODES
 
@@ -37,32 +38,74 @@ def check_data_dir(settings: Settings) -> Outcome:
     return passed(f"{folder} is writable, has room, and its secrets are the hub's and private")
 
 
-def prepare_container_names(settings: Settings, say: Report) -> dict[str, str]:
-    """CONTAINER_NAMES as set, else as the install's first start decided (kept in DATA_DIR): `legacy` when an older
-    release made this DATA_DIR (its users' volumes have the old names), `instance` for a new install."""
-    stored_file = Path(settings["DATA_DIR"]) / CONTAINER_NAMES_FILE
-    stored = stored_container_names(settings["DATA_DIR"])
-    naming = settings["CONTAINER_NAMES"] or stored or ("legacy" if made_before_instance_names(settings) else "instance")
-    if stored is None and naming == "legacy":
-        say("This install was made by a release before 0.3: its users' containers and volumes keep their names "
-            "(jupyter-USER, jupyterhub-user-USER), CONTAINER_NAMES=legacy. docs/operations.md says how to run two "
-            "appliances on one host.")  # fmt: skip
-    elif stored is not None and naming != stored:
-        say(f"CONTAINER_NAMES changes from {stored} to {naming}: users' servers get new, empty volumes under the new "
-            "names. Their old volumes stay as they are (docs/operations.md says how to move their files).")  # fmt: skip
-    if naming != stored:
-        write_private(stored_file, naming)
-    return {"CONTAINER_NAMES": naming}
+@dataclass(frozen=True)
+class KeptChoice:
+    """A setting whose default the install's first start decides and DATA_DIR keeps: `older` when a release before
+    0.3 made this DATA_DIR (its users' volumes are as that release made them), `newer` for a new install."""
+
+    setting: str
+    file: str
+    older: str
+    newer: str
+    older_told: str  # said once, at the first start of this release on an older install
+    change_told: str  # said when the admin changes it: what users will find
 
 
-def stored_container_names(folder: str) -> str | None:
-    """The naming this install's first start decided (CONTAINER_NAMES), if DATA_DIR has it."""
-    stored_file = Path(folder) / CONTAINER_NAMES_FILE
+KEPT_CHOICES = (
+    KeptChoice(
+        "CONTAINER_NAMES",
+        CONTAINER_NAMES_FILE,
+        older="legacy",
+        newer="instance",
+        older_told="its users' containers and volumes keep their names (jupyter-USER, jupyterhub-user-USER), "
+        "CONTAINER_NAMES=legacy. docs/operations.md says how to run two appliances on one host.",
+        change_told="users' servers get new, empty volumes under the new names. Their old volumes stay as they are "
+        "(docs/operations.md says how to move their files).",
+    ),
+    KeptChoice(
+        "USER_VOLUME_HOLDS",
+        USER_VOLUME_HOLDS_FILE,
+        older="work",
+        newer="home",
+        older_told="each user's volume holds their ~/work and stays mounted there, untouched; the rest of each home "
+        f"now persists in a second volume, the same name plus {HOME_VOLUME_SUFFIX} (USER_VOLUME_HOLDS=work).",
+        change_told="each user's volume is mounted in a new place, so users find their files elsewhere; no file is "
+        "moved or removed (docs/operations.md says how to move them).",
+    ),
+)
+
+
+def prepare_install_layout(settings: Settings, say: Report) -> dict[str, str]:
+    """CONTAINER_NAMES and USER_VOLUME_HOLDS as set, else as the install's first start decided (kept in DATA_DIR)."""
+    older_install = made_before_release_0_3(settings)
+    return {choice.setting: keep_choice(choice, settings, older_install, say) for choice in KEPT_CHOICES}
+
+
+def keep_choice(choice: KeptChoice, settings: Settings, older_install: bool, say: Report) -> str:
+    stored = stored_choice(settings["DATA_DIR"], choice)
+    value = settings[choice.setting] or stored or (choice.older if older_install else choice.newer)
+    if stored is None and value == choice.older:
+        say(f"This install was made by a release before 0.3: {choice.older_told}")
+    elif stored is not None and value != stored:
+        say(f"{choice.setting} changes from {stored} to {value}: {choice.change_told}")
+    if value != stored:
+        write_private(Path(settings["DATA_DIR"]) / choice.file, value)
+    return value
+
+
+def stored_choices(folder: str) -> dict[str, str]:
+    """The kept choices this install's first start (or the admin) made, those DATA_DIR has."""
+    found = {choice.setting: stored_choice(folder, choice) for choice in KEPT_CHOICES}
+    return {setting: value for setting, value in found.items() if value is not None}
+
+
+def stored_choice(folder: str, choice: KeptChoice) -> str | None:
+    stored_file = Path(folder) / choice.file
     return stored_file.read_text().strip() if stored_file.exists() else None
 
 
-def made_before_instance_names(settings: Settings) -> bool:
-    """Whether DATA_DIR already holds the hub's secrets or database, from a release before per-instance names."""
+def made_before_release_0_3(settings: Settings) -> bool:
+    """Whether DATA_DIR already holds the hub's secrets or database, from a release before the kept choices."""
     return bool(data_dir.owned_paths(Path(settings["DATA_DIR"]), sqlite_file(settings["DATABASE_URL"])))
 
 

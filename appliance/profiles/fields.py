@@ -16,7 +16,7 @@ from appliance.kinds import (
     Text,
     byte_count,
 )
-from appliance.layout import NOTEBOOK_DIR
+from appliance.layout import HOME_DIR, NOTEBOOK_DIR
 
 SCHEMA_FILE = "docs/profiles.schema.json"
 SLUG = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
@@ -133,8 +133,8 @@ def mount_path(value: object) -> str:
     if not isinstance(value, str) or not value.startswith("/") or value.rstrip("/") == "":
         raise Invalid("must be an absolute path inside the server, such as /home/jovyan/course")
     path = value.rstrip("/")
-    if path == NOTEBOOK_DIR:
-        raise Invalid(f"is {NOTEBOOK_DIR}, where each user's own volume is mounted")
+    if path in (HOME_DIR, NOTEBOOK_DIR):
+        raise Invalid(f"is {path}, where each user's own volume is mounted")
     return path
 
 

@@ -1,23 +1,32 @@
-"""Docker mode: one container per server on this host, its files in a named volume that outlives it."""
+"""Docker mode: one container per server on this host, its home in a named volume that outlives it."""
 
 from typing import Any
 
 from traitlets.config import Config
 
 from appliance.declarations import Settings, SpawnerMode, present
-from appliance.layout import NOTEBOOK_DIR
+from appliance.layout import HOME_DIR, HOME_VOLUME_SUFFIX, NOTEBOOK_DIR
 
 
 def configure(settings: Settings, c: Config) -> None:
     c.JupyterHub.spawner_class = "appliance.spawners.ApplianceDockerSpawner"
-    configure_work_volume(settings, c)
-    c.DockerSpawner.extra_host_config = hardened_host_config(settings, read_only_home=True)
+    configure_user_volumes(settings, c)
+    c.DockerSpawner.extra_host_config = hardened_host_config(settings)
 
 
-def configure_work_volume(settings: Settings, c: Config) -> None:
-    """Each server's work lives in a named volume that outlives its containers, one per named server."""
+def configure_user_volumes(settings: Settings, c: Config) -> None:
+    """Each server's home lives in a named volume that outlives its containers, one per named server; JupyterLab
+    opens in its work folder. An install of a release before 0.3 keeps its volumes (they hold ~/work) at ~/work."""
     c.DockerSpawner.notebook_dir = NOTEBOOK_DIR
-    c.DockerSpawner.volumes = {user_volume_template(settings): NOTEBOOK_DIR}
+    c.DockerSpawner.volumes = user_volumes(settings)
+
+
+def user_volumes(settings: Settings) -> dict[str, str]:
+    """Volume name templates and where each is mounted; the home before anything mounted inside it."""
+    volume = user_volume_template(settings)
+    if settings["USER_VOLUME_HOLDS"] == "work":
+        return {volume + HOME_VOLUME_SUFFIX: HOME_DIR, volume: NOTEBOOK_DIR}
+    return {volume: HOME_DIR}
 
 
 def user_volume_template(settings: Settings) -> str:
@@ -28,9 +37,9 @@ def user_volume_template(settings: Settings) -> str:
     return template
 
 
-def hardened_host_config(settings: Settings, read_only_home: bool) -> dict:
-    """No privileges to gain, no capabilities, bounded processes; with READ_ONLY_ROOTFS, only the volumes and
-    in-memory /tmp (and the image's home, where it is the container's own) stay writable."""
+def hardened_host_config(settings: Settings) -> dict:
+    """No privileges to gain, no capabilities, bounded processes; with READ_ONLY_ROOTFS, only the volumes (the home
+    among them) and an in-memory /tmp stay writable."""
     host_config: dict[str, Any] = {
         # The spawner removes containers when they stop (remove=True); without Docker's auto-remove,
         # a container that dies while starting keeps its logs long enough to show them to the user.
@@ -43,8 +52,6 @@ def hardened_host_config(settings: Settings, read_only_home: bool) -> dict:
     if settings["READ_ONLY_ROOTFS"]:
         host_config["read_only"] = True
         host_config["tmpfs"] = {"/tmp": "rw,nosuid,nodev,mode=1777"}
-        if read_only_home:
-            host_config["tmpfs"]["/home/jovyan"] = "rw,nosuid,nodev,uid=1000,gid=1000,mode=0755"
     return host_config
 
 

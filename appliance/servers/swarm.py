@@ -7,7 +7,7 @@ from traitlets.config import Config
 
 from appliance.declarations import Outcome, Problem, Setting, Settings, SpawnerMode, failed, passed
 from appliance.kinds import DOCKER_NAME, ByteSize, Choice, NameList, PositiveNumber, Text
-from appliance.servers.docker import configure_work_volume, hardened_host_config
+from appliance.servers.docker import configure_user_volumes, hardened_host_config
 
 # A Swarm service's name: letters, digits and '-' (a DNS label); each user's is jupyter-INSTANCE-USER.
 SERVICE_NAME_PART = r"[A-Za-z0-9-]+"
@@ -101,7 +101,7 @@ def problems(values: Settings) -> list[Problem]:
 def configure(settings: Settings, c: Config) -> None:
     c.JupyterHub.spawner_class = "appliance.spawners.ApplianceSwarmSpawner"
     c.SwarmSpawner.extra_placement_spec = {"constraints": list(settings["SWARM_PLACEMENT"] or [])}
-    configure_work_volume(settings, c)
+    configure_user_volumes(settings, c)
     c.SwarmSpawner.volume_driver = settings["VOLUME_DRIVER"] or ""
     c.SwarmSpawner.volume_driver_options = volume_driver_options(settings)
     c.ApplianceSwarmSpawner.homes_root = settings["SWARM_HOMES"] or ""
@@ -116,7 +116,7 @@ def volume_driver_options(settings: Settings) -> dict[str, str]:
 
 
 def configure_limits(settings: Settings, c: Config) -> None:
-    c.DockerSpawner.extra_host_config = hardened_host_config(settings, read_only_home=False)
+    c.DockerSpawner.extra_host_config = hardened_host_config(settings)
     # Swarm places a server only on a node with this much free.
     c.Spawner.mem_guarantee = settings["MEM_RESERVATION"]
     c.Spawner.cpu_guarantee = settings["CPU_RESERVATION"]

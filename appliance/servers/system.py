@@ -106,7 +106,7 @@ def configure(settings: Settings, c: Config) -> None:
     c.SystemUserSpawner.host_homedir_format_string = settings["HOME_FORMAT"]
     c.ApplianceSystemUserSpawner.create_homes = settings["CREATE_HOMES"]
     # The home is the user's own, mounted from the host: it stays writable under READ_ONLY_ROOTFS.
-    c.DockerSpawner.extra_host_config = hardened_host_config(settings, read_only_home=False)
+    c.DockerSpawner.extra_host_config = hardened_host_config(settings)
 
 
 def configure_accounts(settings: Settings, c: Config) -> None:

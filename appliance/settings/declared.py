@@ -229,8 +229,18 @@ SERVER_SETTINGS = (
         group="User servers",
     ),
     Setting(
+        "USER_VOLUME_HOLDS",
+        "What each user's volume holds: `home`, the whole home (/home/jovyan: settings, packages, environments, "
+        "dotfiles and ~/work); `work`, only ~/work, as in releases before 0.3, with the rest of the home in a second "
+        "volume named like it plus `.home`. Decided at the first start and kept in DATA_DIR (docs/operations.md).",
+        Choice(("home", "work")),
+        default_doc="`home` for a new install, `work` for one an older release made",
+        group="User servers",
+    ),
+    Setting(
         "USER_VOLUME",
-        "Name of each user's Docker volume, mounted at /home/jovyan/work; it outlives the user's containers.",
+        "Name of each user's Docker volume, mounted as their home (see USER_VOLUME_HOLDS); it outlives the user's "
+        "containers.",
         Template(("username", "servername", "instance")),
         default=user_volume_of,
         default_doc="{instance}-user-{username}; " + LEGACY_USER_VOLUME + " with CONTAINER_NAMES=legacy",

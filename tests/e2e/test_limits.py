@@ -64,10 +64,10 @@ def test_host_config_of_a_user_container_is_hardened(stack, admin):
     assert not host["CapAdd"]
     assert host["Privileged"] is False
     assert host["ReadonlyRootfs"] is True
-    assert set(host["Tmpfs"]) == {"/tmp", "/home/jovyan"}
+    assert set(host["Tmpfs"]) == {"/tmp"}
     mounts = container.attrs["Mounts"]
     assert [(m["Type"], m["Name"], m["Destination"]) for m in mounts] == [
-        ("volume", stack.volume_name("admin"), "/home/jovyan/work")
+        ("volume", stack.volume_name("admin"), "/home/jovyan")
     ]
     assert not any("docker.sock" in str(m) for m in mounts)
     assert container.attrs["Config"]["User"] == "jovyan"

@@ -26,6 +26,22 @@ PREVIOUS_COMMIT = "30a1ad40b1e1e23fc2563f63bd0df8ffb4c1d501"
 PREVIOUS_HUB_IMAGE = f"jupyterhub-appliance/hub:{PREVIOUS_VERSION}"
 PREVIOUS_SINGLEUSER_IMAGE = f"jupyterhub-appliance/singleuser:{PREVIOUS_VERSION}"
 NOTES = "written under release 0.1.0\n"
+# Files of every kind in ~/work under release N: random data, nested folders, dotfiles.
+WRITE_WORK_FILES = """
+import os, random
+random.seed(37)
+for path in ('data/raw/a.bin', 'data/raw/deep/b.bin', 'data/.cache/c.bin', '.hidden-config'):
+    full = os.path.join('/home/jovyan/work', path)
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    open(full, 'wb').write(random.randbytes(random.randint(1, 300_000)))
+"""
+WORK_CHECKSUMS = """
+import hashlib, os
+root = '/home/jovyan/work'
+paths = [os.path.join(folder, name) for folder, _, names in os.walk(os.path.join(root, 'data')) for name in names]
+for path in sorted(paths + [os.path.join(root, '.hidden-config'), os.path.join(root, 'notes.txt')]):
+    print(os.path.relpath(path, root), hashlib.sha256(open(path, 'rb').read()).hexdigest())
+"""
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +91,7 @@ class Before:
     admin: HubClient
     alice: HubClient
     server_container_id: str
+    work_checksums: str
 
 
 @dataclass
@@ -119,8 +136,11 @@ def use_release_n(stack: Stack) -> Before:
     alice = stack.client_for().login("alice", USER_PASSWORD)
     alice.ensure_running()
     alice.put_file("notes.txt", NOTES)
+    alice.run_once(WRITE_WORK_FILES)
+    checksums = alice.run_once(WORK_CHECKSUMS)
+    assert len(checksums.splitlines()) == 5, checksums
     [container] = stack.user_containers("alice")
-    return Before(admin, alice, container.id)
+    return Before(admin, alice, container.id, checksums)
 
 
 def test_the_new_images_were_pulled_from_the_registry_and_run_the_hub(upgrade, docker_client):
@@ -184,11 +204,32 @@ def test_the_next_spawn_uses_the_new_user_image_with_the_same_files(upgrade, doc
     [container] = upgrade.stack.user_containers("alice")
     assert new_image in container.image.tags
     assert container.image.labels["org.opencontainers.image.version"] == __version__
-    # An install of release N keeps its names: the same volume, so the same files.
-    assert container.name == "jupyter-alice" and "CONTAINER_NAMES=legacy" in upgrade.stack.logs()
-    assert [volume.name for volume in upgrade.stack.user_volumes()] == ["jupyterhub-user-alice"]
+    # An install of release N keeps its names and its volume at ~/work: every file as it was. The rest of the home
+    # is a second volume.
+    logs = upgrade.stack.logs()
+    assert container.name == "jupyter-alice" and "CONTAINER_NAMES=legacy" in logs
+    assert "holds their ~/work and stays mounted there, untouched" in logs
+    assert sorted(volume.name for volume in upgrade.stack.user_volumes()) == [
+        "jupyterhub-user-alice",
+        "jupyterhub-user-alice.home",
+    ]
+    mounts = {mount["Destination"]: mount["Name"] for mount in container.attrs["Mounts"]}
+    assert mounts == {"/home/jovyan/work": "jupyterhub-user-alice", "/home/jovyan": "jupyterhub-user-alice.home"}
     alice.open_lab()
     assert alice.read_file("notes.txt") == NOTES
+    assert alice.run_once(WORK_CHECKSUMS) == upgrade.before.work_checksums
+
+
+def test_after_the_upgrade_the_rest_of_the_home_persists_too(upgrade):
+    alice = upgrade.before.alice
+    alice.ensure_running()
+    alice.run_once("import os\nos.makedirs('/home/jovyan/.config', exist_ok=True)\n"
+                   "open('/home/jovyan/.config/kept.txt', 'w').write('outside ~/work')")  # fmt: skip
+    alice.stop_server()
+    alice.start_server()
+    alice.open_lab()
+    assert alice.run_once("print(open('/home/jovyan/.config/kept.txt').read())") == "outside ~/work"
+    assert alice.run_once(WORK_CHECKSUMS) == upgrade.before.work_checksums
 
 
 def test_compose_up_builds_the_images_from_source_when_they_cannot_be_pulled(stack_factory, docker_client):

@@ -50,12 +50,17 @@ def test_a_failed_backup_leaves_no_partial_archive(tmp_path):
     assert list((tmp_path / "backups").iterdir()) == []
 
 
-def test_check_shows_the_container_names_the_install_keeps_in_data_dir(tmp_path):
+def test_check_shows_the_layout_the_install_keeps_in_data_dir(tmp_path):
     (tmp_path / "container-names").write_text("legacy\n")
+    (tmp_path / "user-volume-holds").write_text("work\n")
     result = appliance("check", environ={"DATA_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert re.search(r"^CONTAINER_NAMES +legacy$", result.stdout, re.M)
+    assert re.search(r"^USER_VOLUME_HOLDS +work$", result.stdout, re.M)
     assert re.search(r"^USER_VOLUME +jupyterhub-user-\{username\}$", result.stdout, re.M)
     fresh = appliance("check", environ={"DATA_DIR": str(tmp_path / "new")})
     assert re.search(r"^CONTAINER_NAMES +\(unset\)$", fresh.stdout, re.M), "decided at the hub's first start"
+    assert re.search(r"^USER_VOLUME_HOLDS +\(unset\)$", fresh.stdout, re.M)
+    explicit = appliance("check", environ={"DATA_DIR": str(tmp_path), "USER_VOLUME_HOLDS": "home"})
+    assert re.search(r"^USER_VOLUME_HOLDS +home$", explicit.stdout, re.M), "what the admin sets wins"
     assert re.search(r"^USER_VOLUME +\{instance\}-user-\{username\}$", fresh.stdout, re.M)

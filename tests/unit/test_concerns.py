@@ -16,9 +16,9 @@ SECRETS = {"JPY_COOKIE_SECRET": "ab" * 32, "CONFIGPROXY_AUTH_TOKEN": "p" * 64, "
 
 
 def test_nothing_is_written_before_the_login_provider_answers_and_the_secrets_come_before_the_database():
-    """The container names are decided before the secrets are written: stored secrets mean an older install."""
+    """The install's layout is decided before the secrets are written: stored secrets mean an older install."""
     prepared = [concern.name for concern in CONCERNS if concern.prepare is not None]
-    assert prepared[:5] == ["auth", "data dir", "container names", "secrets", "database"]
+    assert prepared[:5] == ["auth", "data dir", "install layout", "secrets", "database"]
     assert prepared[-1] == "plain HTTP", "the TLS front's config, once everything else holds"
 
 
@@ -95,38 +95,45 @@ def test_the_spawner_modes_own_check_comes_last_and_needs_the_engine():
     assert (last.name, last.needs) == ("swarm mode", ("docker socket",))
 
 
-def names_prepared(data_dir: Path, said: list[str], **environ: str) -> str:
+def layout_prepared(data_dir: Path, said: list[str], **environ: str) -> dict[str, str]:
     settings = load({**SECRETS, "DATA_DIR": str(data_dir), **environ})
     storage.prepare_data_dir(settings, said.append)
-    return storage.prepare_container_names(settings, said.append)["CONTAINER_NAMES"]
+    return storage.prepare_install_layout(settings, said.append)
 
 
-def test_a_new_install_names_with_its_instance_and_keeps_that_naming(data_dir):
+def test_a_new_install_names_with_its_instance_its_volumes_hold_homes_and_it_keeps_that(data_dir):
     said: list[str] = []
-    assert names_prepared(data_dir, said) == "instance" and said == []
-    stored = data_dir / "container-names"
-    assert stored.read_text() == "instance\n" and stored.stat().st_mode & 0o777 == 0o600
+    assert layout_prepared(data_dir, said) == {"CONTAINER_NAMES": "instance", "USER_VOLUME_HOLDS": "home"}
+    assert said == []
+    for file, value in (("container-names", "instance"), ("user-volume-holds", "home")):
+        stored = data_dir / file
+        assert stored.read_text() == f"{value}\n" and stored.stat().st_mode & 0o777 == 0o600
     storage.prepare_secrets(load({**SECRETS, "DATA_DIR": str(data_dir)}), said.append)
-    assert names_prepared(data_dir, said) == "instance", "its own secrets do not make it an older install"
+    assert layout_prepared(data_dir, said)["CONTAINER_NAMES"] == "instance", "its own secrets do not make it older"
+    assert storage.stored_choices(str(data_dir)) == {"CONTAINER_NAMES": "instance", "USER_VOLUME_HOLDS": "home"}
 
 
-def test_an_install_that_an_older_release_made_keeps_its_names_and_says_so_once(data_dir):
+def test_an_install_that_an_older_release_made_keeps_its_names_and_volumes_and_says_so_once(data_dir):
     said: list[str] = []
     storage.prepare_data_dir(load({**SECRETS, "DATA_DIR": str(data_dir)}), said.append)
     storage.prepare_secrets(load({**SECRETS, "DATA_DIR": str(data_dir)}), said.append)  # as a release before 0.3 did
     said.clear()
-    assert names_prepared(data_dir, said) == "legacy"
-    [told] = said
-    assert "release before 0.3" in told and "jupyterhub-user-USER" in told
+    assert layout_prepared(data_dir, said) == {"CONTAINER_NAMES": "legacy", "USER_VOLUME_HOLDS": "work"}
+    [names, volumes] = said
+    assert "release before 0.3" in names and "jupyterhub-user-USER" in names
+    assert "holds their ~/work and stays mounted there, untouched" in volumes and ".home" in volumes
     said.clear()
-    assert names_prepared(data_dir, said) == "legacy" and said == []
+    assert layout_prepared(data_dir, said) == {"CONTAINER_NAMES": "legacy", "USER_VOLUME_HOLDS": "work"}
+    assert said == []
 
 
-def test_an_admin_who_changes_the_naming_is_told_what_users_will_find(data_dir):
+def test_an_admin_who_changes_the_layout_is_told_what_users_will_find(data_dir):
     said: list[str] = []
-    assert names_prepared(data_dir, said) == "instance"
-    assert names_prepared(data_dir, said, CONTAINER_NAMES="legacy") == "legacy"
-    [told] = said
-    assert "changes from instance to legacy" in told and "old volumes stay" in told
+    layout_prepared(data_dir, said)
+    changed = layout_prepared(data_dir, said, CONTAINER_NAMES="legacy", USER_VOLUME_HOLDS="work")
+    assert changed == {"CONTAINER_NAMES": "legacy", "USER_VOLUME_HOLDS": "work"}
+    [names, volumes] = said
+    assert "changes from instance to legacy" in names and "old volumes stay" in names
+    assert "changes from home to work" in volumes and "no file is moved or removed" in volumes
     assert (data_dir / "container-names").read_text() == "legacy\n"
-    assert names_prepared(data_dir, said) == "legacy", "the admin's choice is kept once made"
+    assert layout_prepared(data_dir, said)["CONTAINER_NAMES"] == "legacy", "the admin's choice is kept once made"

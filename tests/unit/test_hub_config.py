@@ -52,12 +52,13 @@ def test_secrets_reach_jupyterhub_as_bytes():
     assert CryptKeeper(config=c).keys == [bytes.fromhex(SECRETS["JUPYTERHUB_CRYPT_KEY"])]
 
 
-def test_user_containers_join_the_network_and_keep_data_in_their_volume():
+def test_user_containers_join_the_network_and_keep_their_home_in_their_volume():
     c = configured(DOCKER_NETWORK="class-net", USER_VOLUME="class-{username}")
     assert c.DockerSpawner.network_name == "class-net"
     assert c.DockerSpawner.use_internal_ip is True
     assert c.JupyterHub.hub_connect_url == "http://hub:8081"
-    assert c.DockerSpawner.volumes == {"class-{username}": "/home/jovyan/work"}
+    assert c.DockerSpawner.volumes == {"class-{username}": "/home/jovyan"}
+    assert c.DockerSpawner.notebook_dir == "/home/jovyan/work"
     assert c.DockerSpawner.remove is True
     assert c.DockerSpawner.env_keep == []
 
@@ -81,11 +82,12 @@ def test_user_containers_are_limited_and_hardened_by_default():
     }
 
 
-def test_read_only_root_keeps_tmp_and_home_writable():
-    host_config = configured(READ_ONLY_ROOTFS="true", MEM_LIMIT="1G", CPU_LIMIT="0.5").DockerSpawner.extra_host_config
+def test_read_only_root_keeps_tmp_writable_and_the_home_is_the_volume():
+    c = configured(READ_ONLY_ROOTFS="true", MEM_LIMIT="1G", CPU_LIMIT="0.5")
+    host_config = c.DockerSpawner.extra_host_config
     assert host_config["read_only"] is True
-    assert set(host_config["tmpfs"]) == {"/tmp", "/home/jovyan"}
-    assert "uid=1000" in host_config["tmpfs"]["/home/jovyan"]
+    assert set(host_config["tmpfs"]) == {"/tmp"}
+    assert list(c.DockerSpawner.volumes.values()) == ["/home/jovyan"]
 
 
 def test_idle_culler_runs_with_the_narrowest_role():
@@ -163,12 +165,26 @@ def test_allowed_images_become_one_profile_each_the_default_image_first():
 def test_a_new_install_names_containers_and_volumes_with_its_instance_and_an_older_one_keeps_its_names():
     new = configured(APPLIANCE_INSTANCE="course", CONTAINER_NAMES="instance")
     assert new.DockerSpawner.prefix == "jupyter-course"
-    assert new.DockerSpawner.volumes == {"course-user-{username}": "/home/jovyan/work"}
+    assert new.DockerSpawner.volumes == {"course-user-{username}": "/home/jovyan"}
     older = configured(APPLIANCE_INSTANCE="course", CONTAINER_NAMES="legacy")
     assert older.DockerSpawner.prefix == "jupyter"
-    assert older.DockerSpawner.volumes == {"jupyterhub-user-{username}": "/home/jovyan/work"}
+    assert older.DockerSpawner.volumes == {"jupyterhub-user-{username}": "/home/jovyan"}
     explicit = configured(APPLIANCE_INSTANCE="course", CONTAINER_NAMES="legacy", USER_VOLUME="{instance}-{username}")
-    assert explicit.DockerSpawner.volumes == {"course-{username}": "/home/jovyan/work"}
+    assert explicit.DockerSpawner.volumes == {"course-{username}": "/home/jovyan"}
+
+
+def test_an_older_install_keeps_its_volumes_at_work_and_the_home_in_a_second_volume():
+    older = configured(CONTAINER_NAMES="legacy", USER_VOLUME_HOLDS="work")
+    assert older.DockerSpawner.volumes == {
+        "jupyterhub-user-{username}.home": "/home/jovyan",
+        "jupyterhub-user-{username}": "/home/jovyan/work",
+    }
+    named = configured(CONTAINER_NAMES="legacy", USER_VOLUME_HOLDS="work", NAMED_SERVERS="2")
+    assert named.DockerSpawner.volumes == {
+        "jupyterhub-user-{username}{server_suffix}.home": "/home/jovyan",
+        "jupyterhub-user-{username}{server_suffix}": "/home/jovyan/work",
+    }
+    assert older.DockerSpawner.notebook_dir == named.DockerSpawner.notebook_dir == "/home/jovyan/work"
 
 
 def test_named_servers_get_their_own_volume():
@@ -176,9 +192,9 @@ def test_named_servers_get_their_own_volume():
     c = configured(NAMED_SERVERS="3")
     assert c.JupyterHub.allow_named_servers is True
     assert c.JupyterHub.named_server_limit_per_user == 3
-    assert c.DockerSpawner.volumes == {"jupyterhub-appliance-user-{username}{server_suffix}": "/home/jovyan/work"}
+    assert c.DockerSpawner.volumes == {"jupyterhub-appliance-user-{username}{server_suffix}": "/home/jovyan"}
     explicit = configured(NAMED_SERVERS="3", USER_VOLUME="v-{username}--{servername}")
-    assert explicit.DockerSpawner.volumes == {"v-{username}--{servername}": "/home/jovyan/work"}
+    assert explicit.DockerSpawner.volumes == {"v-{username}--{servername}": "/home/jovyan"}
 
 
 def test_password_mode_is_accepted_by_shared_password_authenticator():

@@ -106,6 +106,10 @@ BAD_FILES = [
         "mount_path is /home/jovyan/work, where each user's own volume is mounted",
     ),
     (
+        "profiles:\n  - name: a\n    volumes:\n      - {name: data, mount_path: /home/jovyan/}\n",
+        "mount_path is /home/jovyan, where each user's own volume is mounted",
+    ),
+    (
         "profiles:\n  - name: a\n    volumes:\n      - {name: d, mount_path: /d}\n",
         "profiles.yml:4: profile 'a', volumes[1]: name must be a Docker volume name",
     ),

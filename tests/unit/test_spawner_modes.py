@@ -70,11 +70,11 @@ def test_apply_configures_the_modes_spawner_hardened(environ, spawner):
     )
 
 
-def test_only_docker_mode_puts_the_image_home_in_memory_under_a_read_only_root():
+def test_under_a_read_only_root_only_tmp_is_in_memory_as_every_mode_keeps_the_home_on_disk():
     docker, system_config = Config(), Config()
     apply(load({**SECRETS, "READ_ONLY_ROOTFS": "true"}), docker)
     apply(load({**SECRETS, **SYSTEM, "READ_ONLY_ROOTFS": "true"}), system_config)
-    assert "/home/jovyan" in docker.DockerSpawner.extra_host_config["tmpfs"]
+    assert set(docker.DockerSpawner.extra_host_config["tmpfs"]) == {"/tmp"}
     assert set(system_config.DockerSpawner.extra_host_config["tmpfs"]) == {"/tmp"}
 
 

@@ -77,7 +77,7 @@ def test_a_server_is_a_hardened_labelled_container_with_its_own_volume(engine, s
     host = create.body["HostConfig"]
     assert (host["CapDrop"], host["SecurityOpt"], host["PidsLimit"]) == (["ALL"], ["no-new-privileges"], 512)
     assert not host.get("Privileged") and not host.get("CapAdd") and not host.get("Devices")
-    assert host["Binds"] == ["course-user-alice:/home/jovyan/work:rw"]
+    assert host["Binds"] == ["course-user-alice:/home/jovyan:rw"]
     assert engine.volumes[VOLUME]["Labels"] == {
         "jupyterhub-appliance.instance": "course",
         "jupyterhub-appliance.user": "alice",
@@ -128,12 +128,27 @@ def test_a_container_of_that_name_that_is_not_ours_is_neither_stopped_nor_remove
     )
 
 
-def test_a_read_only_root_keeps_the_work_volume_and_puts_tmp_and_home_in_memory(engine, server_port):
+def test_a_read_only_root_keeps_the_home_volume_and_puts_tmp_in_memory(engine, server_port):
     started(spawner_for({"READ_ONLY_ROOTFS": "true"}, server_port))
     [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == [CONTAINER]]
     host = create.body["HostConfig"]
     assert host["ReadonlyRootfs"] is True
-    assert set(host["Tmpfs"]) == {"/tmp", "/home/jovyan"}
+    assert set(host["Tmpfs"]) == {"/tmp"} and host["Binds"] == ["course-user-alice:/home/jovyan:rw"]
+
+
+def test_an_older_installs_volume_stays_at_work_and_the_home_is_a_second_labelled_volume(engine, server_port):
+    engine.volumes[VOLUME] = {"Name": VOLUME, "Driver": "local", "Labels": {}}  # as a release before 0.3 left it
+    started(spawner_for({"USER_VOLUME_HOLDS": "work"}, server_port))
+    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == [CONTAINER]]
+    assert sorted(create.body["HostConfig"]["Binds"]) == [
+        "course-user-alice.home:/home/jovyan:rw",
+        "course-user-alice:/home/jovyan/work:rw",
+    ]
+    assert engine.volumes[VOLUME]["Labels"] == {}, "the older volume is used as it is"
+    assert engine.volumes[f"{VOLUME}.home"]["Labels"] == {
+        "jupyterhub-appliance.instance": "course",
+        "jupyterhub-appliance.user": "alice",
+    }
 
 
 def test_in_system_mode_the_server_runs_as_the_host_account_in_its_home(engine, server_port, tmp_path):

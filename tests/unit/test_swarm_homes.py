@@ -32,7 +32,7 @@ def test_a_user_volume_binds_its_folder_of_the_shared_mount_and_a_shared_volume_
     server.apply_profile()
     mounts = {mount["Source"]: mount for mount in server.mounts}
     user_volume = mounts["jupyterhub-appliance-user-alice"]
-    assert user_volume["Type"] == "volume" and user_volume["Target"] == "/home/jovyan/work"
+    assert user_volume["Type"] == "volume" and user_volume["Target"] == "/home/jovyan"
     assert user_volume["VolumeOptions"]["DriverConfig"] == DriverConfig(
         "local", {"type": "none", "o": "bind", "device": "/srv/homes/jupyterhub-appliance-user-alice"}
     )
