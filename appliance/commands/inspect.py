@@ -38,7 +38,7 @@ def check(_args) -> int:
 def with_stored_choices(settings: Settings) -> Settings:
     """The settings as the hub runs with them: CONTAINER_NAMES and USER_VOLUME_HOLDS, unless set, as DATA_DIR keeps
     them (`docker compose exec` sees only the container's environment, not what `appliance run` resolved)."""
-    kept = {name: value for name, value in stored_choices(settings["DATA_DIR"]).items() if not settings[name]}
+    kept = {name: value for name, value in stored_choices(settings["DATA_DIR"]).items() if not value_of(settings, name)}
     return loaded_or_exit({**os.environ, **kept}) if kept else settings
 
 

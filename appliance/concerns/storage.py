@@ -1,6 +1,6 @@
 """The hub's own data: DATA_DIR writable, with room, its secrets and database the hub's own and private; the naming
-of users' containers and volumes, and what the volumes hold, kept; the secrets resolved (and the admins told how to log in); the database
-reachable, backed up and upgraded."""
+of users' containers and volumes, and what the volumes hold, kept; the secrets resolved (and the admins told how to
+log in); the database reachable, backed up and upgraded."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +16,7 @@ from appliance.database import (
     sqlite_file,
     upgrade_sqlite_if_needed,
 )
-from appliance.declarations import Outcome, Report, Settings, failed, passed, present
+from appliance.declarations import Outcome, Report, Settings, failed, passed, present, value_of
 from appliance.layout import CONTAINER_NAMES_FILE, HOME_VOLUME_SUFFIX, USER_VOLUME_HOLDS_FILE
 from appliance.secret_store import STORED_BY_SETTING, resolve, secret_path, write_private
 from appliance.settings import ADMIN_PASSWORD_MODES
@@ -83,7 +83,7 @@ def prepare_install_layout(settings: Settings, say: Report) -> dict[str, str]:
 
 def keep_choice(choice: KeptChoice, settings: Settings, older_install: bool, say: Report) -> str:
     stored = stored_choice(settings["DATA_DIR"], choice)
-    value = settings[choice.setting] or stored or (choice.older if older_install else choice.newer)
+    value = str(value_of(settings, choice.setting) or stored or (choice.older if older_install else choice.newer))
     if stored is None and value == choice.older:
         say(f"This install was made by a release before 0.3: {choice.older_told}")
     elif stored is not None and value != stored:
