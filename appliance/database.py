@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -76,6 +77,28 @@ def schema_revision_at(url: str) -> str | None:
         return schema_revision(path)
     except sqlite3.Error as error:
         raise DatabaseError(f"{path} cannot be read as a database: {error}") from None
+
+
+def users_last_activity(url: str) -> dict[str, datetime | None]:
+    """Each user of the hub, with their last activity (UTC; None when they never used it)."""
+    query = "SELECT name, last_activity FROM users"
+    if is_postgres(url):
+        from appliance import postgres
+
+        with closing(postgres.connect(url)) as db:
+            rows = db.execute(query).fetchall()
+    else:
+        with closing(sqlite3.connect(f"file:{present(sqlite_file(url))}?mode=ro", uri=True)) as db:
+            rows = db.execute(query).fetchall()
+    return {name: as_utc(when) for name, when in rows}
+
+
+def as_utc(when: datetime | str | None) -> datetime | None:
+    """JupyterHub's naive UTC times (sqlite gives them as text) as aware ones."""
+    if when is None:
+        return None
+    parsed = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return parsed.replace(tzinfo=UTC)
 
 
 def schema_revision(path: Path) -> str | None:

@@ -16,3 +16,5 @@ LABEL_SHARED = f"{LABEL_PREFIX}.shared"
 # On the hub's own container (compose files): whose hub it is, so that the Docker broker lets the hub look itself
 # up, join networks and turn its restart policy off. Not the instance label: the hub is no user's object.
 LABEL_HUB_OF = f"{LABEL_PREFIX}.hub-of"
+# On the instance's archive volume (appliance.storage.lifecycle): users' volumes archived there, never a user's.
+LABEL_ARCHIVES = f"{LABEL_PREFIX}.archives"

@@ -61,6 +61,7 @@ class SettingValues(TypedDict):
     CONTAINER_NAMES: str | None
     USER_VOLUME_HOLDS: str | None
     USER_VOLUME: str | None
+    DELETED_USER_DATA: str
     MEM_LIMIT: str
     CPU_LIMIT: float
     PIDS_LIMIT: int

@@ -17,7 +17,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.helpers import HOST_VIEW_ENTRYPOINT, NEW_HOME, RULES_ENTRYPOINT, home_entrypoint
+from appliance.helpers import (
+    ARCHIVE_ENTRYPOINT,
+    ARCHIVE_TARGET,
+    HOST_VIEW_ENTRYPOINT,
+    NEW_HOME,
+    RULES_ENTRYPOINT,
+    home_entrypoint,
+)
 from appliance.labels import LABEL_HELPER_FOR, LABEL_HUB_OF, LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
 
 UNPRIVILEGED_USER = "65534:65534"
@@ -379,13 +386,17 @@ def check_image_and_capabilities(body: dict, host: dict, instance: Instance) -> 
         if mode == "host" or mode.startswith("container:"):
             raise Refused(f"NetworkMode {mode} is only for the appliance's own helpers")
         return ""
-    return check_helper(body, added, mode)
+    return check_helper(body, host, added, mode)
 
 
-def check_helper(body: dict, added: list[str], mode: str) -> str:
-    """The appliance's own image: no capability but the rules helper's NET_ADMIN and the home helper's CHOWN, and
-    the host's network namespace only to read, as nobody."""
+def check_helper(body: dict, host: dict, added: list[str], mode: str) -> str:
+    """The appliance's own image: no capability but the rules helper's NET_ADMIN, the home helper's CHOWN and the
+    archive helper's DAC_READ_SEARCH, and the host's network namespace only to read, as nobody."""
     entrypoint = body.get("Entrypoint")
+    if added == ["DAC_READ_SEARCH"]:
+        if entrypoint != ARCHIVE_ENTRYPOINT or mode != "none" or not writes_only_archives(host):
+            raise Refused("DAC_READ_SEARCH is only for the archive helper, with no network, writing only the archives")
+        return "archive helper"
     if added == ["NET_ADMIN"]:
         if entrypoint != RULES_ENTRYPOINT or not (mode == "none" or mode.startswith("container:")):
             raise Refused("NET_ADMIN is only for the network rules helper, in a server's namespace")
@@ -401,6 +412,12 @@ def check_helper(body: dict, added: list[str], mode: str) -> str:
     if mode.startswith("container:") and body.get("User") != UNPRIVILEGED_USER:
         raise Refused("a server's network namespace is only for a helper running as nobody")
     return "helper"
+
+
+def writes_only_archives(host: dict) -> bool:
+    """Every mount read-only but one, at the archive volume's place."""
+    writable = [target for _, target, read_only in all_mounts_or_none(host) if not read_only]
+    return writable == [ARCHIVE_TARGET]
 
 
 def is_home_entrypoint(entrypoint: Any) -> bool:

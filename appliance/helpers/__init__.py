@@ -11,6 +11,11 @@ RULES_ENTRYPOINT = ["sh", "-c", RULES_APPLY]
 HOST_VIEW_ENTRYPOINT = ["python3", "-m", "appliance.helpers.host_view"]
 # Makes a new home in system mode the user's (CHOWN), seeing only that folder.
 NEW_HOME = "/new-home"
+# Archives a user's volumes (mounted read-only under ARCHIVE_SOURCES) into the instance's archive volume (at
+# ARCHIVE_TARGET): reads every file whoever owns it (DAC_READ_SEARCH), with no network.
+ARCHIVE_ENTRYPOINT = ["python3", "-m", "appliance.helpers.archive_volumes"]
+ARCHIVE_SOURCES = "/volumes"
+ARCHIVE_TARGET = "/archives"
 
 
 def home_entrypoint(uid: int, gid: int) -> list[str]:

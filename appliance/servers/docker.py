@@ -4,7 +4,7 @@ from typing import Any
 
 from traitlets.config import Config
 
-from appliance.declarations import Settings, SpawnerMode, present
+from appliance.declarations import Problem, Settings, SpawnerMode, present
 from appliance.layout import HOME_DIR, HOME_VOLUME_SUFFIX, NOTEBOOK_DIR
 
 
@@ -12,6 +12,7 @@ def configure(settings: Settings, c: Config) -> None:
     c.JupyterHub.spawner_class = "appliance.spawners.ApplianceDockerSpawner"
     configure_user_volumes(settings, c)
     c.DockerSpawner.extra_host_config = hardened_host_config(settings)
+    c.ApplianceDockerSpawner.deleted_user_data = settings["DELETED_USER_DATA"]
 
 
 def configure_user_volumes(settings: Settings, c: Config) -> None:
@@ -35,6 +36,20 @@ def user_volume_template(settings: Settings) -> str:
     if settings["NAMED_SERVERS"] and "{servername}" not in template:
         return template + "{server_suffix}"
     return template
+
+
+def deleted_user_data_problems(values: Settings, mode: str) -> list[Problem]:
+    """Users' volumes are archived or removed only where the hub sees them: in docker mode."""
+    if values["DELETED_USER_DATA"] in ("keep", None):
+        return []
+    return [
+        Problem(
+            "DELETED_USER_DATA",
+            repr(values["DELETED_USER_DATA"]),
+            f"works in docker mode only: in {mode} mode users' files are not volumes on the hub's engine",
+            "unset it (keep), or use SPAWNER_MODE=docker",
+        )
+    ]
 
 
 def hardened_host_config(settings: Settings) -> dict:

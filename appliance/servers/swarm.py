@@ -7,7 +7,7 @@ from traitlets.config import Config
 
 from appliance.declarations import Outcome, Problem, Setting, Settings, SpawnerMode, failed, passed
 from appliance.kinds import DOCKER_NAME, ByteSize, Choice, NameList, PositiveNumber, Text
-from appliance.servers.docker import configure_user_volumes, hardened_host_config
+from appliance.servers.docker import configure_user_volumes, deleted_user_data_problems, hardened_host_config
 
 # A Swarm service's name: letters, digits and '-' (a DNS label); each user's is jupyter-INSTANCE-USER.
 SERVICE_NAME_PART = r"[A-Za-z0-9-]+"
@@ -95,7 +95,7 @@ def problems(values: Settings) -> list[Problem]:
                 "SWARM_HOMES", "(set)", "cannot be used with VOLUME_DRIVER", "set one of SWARM_HOMES and VOLUME_DRIVER"
             )
         )
-    return found
+    return found + deleted_user_data_problems(values, "swarm")
 
 
 def configure(settings: Settings, c: Config) -> None:

@@ -7,7 +7,7 @@ from appliance.declarations import Outcome, Problem, Setting, Settings, SpawnerM
 from appliance.host_accounts import records
 from appliance.kinds import AbsolutePath, Flag, Integer, Text
 from appliance.layout import HOST_GROUP_IN_HUB, HOST_PASSWD_IN_HUB
-from appliance.servers.docker import hardened_host_config
+from appliance.servers.docker import deleted_user_data_problems, hardened_host_config
 
 SETTINGS = (
     Setting(
@@ -97,7 +97,7 @@ def problems(values: Settings) -> list[Problem]:
                 "mapped into the token, say)",
             )
         )
-    return found
+    return found + deleted_user_data_problems(values, "system")
 
 
 def configure(settings: Settings, c: Config) -> None:

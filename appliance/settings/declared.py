@@ -247,6 +247,15 @@ SERVER_SETTINGS = (
         group="User servers",
     ),
     Setting(
+        "DELETED_USER_DATA",
+        "What happens to a user's volumes when an admin deletes the user (or a user deletes a named server): "
+        "`keep` them; `archive` them into the instance's archive volume, then remove them once the archive is "
+        "checked; or `remove` them. Docker mode only (docs/operations.md).",
+        Choice(("keep", "archive", "remove")),
+        default="keep",
+        group="User servers",
+    ),
+    Setting(
         "MEM_LIMIT",
         "Memory limit of each user server; past it, the kernel using the most memory is killed.",
         ByteSize(),

@@ -20,6 +20,7 @@ from appliance.declarations import present
 from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
 from appliance.network_rules import NetworkRulesError
 from appliance.profiles import Profile, SharedVolume
+from appliance.spawners.deletion import DeletedUserData
 from appliance.spawners.errors import CONFLICT, SERVER_FAILED, UNAVAILABLE, SpawnError
 from appliance.spawners.image_gate import ImageGate
 from appliance.spawners.isolation import NetworkIsolation
@@ -41,7 +42,7 @@ GPU_TOOLKIT_FIX = (
 
 
 class ApplianceDockerSpawner(
-    ProfileChoice, NetworkIsolation, ImageGate, ServerReadiness, OwnershipCheck, DockerSpawner
+    ProfileChoice, NetworkIsolation, ImageGate, ServerReadiness, OwnershipCheck, DeletedUserData, DockerSpawner
 ):
     extra_host_config: dict[str, Any]  # DockerSpawner's trait, as this class uses it
 

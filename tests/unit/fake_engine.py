@@ -98,6 +98,7 @@ class FakeEngine:
             ("GET", r"/images/(?P<name>.+)/json", self.inspect_image),
             ("GET", r"/volumes/(?P<name>[^/]+)", self.inspect_volume),
             ("POST", r"/volumes/create", lambda: self.create_volume(body)),
+            ("DELETE", r"/volumes/(?P<name>[^/]+)", self.remove_volume),
             ("GET", r"/containers/json", lambda: (200, [self.listed(one) for one in self.containers.values()])),
             ("POST", r"/containers/create", lambda: self.create_container(query, body)),
             ("GET", r"/containers/(?P<ref>[^/]+)/json", self.inspect_container),
@@ -128,6 +129,11 @@ class FakeEngine:
         volume = {"Name": body["Name"], "Driver": body.get("Driver") or "local", "Labels": body.get("Labels") or {}}
         self.volumes[body["Name"]] = volume
         return 201, volume
+
+    def remove_volume(self, name: str):
+        if self.volumes.pop(name, None) is None:
+            return 404, {"message": f"get {name}: no such volume"}
+        return 204, None
 
     def create_container(self, query: dict, body: dict):
         name = (query.get("name") or [uuid.uuid4().hex[:12]])[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from appliance.broker.policy import Instance, Request, Target, decide, normalised_image, targets
-from appliance.helpers import HOST_VIEW_ENTRYPOINT, RULES_ENTRYPOINT, home_entrypoint
+from appliance.helpers import ARCHIVE_ENTRYPOINT, HOST_VIEW_ENTRYPOINT, RULES_ENTRYPOINT, home_entrypoint
 from appliance.labels import LABEL_HELPER_FOR, LABEL_HUB_OF, LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
 
 RECORDED = sorted((Path(__file__).parent / "broker_requests").glob("*.jsonl"))
@@ -250,6 +250,26 @@ def test_chown_is_only_for_the_home_helper_of_a_system_home():
     elsewhere["HostConfig"]["Binds"] = ["/etc:/new-home:rw"]
     assert not create(elsewhere, instance=system)
     assert not create(helper(["sh", "-c", "chown 0:0 /"], "none", ["CHOWN"]), instance=system)
+
+
+def test_reading_every_file_is_only_for_the_archive_helper_writing_only_the_archives():
+    archives = Target("volume", "course-user-archives")
+    found = {archives: {LABEL_INSTANCE: "course"}}
+    archiver = helper(ARCHIVE_ENTRYPOINT, "none", ["DAC_READ_SEARCH"])
+    archiver["HostConfig"]["Binds"] = [
+        "jupyterhub-user-alice:/volumes/jupyterhub-user-alice:ro",
+        "course-user-archives:/archives:rw",
+    ]
+    assert create(archiver, found).rule.startswith("a hardened archive helper of course")
+    writes_the_volume = copy.deepcopy(archiver)
+    writes_the_volume["HostConfig"]["Binds"][0] = "jupyterhub-user-alice:/volumes/jupyterhub-user-alice:rw"
+    networked = helper(ARCHIVE_ENTRYPOINT, "course-net", ["DAC_READ_SEARCH"])
+    networked["HostConfig"]["Binds"] = archiver["HostConfig"]["Binds"]
+    other_program = copy.deepcopy(archiver)
+    other_program["Entrypoint"] = ["sh", "-c", "cat /volumes/*/.ssh/id_rsa"]
+    for refused in (writes_the_volume, networked, other_program):
+        verdict = create(refused, found)
+        assert not verdict and "DAC_READ_SEARCH is only for the archive helper" in verdict.rule
 
 
 def test_system_mode_binds_the_users_home_and_the_account_files_read_only():

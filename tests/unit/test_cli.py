@@ -64,3 +64,15 @@ def test_check_shows_the_layout_the_install_keeps_in_data_dir(tmp_path):
     explicit = appliance("check", environ={"DATA_DIR": str(tmp_path), "USER_VOLUME_HOLDS": "home"})
     assert re.search(r"^USER_VOLUME_HOLDS +home$", explicit.stdout, re.M), "what the admin sets wins"
     assert re.search(r"^USER_VOLUME +\{instance\}-user-\{username\}$", fresh.stdout, re.M)
+
+
+def test_user_data_asks_for_users_and_for_yes_before_removing_anything(tmp_path):
+    environ = {"DATA_DIR": str(tmp_path)}
+    unnamed = appliance("user-data", "archive", environ=environ)
+    assert unnamed.returncode == 2 and "needs user names or --inactive-days" in unnamed.stderr
+    unconfirmed = appliance("user-data", "remove", "alice", environ=environ)
+    assert unconfirmed.returncode == 2 and "add --yes" in unconfirmed.stderr
+    bad_days = appliance("user-data", "list", "--inactive-days", "0", environ=environ)
+    assert bad_days.returncode == 2 and "'0' is not a whole number of days of at least 1" in bad_days.stderr
+    system = appliance("user-data", "list", environ={**environ, "SPAWNER_MODE": "system"})
+    assert system.returncode != 0 and "works in docker mode" in (system.stderr + system.stdout)

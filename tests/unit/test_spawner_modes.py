@@ -78,6 +78,13 @@ def test_under_a_read_only_root_only_tmp_is_in_memory_as_every_mode_keeps_the_ho
     assert set(system_config.DockerSpawner.extra_host_config["tmpfs"]) == {"/tmp"}
 
 
+def test_users_volumes_are_archived_or_removed_on_deletion_in_docker_mode_only():
+    assert load({**SECRETS, "DELETED_USER_DATA": "archive"})["DELETED_USER_DATA"] == "archive"
+    for mode in (SWARM, SYSTEM):
+        found = problems_of({**mode, "DELETED_USER_DATA": "remove"})
+        assert "works in docker mode only" in found["DELETED_USER_DATA"]
+
+
 def test_swarm_modes_problems_are_its_own():
     found = problems_of({**SWARM, "USER_NETWORK_ISOLATION": "on", "READ_ONLY_ROOTFS": "true"})
     assert "cannot be enforced in swarm mode" in found["USER_NETWORK_ISOLATION"]

@@ -116,6 +116,28 @@ def test_another_instances_volume_of_that_name_is_refused_and_left_alone(engine,
     assert not [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == [CONTAINER]]
 
 
+def deleted(spawner: ApplianceDockerSpawner) -> None:
+    asyncio.run(spawner.stop())
+    asyncio.run(spawner.delete_forever())
+
+
+def test_a_deleted_users_volume_is_kept_unless_the_admin_chose_otherwise(engine, server_port):
+    spawner = spawner_for({}, server_port)
+    started(spawner)
+    deleted(spawner)
+    assert VOLUME in engine.volumes and not engine.asked("DELETE", r"/volumes/.*")
+
+
+def test_with_deleted_user_data_remove_only_the_users_own_volume_goes(engine, server_port):
+    spawner = spawner_for({"DELETED_USER_DATA": "remove", "USER_VOLUME_HOLDS": "work"}, server_port)
+    started(spawner)
+    engine.volumes[VOLUME]["Labels"] = {"jupyterhub-appliance.instance": "course", "jupyterhub-appliance.user": "bob"}
+    deleted(spawner)
+    assert f"{VOLUME}.home" not in engine.volumes, "alice's home volume is removed"
+    assert VOLUME in engine.volumes, "a volume labelled for another user is left as it is"
+    assert [one.path for one in engine.asked("DELETE", r"/volumes/.*")] == [f"/volumes/{VOLUME}.home"]
+
+
 def test_a_container_of_that_name_that_is_not_ours_is_neither_stopped_nor_removed(engine, server_port):
     spawner = spawner_for({}, server_port)
     started(spawner)

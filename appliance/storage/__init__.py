@@ -1,0 +1,1 @@
+"""Users' data: their volumes over time (lifecycle: list, archive, remove)."""
