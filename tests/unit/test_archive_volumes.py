@@ -36,9 +36,10 @@ def test_the_archive_holds_every_entry_with_its_content_mode_and_links(volumes, 
     assert summary["archive"] == "alice.tar.gz" and summary["bytes"] == 300_000 + 21 + 8 + 6
     with tarfile.open(target) as tar:
         members = {member.name: member for member in tar}
-        assert tar.extractfile("volumes/course-user-alice/work/data/deep/big.bin").read() == (
-            volumes / "course-user-alice/work/data/deep/big.bin"
-        ).read_bytes()
+        assert (
+            tar.extractfile("volumes/course-user-alice/work/data/deep/big.bin").read()
+            == (volumes / "course-user-alice/work/data/deep/big.bin").read_bytes()
+        )
     assert members["volumes/course-user-alice/latest"].issym()
     assert members["volumes/course-user-alice/latest"].linkname == "work/data"
     assert members["volumes/course-user-alice/.ssh/id_ed25519"].mode == 0o600
