@@ -19,6 +19,7 @@ from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 from harness.hub_client import HubClient
 from tests.e2e.network_probe import OUTSIDE, kernel_of, reaches
 from tests.e2e.registry import push
+from tests.e2e.user_files import checksums, writing
 
 PREVIOUS_VERSION = "0.1.0"
 # The commit of release 0.1.0 (CHANGELOG.md); its images were named jupyterhub-appliance/KIND:0.1.0.
@@ -27,21 +28,9 @@ PREVIOUS_HUB_IMAGE = f"jupyterhub-appliance/hub:{PREVIOUS_VERSION}"
 PREVIOUS_SINGLEUSER_IMAGE = f"jupyterhub-appliance/singleuser:{PREVIOUS_VERSION}"
 NOTES = "written under release 0.1.0\n"
 # Files of every kind in ~/work under release N: random data, nested folders, dotfiles.
-WRITE_WORK_FILES = """
-import os, random
-random.seed(37)
-for path in ('data/raw/a.bin', 'data/raw/deep/b.bin', 'data/.cache/c.bin', '.hidden-config'):
-    full = os.path.join('/home/jovyan/work', path)
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    open(full, 'wb').write(random.randbytes(random.randint(1, 300_000)))
-"""
-WORK_CHECKSUMS = """
-import hashlib, os
-root = '/home/jovyan/work'
-paths = [os.path.join(folder, name) for folder, _, names in os.walk(os.path.join(root, 'data')) for name in names]
-for path in sorted(paths + [os.path.join(root, '.hidden-config'), os.path.join(root, 'notes.txt')]):
-    print(os.path.relpath(path, root), hashlib.sha256(open(path, 'rb').read()).hexdigest())
-"""
+WORK_FILES = ("data/raw/a.bin", "data/raw/deep/b.bin", "data/.cache/c.bin", ".hidden-config", "notes.txt")
+WRITE_WORK_FILES = writing("/home/jovyan/work", WORK_FILES[:-1], seed=37)
+WORK_CHECKSUMS = checksums("/home/jovyan/work", WORK_FILES)
 
 
 @pytest.fixture(scope="module")

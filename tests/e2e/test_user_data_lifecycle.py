@@ -9,28 +9,18 @@ import pytest
 from harness.compose import RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, Stack
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 from harness.hub_client import HubClient, wait_until
+from tests.e2e.user_files import checksums, writing
 
 # Files of every kind: random data in nested folders, a dotfile, a private key only its owner may read.
-WRITE_FILES = """
-import os, random
-random.seed(41)
-for path in ('work/data/a.bin', 'work/data/deep/b.bin', '.gitconfig', '.ssh/id_ed25519'):
-    full = os.path.join('/home/jovyan', path)
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    open(full, 'wb').write(random.randbytes(random.randint(1, 200_000)))
-os.chmod('/home/jovyan/.ssh/id_ed25519', 0o600)
-"""
-CHECKSUMS = """
-import hashlib
-for path in ('work/data/a.bin', 'work/data/deep/b.bin', '.gitconfig', '.ssh/id_ed25519'):
-    print(path, hashlib.sha256(open('/home/jovyan/' + path, 'rb').read()).hexdigest())
-"""
+FILES = ("work/data/a.bin", "work/data/deep/b.bin", ".gitconfig", ".ssh/id_ed25519")
+WRITE_FILES = writing("/home/jovyan", FILES, seed=41)
+CHECKSUMS = checksums("/home/jovyan", FILES)
 # Run in a throwaway container on the archive volume: each archived file of those above, with its checksum.
 ARCHIVED_CHECKSUMS = """
 import glob, hashlib, sys, tarfile
 [archive] = glob.glob(f'/archives/{sys.argv[1]}-*.tar.gz')
 with tarfile.open(archive) as tar:
-    for path in ('work/data/a.bin', 'work/data/deep/b.bin', '.gitconfig', '.ssh/id_ed25519'):
+    for path in sys.argv[3:]:
         member = tar.getmember(f'volumes/{sys.argv[2]}/{path}')
         print(path, hashlib.sha256(tar.extractfile(member).read()).hexdigest())
 """
@@ -75,7 +65,7 @@ def listed(stack: Stack, *args: str) -> dict[str, list[str]]:
 
 def archived_checksums(stack: Stack, docker_client, user: str) -> str:
     output = docker_client.containers.run(
-        SINGLEUSER_IMAGE, ["python3", "-c", ARCHIVED_CHECKSUMS, user, stack.volume_name(user)],
+        SINGLEUSER_IMAGE, ["python3", "-c", ARCHIVED_CHECKSUMS, user, stack.volume_name(user), *FILES],
         entrypoint=[], user="0", network_mode="none", remove=True, labels={TEST_RUN_LABEL: RUN_ID},
         volumes={f"{stack.project}-user-archives": {"bind": "/archives", "mode": "ro"}},
     )  # fmt: skip

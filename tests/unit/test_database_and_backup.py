@@ -9,13 +9,21 @@ import json
 import sqlite3
 import tarfile
 from contextlib import closing
+from datetime import UTC, datetime
 
 import pytest
 from jupyterhub import orm
 
 from appliance import __version__
 from appliance.backup import BackupError, create_backup, restore_backup
-from appliance.database import DatabaseError, jupyterhub_revisions, migrate, schema_revision, upgrade_sqlite_if_needed
+from appliance.database import (
+    DatabaseError,
+    jupyterhub_revisions,
+    migrate,
+    schema_revision,
+    upgrade_sqlite_if_needed,
+    users_last_activity,
+)
 from appliance.secret_store import resolve
 from appliance.settings import load
 
@@ -285,3 +293,15 @@ def test_a_sqlite_backup_is_not_restored_into_a_postgresql_setup(tmp_path):
         restore_backup(postgres_settings, archive, hubs_running=[], report=lambda _: None)
     assert "appliance migrate-db" in str(refused.value)
     assert user_names(tmp_path / "data" / "jupyterhub.sqlite") == ["alice"]
+
+
+def test_the_hubs_users_come_with_their_last_activity_in_utc(tmp_path):
+    path = tmp_path / "jupyterhub.sqlite"
+    db = orm.new_session_factory(f"sqlite:///{path}")()
+    db.add_all([orm.User(name="alice", last_activity=datetime(2026, 9, 1, 8, 30)), orm.User(name="carol")])
+    db.commit()
+    db.close()
+    assert users_last_activity(f"sqlite:///{path}") == {
+        "alice": datetime(2026, 9, 1, 8, 30, tzinfo=UTC),
+        "carol": None,
+    }

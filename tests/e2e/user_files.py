@@ -1,0 +1,25 @@
+"""Code to run in a user's kernel: files of every kind written under a folder (random data in nested folders,
+dotfiles, a private key), and their checksums, to compare before and after an upgrade, an archive or a restore."""
+
+
+def writing(root: str, paths: tuple[str, ...], seed: int) -> str:
+    """Random content, up to 300 kB a file; a path under .ssh is made private (0600)."""
+    return f"""
+import os, random
+random.seed({seed})
+for path in {paths!r}:
+    full = os.path.join({root!r}, path)
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    open(full, 'wb').write(random.randbytes(random.randint(1, 300_000)))
+    if '.ssh/' in path:
+        os.chmod(full, 0o600)
+"""
+
+
+def checksums(root: str, paths: tuple[str, ...]) -> str:
+    """Prints `path sha256` for each path, in order."""
+    return f"""
+import hashlib, os
+for path in {paths!r}:
+    print(path, hashlib.sha256(open(os.path.join({root!r}, path), 'rb').read()).hexdigest())
+"""
