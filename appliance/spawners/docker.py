@@ -191,6 +191,7 @@ class ApplianceDockerSpawner(
         self.extra_host_config = host_config
 
     async def create_object(self):
+        self.fit_home_to_image()
         shared = self.shared_volumes
         for source in self.volume_binds:
             if source in shared:

@@ -3,13 +3,14 @@ JupyterHub can work with the hub's, asked once per image."""
 
 import asyncio
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import docker.errors
 import jupyterhub
 
 from appliance import docker_host, image_pulls
 from appliance.images import jupyterhub_mismatch, looks_like_docker_stacks
+from appliance.layout import HOME_DIR
 from appliance.spawners.base import SpawnerMixinBase
 from appliance.spawners.errors import CONFLICT, UNAVAILABLE, SpawnError
 
@@ -18,11 +19,51 @@ BUILD_HINT = (
 )
 
 
+def home_of_image(config: dict) -> tuple[str, str]:
+    """Where an image keeps its user's home (its HOME, as docker-stacks and repo2docker images declare it; else
+    /home/jovyan), and where JupyterLab opens: the image's working folder when it is in the home, else the home."""
+    env = dict(item.split("=", 1) for item in config.get("Env") or () if "=" in item)
+    home = (env.get("HOME") or HOME_DIR).rstrip("/") or HOME_DIR
+    workdir = (config.get("WorkingDir") or "").rstrip("/")
+    return home, workdir if workdir == home or workdir.startswith(home + "/") else home
+
+
+def moved_home(volumes: dict[str, Any], home: str) -> dict[str, Any]:
+    """The volumes (name: path, or name: {"bind": path, …}) with /home/jovyan, and what is in it, moved to the
+    image's home: the user's volume, ~/work, and profiles' volumes mounted in the home."""
+
+    def moved(path: str) -> str:
+        return home + path.removeprefix(HOME_DIR) if path == HOME_DIR or path.startswith(f"{HOME_DIR}/") else path
+
+    return {
+        name: {**target, "bind": moved(target["bind"])} if isinstance(target, dict) else moved(target)
+        for name, target in volumes.items()
+    }
+
+
 class ImageGate(SpawnerMixinBase):
     """A mixin for DockerSpawner: `pull_image` as its pull_policy says, with progress and reasons.
 
     Needs the spawner's `docker()`, `client`, `engine`, `pull_policy`, `report()` and `helper_labels()`.
     """
+
+    volumes: dict[str, Any]  # DockerSpawner's trait, as this class uses it
+    # Docker and swarm mode: the home volume goes where the image keeps its user's home (not system mode's).
+    home_from_image: ClassVar[bool] = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.image_configs: dict[str, dict] = {}  # the config of each image this spawner inspected, by reference
+
+    def fit_home_to_image(self) -> None:
+        """The home volume (and ~/work in it) where the spawn's image has its home, JupyterLab in its working
+        folder; from the config read when the image's presence was checked (none read: /home/jovyan, ~/work)."""
+        config = self.image_configs.get(self.image)
+        if not self.home_from_image or config is None:
+            return
+        home, notebook_dir = home_of_image(config)
+        self.volumes = moved_home(self.volumes, home)
+        self.notebook_dir = notebook_dir
 
     async def pull_image(self, image):
         """Pull as dockerspawner's pull_policy says, reporting Docker's progress and failing with the reason."""
@@ -102,11 +143,13 @@ class ImageGate(SpawnerMixinBase):
             self.report(12, f"Could not tell which JupyterHub image {image} has; starting it anyway")
 
     async def image_id(self, image: str) -> str | None:
-        """The image's id on this host; None when the host does not have it."""
+        """The image's id on this host; None when the host does not have it. Keeps its config."""
         try:
-            return (await self.docker("inspect_image", image))["Id"]
+            inspected = await self.docker("inspect_image", image)
         except docker.errors.ImageNotFound:
             return None
+        self.image_configs[image] = inspected.get("Config") or {}
+        return inspected["Id"]
 
     def pull_with_progress(self, image: str) -> None:
         last_reported = 0.0

@@ -124,6 +124,7 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
         return ["jupyterhub-singleuser", *self.get_args()]
 
     async def create_object(self):
+        self.fit_home_to_image()
         if self.homes_root:
             await asyncio.to_thread(self.ensure_home_folders)
         self.report(20, f"Creating service {self.object_name}")

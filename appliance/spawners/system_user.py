@@ -26,6 +26,8 @@ class ApplianceSystemUserSpawner(ApplianceDockerSpawner, SystemUserSpawner):
     create it (it would be root's), and CREATE_HOMES creates it as the user's, mode 0700.
     """
 
+    home_from_image = False  # the home is the host account's, wherever the image keeps its own
+
     passwd_file = Unicode(HOST_PASSWD_IN_HUB, config=True, help="The host's passwd file, as the hub sees it.")
     group_file = Unicode(HOST_GROUP_IN_HUB, config=True, help="The host's group file, as the hub sees it.")
     host_passwd_file = Unicode("/etc/passwd", config=True, help="Host path of the passwd file mounted into servers.")

@@ -12,6 +12,7 @@ from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 from harness.hub_client import HubClient
 
 NEWER_IMAGE = f"appliance-e2e-newer-home:{RUN_ID}"
+OTHER_HOME_IMAGE = f"appliance-e2e-other-home:{RUN_ID}"
 THEME_PLUGIN = "@jupyterlab/apputils-extension:themes"
 VENV_KERNEL = "course-env"
 
@@ -81,13 +82,29 @@ def newer_image(docker_client):
 
 
 @pytest.fixture(scope="module")
-def stack(stack_factory, newer_image):
+def other_home_image(docker_client):
+    """An image whose user is not jovyan: rstudio, home /home/rstudio (declared in HOME, as docker-stacks and
+    repo2docker images do), working in a folder of it."""
+    dockerfile = (
+        f"FROM {SINGLEUSER_IMAGE}\nUSER root\n"
+        "RUN useradd --create-home --uid 1001 rstudio && install -d -o rstudio /home/rstudio/project\n"
+        "ENV HOME=/home/rstudio\nUSER rstudio\nWORKDIR /home/rstudio/project\n"
+    )
+    docker_client.images.build(
+        fileobj=io.BytesIO(dockerfile.encode()), tag=OTHER_HOME_IMAGE, labels={TEST_RUN_LABEL: RUN_ID}, rm=True
+    )
+    yield OTHER_HOME_IMAGE
+    docker_client.images.remove(OTHER_HOME_IMAGE, force=True)
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory, newer_image, other_home_image):
     return stack_factory(
         {
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
             "USER_PASSWORD": USER_PASSWORD,
-            "ALLOWED_USERS": "alice",
-            "ALLOWED_IMAGES": newer_image,
+            "ALLOWED_USERS": "alice,bob",
+            "ALLOWED_IMAGES": f"{newer_image},{other_home_image}",
             "READ_ONLY_ROOTFS": "true",
         }
     )
@@ -183,3 +200,18 @@ def test_the_server_runs_none_of_the_users_packages_and_their_kernels_run_them(s
     restarted(stack, alice)
     started = alice.run_once("print(open('/home/jovyan/started.log').read())", notebook="log.ipynb").splitlines()
     assert started == ["/opt/venv/bin/python3 -m ipykernel_launcher"], "the new kernel only, not the server"
+
+
+def test_an_image_with_another_users_home_gets_its_home_kept_there(stack, other_home_image):
+    bob = stack.client_for().login("bob", USER_PASSWORD)
+    record_spawn(bob.start_server({"image": other_home_image}))
+    assert bob.open_lab().status_code == 200
+    [container] = stack.user_containers("bob")
+    assert {mount["Destination"]: mount["Name"] for mount in container.attrs["Mounts"]} == {
+        "/home/rstudio": stack.volume_name("bob")
+    }
+    printed = bob.run_once("import os\nopen(os.path.expanduser('~/.Rprofile'), 'w').write('options(digits=4)')\n"
+                           "print(os.getcwd())")  # fmt: skip
+    assert printed == "/home/rstudio/project", "JupyterLab opens in the image's working folder"
+    restarted(stack, bob, {"image": other_home_image})
+    assert bob.run_once("print(open('/home/rstudio/.Rprofile').read())") == "options(digits=4)"

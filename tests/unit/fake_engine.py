@@ -58,6 +58,7 @@ class FakeEngine:
     def __init__(self, images: dict[str, str]):
         """`images`: the reference of each image the engine has, and the JupyterHub version it holds."""
         self.images = dict(images)
+        self.image_configs: dict[str, dict] = {}  # what an image's config adds (Env, WorkingDir), by reference
         self.containers: dict[str, FakeContainer] = {}
         self.volumes: dict[str, dict] = {}
         self.requests: list[Recorded] = []
@@ -117,7 +118,7 @@ class FakeEngine:
     def inspect_image(self, name: str):
         if name not in self.images:
             return 404, {"message": f"No such image: {name}"}
-        config = {"Cmd": ["start-notebook.py"], "User": "1000", "Labels": {}}
+        config = {"Cmd": ["start-notebook.py"], "User": "1000", "Labels": {}, **self.image_configs.get(name, {})}
         return 200, {"Id": f"sha256:{uuid.uuid5(uuid.NAMESPACE_URL, name).hex}", "RepoTags": [name], "Config": config}
 
     def inspect_volume(self, name: str):

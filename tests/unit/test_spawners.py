@@ -16,6 +16,7 @@ from appliance import docker_host
 from appliance.hub_config import apply
 from appliance.settings import load
 from appliance.spawners import ApplianceDockerSpawner, SpawnError
+from appliance.spawners.image_gate import moved_home
 from tests.unit.fake_engine import FakeEngine
 
 IMAGE = "registry.example.org/lab:1"
@@ -158,6 +159,30 @@ def test_a_read_only_root_keeps_the_home_volume_and_puts_tmp_in_memory(engine, s
     assert set(host["Tmpfs"]) == {"/tmp"} and host["Binds"] == ["course-user-alice:/home/jovyan:rw"]
 
 
+def test_the_home_volume_goes_where_the_image_keeps_its_users_home(engine, server_port):
+    engine.image_configs[IMAGE] = {
+        "Env": ["PATH=/usr/bin", "HOME=/home/rstudio"],
+        "WorkingDir": "/home/rstudio/project",
+    }
+    spawner = spawner_for({"USER_VOLUME_HOLDS": "work"}, server_port)
+    started(spawner)
+    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == [CONTAINER]]
+    assert sorted(create.body["HostConfig"]["Binds"]) == [
+        "course-user-alice.home:/home/rstudio:rw",
+        "course-user-alice:/home/rstudio/work:rw",
+    ]
+    assert spawner.notebook_dir == "/home/rstudio/project", "JupyterLab opens in the image's working folder"
+
+
+def test_an_image_that_declares_no_home_gets_home_jovyan_and_opens_there(engine, server_port):
+    engine.image_configs[IMAGE] = {"WorkingDir": "/srv"}
+    spawner = spawner_for({}, server_port)
+    started(spawner)
+    [create] = [one for one in engine.asked("POST", "/containers/create") if one.query.get("name") == [CONTAINER]]
+    assert create.body["HostConfig"]["Binds"] == ["course-user-alice:/home/jovyan:rw"]
+    assert spawner.notebook_dir == "/home/jovyan", "a working folder outside the home is not where Lab opens"
+
+
 def test_an_older_installs_volume_stays_at_work_and_the_home_is_a_second_labelled_volume(engine, server_port):
     engine.volumes[VOLUME] = {"Name": VOLUME, "Driver": "local", "Labels": {}}  # as a release before 0.3 left it
     started(spawner_for({"USER_VOLUME_HOLDS": "work"}, server_port))
@@ -190,3 +215,18 @@ def test_in_system_mode_the_server_runs_as_the_host_account_in_its_home(engine, 
     assert host["Binds"] == ["/etc/passwd:/etc/passwd:ro", "/etc/group:/etc/group:ro"], "the host's accounts, read-only"
     assert host["GroupAdd"] == ["2100"] and host["CapDrop"] == ["ALL"]
     assert not engine.volumes, "the home is the host's: no volume"
+
+
+def test_profiles_volumes_in_the_home_move_with_it_and_others_stay():
+    volumes = {
+        "course-user-alice": "/home/jovyan",
+        "course-material": {"bind": "/home/jovyan/course", "mode": "ro"},
+        "datasets": {"bind": "/data", "mode": "ro"},
+        "jovyan-notes": "/home/jovyanish",
+    }
+    assert moved_home(volumes, "/home/rstudio") == {
+        "course-user-alice": "/home/rstudio",
+        "course-material": {"bind": "/home/rstudio/course", "mode": "ro"},
+        "datasets": {"bind": "/data", "mode": "ro"},
+        "jovyan-notes": "/home/jovyanish",
+    }
