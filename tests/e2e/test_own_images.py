@@ -66,6 +66,7 @@ def test_a_docker_stacks_style_image_runs_hardened_as_1000_100_and_keeps_files(s
     [container] = stack.user_containers("admin")
     assert container.attrs["HostConfig"]["CapDrop"] == ["ALL"]
     assert container.attrs["HostConfig"]["SecurityOpt"] == ["no-new-privileges"]
+    assert admin.run_once("import os; print(os.getcwd())") == "/home/jovyan", "Lab opens in the image's WORKDIR"
     admin.put_file("kept.txt", "in the volume")
     admin.stop_server()
     record_spawn(admin.ensure_running())
@@ -83,7 +84,7 @@ def test_the_same_image_runs_with_a_read_only_root(stack, admin):
     assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
     printed = admin.run_once(
         "import os\ntry:\n    open('/opt/conda/new.txt', 'w')\nexcept OSError as error:\n    print(error.errno)\n"
-        "print(open(os.path.expanduser('~/work/kept.txt')).read())",
+        "print(open(os.path.expanduser('~/kept.txt')).read())",
         notebook="read-only.ipynb",
     )
     assert printed.splitlines() == ["30", "in the volume"], "EROFS in /opt/conda; the volume is as it was"
