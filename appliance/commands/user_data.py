@@ -49,7 +49,7 @@ def user_data_command(args) -> int:
             print(table(data))
             return 0
         return act(engine, settings["APPLIANCE_INSTANCE"], data, args)
-    except (docker.errors.DockerException, DatabaseError) as error:
+    except (docker.errors.DockerException, DatabaseError, UserDataError) as error:
         say(f"`appliance user-data {args.action}` failed: {error}")
         return 1
 
@@ -67,7 +67,7 @@ def chosen(data: list[UserData], args) -> list[UserData]:
         known = {one.user for one in data}
         unknown = [user for user in args.users if user not in known]
         if unknown:
-            raise DatabaseError(f"no volumes and no hub user named {', '.join(unknown)}")
+            raise UserDataError(f"no volumes and no hub user named {', '.join(unknown)}")
         data = [one for one in data if one.user in args.users]
     if args.inactive_days:
         now = datetime.now(UTC)

@@ -85,6 +85,8 @@ def test_data_in_use_is_neither_archived_nor_removed_and_removal_needs_yes(stack
     assert busy.returncode == 1 and "alice has a server, so their volumes are in use" in busy.stderr
     unconfirmed = user_data(stack, "remove", "alice")
     assert unconfirmed.returncode == 2 and "add --yes" in unconfirmed.stderr
+    misspelt = user_data(stack, "remove", "alcie", "--yes")
+    assert misspelt.returncode == 1 and "no volumes and no hub user named alcie" in misspelt.stderr
     assert stack.volume_name("alice") in {volume.name for volume in stack.user_volumes()}
     assert users["alice"][0].run_once(CHECKSUMS) == users["alice"][1]
 
