@@ -192,8 +192,9 @@ class Stack:
         return self.read_in_hub(f"/data/secrets/{name}")
 
     def user_containers(self, username: str | None = None):
+        """The stack's user containers; one the hub removes between the list and its inspection is left out."""
         labels = [f"{INSTANCE_LABEL}={self.project}"] + ([f"{USER_LABEL}={username}"] if username else [])
-        return self.client.containers.list(all=True, filters={"label": labels})
+        return self.client.containers.list(all=True, filters={"label": labels}, ignore_removed=True)
 
     def user_servers(self, username: str | None = None) -> list:
         return self.user_containers(username)
