@@ -3,6 +3,7 @@ what the browser tests share: JupyterLab opened by the spawn page, with a screen
 
 import os
 from contextlib import contextmanager
+from urllib.parse import quote
 
 from playwright.sync_api import sync_playwright
 
@@ -34,9 +35,10 @@ def chromium(*extra_args: str):
             browser.close()
 
 
-def log_in(page, url: str, name: str, password: str) -> None:
-    """Log in through the hub's login form."""
-    page.goto(f"{url}/hub/login")
+def log_in(page, url: str, name: str, password: str, next_page: str = "") -> None:
+    """Log in through the hub's login form; to `next_page` (a hub path) instead of the default, which starts the
+    user's server and whose pending page goes on to it by itself (a page opened meanwhile could be replaced)."""
+    page.goto(f"{url}/hub/login" + (f"?next={quote(next_page)}" if next_page else ""))
     page.fill("#username_input", name)
     page.fill("#password_input", password)
     page.locator("#login_submit").click()

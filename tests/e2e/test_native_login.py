@@ -133,8 +133,8 @@ def test_in_a_real_browser_sign_up_approval_and_jupyterlab(stack, browser):
     rhea.get_by_text("Your information has been sent to the admin").wait_for()
 
     admin = browser.new_context().new_page()
-    log_in(admin, stack.url, "teacher", ADMIN_PASSWORD)
-    admin.goto(f"{stack.url}/hub/authorize")
+    log_in(admin, stack.url, "teacher", ADMIN_PASSWORD, next_page="/hub/authorize")
+    admin.wait_for_url(f"{stack.url}/hub/authorize")
     admin.locator("tr#rhea").get_by_role("button", name="Authorize").click()
     admin.locator("tr#rhea td", has_text="Yes").wait_for()
 
