@@ -14,10 +14,11 @@ ENV PATH=/opt/venv/bin:$PATH \
 # Extra CA certificates (empty by default) are trusted during the build and at run time.
 # iptables: the helper containers that write each user server's network rules run this image.
 # postgresql-client-15: pg_dump and pg_restore, for backups and upgrades of a PostgreSQL database.
+# restic: the helper containers that back users' volumes up run this image.
 COPY extra-ca-certs/ /usr/local/share/ca-certificates/extra/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv node-configurable-http-proxy caddy \
-      iptables postgresql-client-15 \
+      iptables postgresql-client-15 restic \
  && update-ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 

@@ -146,6 +146,7 @@ def render_setting_types() -> str:
         "if TYPE_CHECKING:",
         "    from appliance.network_kinds import EgressRule",
         "    from appliance.profiles.model import ProfilesFile",
+        "    from appliance.storage.backup_kinds import Repository, Retention, Schedule",
         "",
         "",
         "class SettingValues(TypedDict):",

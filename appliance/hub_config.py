@@ -11,8 +11,16 @@ from appliance import image_pulls, profiles, reconcile
 from appliance.auth import configure_auth
 from appliance.database import connect_url
 from appliance.declarations import Settings, SpawnerMode, present, value_of
-from appliance.layout import HUB_PORT_INSIDE, HUB_SERVICE_NAME, PROXY_API_URL, PUBLIC_PORT_INSIDE, container_prefix
+from appliance.layout import (
+    BACKUP_SERVICE_PORT,
+    HUB_PORT_INSIDE,
+    HUB_SERVICE_NAME,
+    PROXY_API_URL,
+    PUBLIC_PORT_INSIDE,
+    container_prefix,
+)
 from appliance.servers import SPAWNER_MODES
+from appliance.storage import backup_service
 
 # Image pulls happen inside start(); the server's own answer has its deadline, SERVER_START_TIMEOUT.
 START_TIMEOUT_SECONDS = 900
@@ -113,10 +121,18 @@ def configure_services(settings: Settings, c: Config) -> None:
         idle_culler_service(settings),
         metrics_service(settings),
         pull_ahead_service(settings),
+        backups_service(settings),
     ]
     services_and_roles = [pair for pair in wanted if pair]
     c.JupyterHub.services = [service for service, _ in services_and_roles]
-    c.JupyterHub.load_roles = [role for _, role in services_and_roles]
+    c.JupyterHub.load_roles = [role for _, role in services_and_roles] + users_role(settings)
+
+
+def users_role(settings: Settings) -> list[dict]:
+    """JupyterHub's default `user` role (self), and, with backups, the use of the restore page."""
+    if settings["BACKUP_REPOSITORY"] is None:
+        return []
+    return [{"name": "user", "scopes": ["self", f"access:services!service={backup_service.SERVICE_NAME}"]}]
 
 
 ServiceAndRole = tuple[dict, dict] | None
@@ -167,6 +183,24 @@ def pull_ahead_service(settings: Settings) -> ServiceAndRole:
     return (
         {"name": "pull-ahead", "command": command, "environment": docker_endpoint(settings)},
         {"name": "pull-ahead", "scopes": [], "services": ["pull-ahead"]},
+    )
+
+
+def backups_service(settings: Settings) -> ServiceAndRole:
+    """Backs users' files up on BACKUP_SCHEDULE and serves their restore page (appliance.storage.backup_service),
+    behind the hub's login; no API access."""
+    if settings["BACKUP_REPOSITORY"] is None:
+        return None
+    name = backup_service.SERVICE_NAME
+    return (
+        {
+            "name": name,
+            "url": f"http://127.0.0.1:{BACKUP_SERVICE_PORT}",
+            "command": [sys.executable, "-m", "appliance", "backups-service"],
+            "environment": {**backup_service.service_environment(settings), **docker_endpoint(settings)},
+            "oauth_no_confirm": True,
+        },
+        {"name": name, "scopes": [], "services": [name]},
     )
 
 

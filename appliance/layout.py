@@ -11,6 +11,8 @@ PROXY_ACCOUNT = "proxy"
 TLS_FRONT_ACCOUNT = "caddy"
 PROXY_API_URL = "http://127.0.0.1:8001"
 HUB_PORT_INSIDE = 8081
+# The hub's backups service (users' restore page), on loopback: the proxy beside it routes /services/backups/ there.
+BACKUP_SERVICE_PORT = 8082
 # Where each user server listens, in its own container (dockerspawner's default port).
 SERVER_PORT_INSIDE = 8888
 HUB_SERVICE_NAME = "hub"
@@ -41,6 +43,11 @@ def container_prefix(instance: str, naming: str | None) -> str:
 # The hub's stored secrets: DATA_DIR/secrets/<file>, mode 0600 (appliance.secret_store).
 SECRETS_FOLDER = "secrets"
 ADMIN_PASSWORD_FILE = "admin_password"
+BACKUP_PASSWORD_FILE = "backup_password"
+# Where the hub writes its database dump for the users' backups (docker-compose.yml mounts a labelled volume
+# there, which restic's helper reads); DATA_DIR/<file>: how the last backups of users' files went.
+BACKUP_STAGING_DIR = "/backup-staging"
+BACKUP_STATUS_FILE = "backups/users-backup-status.json"
 
 
 def stored_secret_path(data_dir: str, file_name: str) -> Path:

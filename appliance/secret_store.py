@@ -8,7 +8,7 @@ from pathlib import Path
 
 from appliance.declarations import Settings, value_of
 from appliance.kinds import Invalid
-from appliance.layout import ADMIN_PASSWORD_FILE, stored_secret_path
+from appliance.layout import ADMIN_PASSWORD_FILE, BACKUP_PASSWORD_FILE, stored_secret_path
 from appliance.settings import ADMIN_PASSWORD_MODES, BY_NAME
 
 
@@ -24,6 +24,7 @@ STORED_SECRETS = (
     StoredSecret("CONFIGPROXY_AUTH_TOKEN", "proxy_auth_token", lambda: secrets.token_hex(32)),
     StoredSecret("JUPYTERHUB_CRYPT_KEY", "crypt_key", lambda: secrets.token_hex(32)),
     StoredSecret("ADMIN_PASSWORD", ADMIN_PASSWORD_FILE, lambda: secrets.token_urlsafe(32)),
+    StoredSecret("BACKUP_PASSWORD", BACKUP_PASSWORD_FILE, lambda: secrets.token_urlsafe(32)),
 )
 
 
@@ -45,10 +46,14 @@ def secret_path(data_dir: str, secret: StoredSecret) -> Path:
 
 
 def needed(settings: Settings) -> tuple[StoredSecret, ...]:
-    """The secrets this configuration uses: the admin password only where admins log in with it."""
-    return tuple(
-        s for s in STORED_SECRETS if s.name != "ADMIN_PASSWORD" or settings["AUTH_MODE"] in ADMIN_PASSWORD_MODES
-    )
+    """The secrets this configuration uses: the admin password only where admins log in with it, the backup
+    password only where there is a backup repository."""
+    unused = set()
+    if settings["AUTH_MODE"] not in ADMIN_PASSWORD_MODES:
+        unused.add("ADMIN_PASSWORD")
+    if settings["BACKUP_REPOSITORY"] is None:
+        unused.add("BACKUP_PASSWORD")
+    return tuple(s for s in STORED_SECRETS if s.name not in unused)
 
 
 def resolve(settings: Settings) -> Resolved:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, TypedDict
 if TYPE_CHECKING:
     from appliance.network_kinds import EgressRule
     from appliance.profiles.model import ProfilesFile
+    from appliance.storage.backup_kinds import Repository, Retention, Schedule
 
 
 class SettingValues(TypedDict):
@@ -62,6 +63,11 @@ class SettingValues(TypedDict):
     USER_VOLUME_HOLDS: str | None
     USER_VOLUME: str | None
     DELETED_USER_DATA: str
+    BACKUP_REPOSITORY: Repository | None
+    BACKUP_PASSWORD: str | None
+    BACKUP_SCHEDULE: Schedule | None
+    BACKUP_KEEP: Retention
+    BACKUP_SHARED_VOLUMES: bool
     MEM_LIMIT: str
     CPU_LIMIT: float
     PIDS_LIMIT: int

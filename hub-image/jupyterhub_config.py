@@ -6,8 +6,12 @@ from pathlib import Path
 from appliance.client_addresses import own_addresses, trust_forwarded_headers_only_from
 from appliance.hub_config import apply
 from appliance.settings import load
+from appliance.storage import backup_metrics
 
-apply(load(os.environ), c)  # noqa: F821 - `c` is given by JupyterHub
+settings = load(os.environ)
+apply(settings, c)  # noqa: F821 - `c` is given by JupyterHub
+# The backups' metrics join the hub's own at /hub/metrics.
+backup_metrics.register(settings)
 
 # Client addresses in the log are the real ones: forwarded headers count only from this container's proxies.
 proxies = own_addresses()

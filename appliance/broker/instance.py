@@ -29,6 +29,7 @@ POLICY_SETTINGS = (
     "SYSTEM_MIN_UID",
     "HOST_PASSWD_FILE",
     "HOST_GROUP_FILE",
+    "BACKUP_REPOSITORY",
 )
 
 
@@ -53,6 +54,7 @@ def instance_from(settings: Settings, own_image: str) -> Instance:
         min_uid=settings["SYSTEM_MIN_UID"],
         account_files=(settings["HOST_PASSWD_FILE"], settings["HOST_GROUP_FILE"]) if system else (),
         shared_volumes=shared_volumes(in_use),
+        backup_repository=settings["BACKUP_REPOSITORY"].host_path if settings["BACKUP_REPOSITORY"] else "",
     )
 
 

@@ -22,6 +22,11 @@ from appliance.helpers import (
     ARCHIVE_TARGET,
     HOST_VIEW_ENTRYPOINT,
     NEW_HOME,
+    RESTIC_BACKUP_CAPABILITIES,
+    RESTIC_ENTRYPOINT,
+    RESTIC_REPOSITORY,
+    RESTIC_RESTORE_CAPABILITIES,
+    RESTIC_VOLUMES,
     RULES_ENTRYPOINT,
     home_entrypoint,
 )
@@ -56,6 +61,7 @@ class Instance:
     closed: bool = False  # the settings have problems: only reads, and the hub turning its restart policy off
     # The profiles' shared volumes (an admin may have made them, unlabelled): each name, and whether it is read-only.
     shared_volumes: Mapping[str, bool] = field(default_factory=dict)
+    backup_repository: str = ""  # BACKUP_REPOSITORY when it is a host folder, which only the restic helper binds
 
 
 @dataclass(frozen=True)
@@ -386,7 +392,27 @@ def check_image_and_capabilities(body: dict, host: dict, instance: Instance) -> 
         if mode == "host" or mode.startswith("container:"):
             raise Refused(f"NetworkMode {mode} is only for the appliance's own helpers")
         return ""
+    if body.get("Entrypoint") == RESTIC_ENTRYPOINT:
+        return check_restic_helper(host, added, mode, instance)
     return check_helper(body, host, added, mode)
+
+
+def check_restic_helper(host: dict, added: list[str], mode: str, instance: Instance) -> str:
+    """restic: with no network (a repository URL: the instance's network); backing up reads every file
+    (DAC_READ_SEARCH) and writes only the repository; restoring writes one volume with its owners and modes
+    (CHOWN, DAC_OVERRIDE, FOWNER) and reads the repository only; listing and checking need no capability."""
+    if mode != "none" and (instance.backup_repository or mode != instance.network):
+        raise Refused("the restic helper has no network, but the instance's with a repository URL")
+    writable = [target for _, target, read_only in all_mounts_or_none(host) if not read_only]
+    if added == sorted(RESTIC_RESTORE_CAPABILITIES):
+        if len(writable) != 1 or not writable[0].startswith(f"{RESTIC_VOLUMES}/"):
+            raise Refused("the restic helper restores into one volume, and writes nothing else")
+        return "restic restore helper"
+    if added not in ([], sorted(RESTIC_BACKUP_CAPABILITIES)):
+        raise Refused(f"CapAdd {', '.join(added)} is not allowed for the restic helper")
+    if writable not in ([], [RESTIC_REPOSITORY]):
+        raise Refused("the restic helper writes only the repository when it backs up")
+    return "restic helper"
 
 
 def check_helper(body: dict, host: dict, added: list[str], mode: str) -> str:
@@ -493,6 +519,12 @@ def check_shared_volume(name: str, read_only: bool, instance: Instance, found: F
 
 
 def check_host_path(source: str, target: str, read_only: bool, whose: str, body: dict, instance: Instance) -> None:
+    if instance.backup_repository and source == instance.backup_repository:
+        if body.get("Image") != instance.own_image or body.get("Entrypoint") != RESTIC_ENTRYPOINT:
+            raise Refused(f"the backup repository {source} is only for the restic helper")
+        if target != RESTIC_REPOSITORY:
+            raise Refused(f"the restic helper binds the backup repository at {RESTIC_REPOSITORY} only")
+        return
     if not instance.home_format:
         raise Refused(f"a bind of the host path {source} is not allowed")
     if source in instance.account_files:

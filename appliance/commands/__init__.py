@@ -5,7 +5,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance import image_pulls, reconcile
-from appliance.commands import data, inspect, run, servers, user_data
+from appliance.commands import data, inspect, run, servers, user_backups, user_data
 
 
 def no_arguments(_parser) -> None:
@@ -27,6 +27,12 @@ COMMANDS = (
     Command("docs", inspect.DOCS_HELP, inspect.docs_command, inspect.add_docs_arguments),
     Command("backup", data.BACKUP_HELP, data.backup_command, data.add_backup_arguments),
     Command("restore", data.RESTORE_HELP, data.restore_command, data.add_restore_arguments),
+    Command("snapshots", user_backups.SNAPSHOTS_HELP, user_backups.snapshots_command,
+            user_backups.add_snapshots_arguments),
+    Command("restore-user", user_backups.RESTORE_USER_HELP, user_backups.restore_user_command,
+            user_backups.add_restore_user_arguments),
+    Command("backups-service", "(run by the hub) back users' files up on schedule; serve users' restore page",
+            user_backups.run_service, user_backups.add_service_arguments),
     Command("stop-servers", servers.HELP, servers.stop_servers_command),
     Command("user-data", user_data.HELP, user_data.user_data_command, user_data.add_arguments),
     Command("migrate-db", data.MIGRATE_HELP, data.migrate_db_command, data.add_migrate_arguments),

@@ -16,6 +16,7 @@ from appliance.backup import (
     default_archive_path,
     restore_backup,
 )
+from appliance.commands import user_backups
 from appliance.commands.common import EXIT_BAD_CONFIG, loaded_or_exit, say
 from appliance.database import DatabaseError, connect_url, is_postgres
 from appliance.declarations import Settings
@@ -23,13 +24,18 @@ from appliance.kinds import ByteSize, DatabaseUrl, Invalid, byte_count
 from appliance.layout import HUB_PORT_INSIDE
 from appliance.settings import database_url_of, without_credentials
 
-BACKUP_HELP = "write the database and stored secrets to one archive (no user data)"
+BACKUP_HELP = "write the database and stored secrets to one archive; with --users, users' files too, with restic"
 RESTORE_HELP = "put a backup's database and secrets back, with the hub stopped"
 MIGRATE_HELP = "copy the sqlite database into an empty PostgreSQL database, with the hub stopped"
 
 
 def add_backup_arguments(parser) -> None:
     parser.add_argument("--output", help="archive path, or - for stdout; default: a new file in DATA_DIR/backups")
+    users = parser.add_mutually_exclusive_group()
+    users.add_argument("--users", action="store_true", help="back users' files and the database up to "
+                       "BACKUP_REPOSITORY now (restic), instead of the archive")  # fmt: skip
+    users.add_argument("--check", action="store_true", help="check BACKUP_REPOSITORY's integrity (restic check)")
+    users.add_argument("--show-password", action="store_true", help="print BACKUP_PASSWORD, to keep it safe")
 
 
 def add_restore_arguments(parser) -> None:
@@ -48,6 +54,8 @@ def add_migrate_arguments(parser) -> None:
 
 
 def backup_command(args) -> int:
+    if args.users or args.check or args.show_password:
+        return user_backups.users_backup_command(args)
     settings = loaded_or_exit()
     if args.output == "-":
         return backup_to(settings, sys.stdout.buffer)

@@ -9,7 +9,7 @@ A concern's `prepare(settings, say)` may return variables for the hub's processe
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from appliance.concerns import engine, front, storage
+from appliance.concerns import backups, engine, front, storage
 from appliance.declarations import Outcome, Report, Settings, present
 from appliance.login import LOGIN_MODES
 from appliance.servers import SPAWNER_MODES
@@ -55,6 +55,9 @@ CONCERNS = (
 def concerns_for(settings: Settings) -> tuple[Concern, ...]:
     """The shared concerns, and the spawner mode's own check where it has one."""
     mode = SPAWNER_MODES[settings["SPAWNER_MODE"]]
-    if mode.diagnose is None:
-        return CONCERNS
-    return (*CONCERNS, Concern(f"{mode.name} mode", mode.diagnose, needs=("docker socket",)))
+    found: tuple[Concern, ...] = CONCERNS
+    if mode.diagnose is not None:
+        found += (Concern(f"{mode.name} mode", mode.diagnose, needs=("docker socket",)),)
+    if settings["BACKUP_REPOSITORY"] is not None:
+        found += (Concern("backups", backups.check_backups, needs=("docker broker",)),)
+    return found

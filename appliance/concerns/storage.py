@@ -115,7 +115,23 @@ def prepare_secrets(settings: Settings, say: Report) -> dict[str, str]:
     data_dir.keep_private(settings["DATA_DIR"], sqlite_file(settings["DATABASE_URL"]))
     generated = "ADMIN_PASSWORD" in resolved.generated
     announce_admin_login(settings, generated, resolved.values.get("ADMIN_PASSWORD"), say)
+    if "BACKUP_PASSWORD" in resolved.generated:
+        announce_backup_password(settings, resolved.values["BACKUP_PASSWORD"])
     return resolved.values
+
+
+def announce_backup_password(settings: Settings, password: str) -> None:
+    """The generated backup password, once, loudly: without it no snapshot can ever be restored."""
+    stored = secret_path(settings["DATA_DIR"], STORED_BY_SETTING["BACKUP_PASSWORD"])
+    rule = "!" * 72
+    banner = [
+        "First start with BACKUP_REPOSITORY: generated the backup password.",
+        f"  backup password: {password}",
+        "KEEP THIS SAFE, AWAY FROM THIS HOST: every snapshot is encrypted with it, and without it none can be",
+        "restored (a lost disk takes DATA_DIR, where it is stored, with it). This is the only time it is logged.",
+        f"It is stored in {stored}; show it again with: docker compose exec hub appliance backup --show-password",
+    ]
+    print("\n".join([rule, *banner, rule]), flush=True)
 
 
 def announce_admin_login(settings: Settings, generated: bool, password: str | None, say: Report) -> None:

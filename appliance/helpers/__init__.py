@@ -16,6 +16,15 @@ NEW_HOME = "/new-home"
 ARCHIVE_ENTRYPOINT = ["python3", "-m", "appliance.helpers.archive_volumes"]
 ARCHIVE_SOURCES = "/volumes"
 ARCHIVE_TARGET = "/archives"
+# Runs restic (appliance.helpers.restic_volumes): volumes under RESTIC_VOLUMES (read-only to back up, one of them
+# writable to restore into), the hub's dump at RESTIC_HUB_DUMPS, a host folder repository at RESTIC_REPOSITORY.
+RESTIC_ENTRYPOINT = ["python3", "-m", "appliance.helpers.restic_volumes"]
+RESTIC_VOLUMES = "/volumes"
+RESTIC_HUB_DUMPS = "/hub-dumps"
+RESTIC_REPOSITORY = "/repository"
+# Backing up reads every file whoever owns it; restoring writes them back with their owners and modes.
+RESTIC_BACKUP_CAPABILITIES = ["DAC_READ_SEARCH"]
+RESTIC_RESTORE_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
 
 
 def home_entrypoint(uid: int, gid: int) -> list[str]:

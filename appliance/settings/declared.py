@@ -31,6 +31,7 @@ from appliance.login import LOGIN_MODES
 from appliance.network_kinds import EgressRules, IpAddress
 from appliance.profiles import DEFAULT_PROFILES_FILE, ProfilesFileKind
 from appliance.servers import SPAWNER_MODES
+from appliance.storage.backup_kinds import BackupRepository, BackupRetention, BackupSchedule
 
 DOMAIN_NAME = r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}"
 STANDARD_HTTPS_PORT = 443
@@ -254,6 +255,46 @@ SERVER_SETTINGS = (
         Choice(("keep", "archive", "remove")),
         default="keep",
         group="User servers",
+    ),
+    Setting(
+        "BACKUP_REPOSITORY",
+        "Where restic keeps encrypted, deduplicated snapshots of users' volumes and the hub's database: a folder "
+        "on the host (mounted where restic runs) or a restic repository URL (sftp:, s3:, rest:, …). Unset: no "
+        "backups of users' files. Docker mode only (docs/backups.md).",
+        BackupRepository(),
+        group="Backups",
+    ),
+    Setting(
+        "BACKUP_PASSWORD",
+        "The repository's password: every snapshot is encrypted with it, and without it none can be restored. "
+        "Generated and stored in DATA_DIR when unset; `appliance backup --show-password` shows it. Keep a copy "
+        "away from this host.",
+        Text(min_length=16, describe="any text"),
+        default_doc="generated",
+        secret=True,
+        group="Backups",
+    ),
+    Setting(
+        "BACKUP_SCHEDULE",
+        "When the hub backs users' volumes up: a time of day in UTC (02:30), an interval (6h, 30m, 1d), or off.",
+        BackupSchedule(),
+        default="02:00",
+        group="Backups",
+    ),
+    Setting(
+        "BACKUP_KEEP",
+        "How many snapshots of each volume stay after each backup (restic forget --keep-PERIOD N), e.g. "
+        "daily=7,weekly=4,monthly=6; older ones are pruned.",
+        BackupRetention(),
+        default="daily=7,weekly=4,monthly=6",
+        group="Backups",
+    ),
+    Setting(
+        "BACKUP_SHARED_VOLUMES",
+        "Whether backups also hold the profiles' shared volumes (course material, a scratch).",
+        Flag(),
+        default="false",
+        group="Backups",
     ),
     Setting(
         "MEM_LIMIT",

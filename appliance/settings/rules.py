@@ -44,6 +44,7 @@ def cross_checks(values: Settings, chosen: frozenset[str] = frozenset()) -> list
     problems += volume_template_problems(values["USER_VOLUME"])
     problems += profile_problems(values)
     problems += database_problems(values)
+    problems += backup_problems(values, chosen)
     return problems
 
 
@@ -227,3 +228,27 @@ def certificate_key_mismatch(cert_path: str, key_path: str) -> Problem | None:
             "TLS_KEY", repr(key_path), f"does not belong to the certificate in {cert_path}", "give TLS_CERT's own key"
         )
     return None
+
+
+BACKUP_OPTIONS = ("BACKUP_PASSWORD", "BACKUP_SCHEDULE", "BACKUP_KEEP", "BACKUP_SHARED_VOLUMES")
+
+
+def backup_problems(values: Settings, chosen: frozenset[str]) -> list[Problem]:
+    """Backups of users' volumes need a repository, and docker mode (where users' files are volumes)."""
+    repository = values["BACKUP_REPOSITORY"]
+    if repository is None:
+        return [
+            Problem(name, "set", "means nothing without BACKUP_REPOSITORY", "set BACKUP_REPOSITORY, or unset it")
+            for name in BACKUP_OPTIONS
+            if name in chosen
+        ]
+    if values["SPAWNER_MODE"] != "docker":
+        return [
+            Problem(
+                "BACKUP_REPOSITORY",
+                str(repository),
+                f"backs up users' volumes, which only SPAWNER_MODE=docker has (not {values['SPAWNER_MODE']})",
+                "back up the homes (system mode) or SWARM_HOMES (swarm mode) on the host, and unset it",
+            )
+        ]
+    return []

@@ -1,0 +1,119 @@
+"""The hub's `backups` service: backs users' files up on BACKUP_SCHEDULE (the same code as `appliance backup
+--users`), and serves users' restore page (appliance.storage.restore_page) at /services/backups/."""
+
+import logging
+import os
+import sys
+import threading
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import docker.errors
+
+from appliance import docker_host
+from appliance.declarations import Settings, present
+from appliance.profiles.model import ProfilesFile
+from appliance.settings import SettingsError, load
+from appliance.storage import backups
+from appliance.storage.backups import BackupError
+
+SERVICE_NAME = "backups"
+# What the service reads of the hub's settings; the hub passes them rendered in its environment.
+SERVICE_SETTINGS = (
+    "APPLIANCE_INSTANCE",
+    "DATA_DIR",
+    "DATABASE_URL",
+    "DATABASE_PASSWORD_FILE",
+    "DOCKER_NETWORK",
+    "SPAWNER_MODE",
+    "SINGLEUSER_IMAGE",
+    "ALLOWED_IMAGES",
+    "PROFILES_FILE",
+    "BACKUP_REPOSITORY",
+    "BACKUP_PASSWORD",
+    "BACKUP_SCHEDULE",
+    "BACKUP_KEEP",
+    "BACKUP_SHARED_VOLUMES",
+)
+log = logging.getLogger("appliance.backups")
+
+
+def rendered(value: object) -> str:
+    """A parsed setting written back as the environment would hold it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(one) for one in value)
+    if isinstance(value, ProfilesFile):
+        return value.path
+    return str(value)
+
+
+def service_environment(settings: Settings) -> dict[str, str]:
+    """The service's settings for its environment (JupyterHub passes a service no other); a schedule that is off
+    as `off`, the stored backup password left to the service to read from DATA_DIR."""
+    values = {name: settings[name] for name in SERVICE_SETTINGS}  # type: ignore[literal-required]
+    environment = {name: rendered(value) for name, value in values.items() if value is not None}
+    environment["BACKUP_SCHEDULE"] = rendered(settings["BACKUP_SCHEDULE"] or "off")
+    return environment
+
+
+# -- the schedule ------------------------------------------------------------------------------------------------
+
+
+class Scheduler(threading.Thread):
+    """Runs a backup whenever BACKUP_SCHEDULE says; each run's outcome is one log line (and the status file)."""
+
+    def __init__(self, settings: Settings):
+        super().__init__(name="backup-schedule", daemon=True)
+        self.settings, self.stopping = settings, threading.Event()
+
+    def run(self) -> None:
+        schedule = present(self.settings["BACKUP_SCHEDULE"])
+        while not self.stopping.is_set():
+            last = backups.read_status(self.settings).last_run
+            due = schedule.next_run(datetime.now(UTC), datetime.fromtimestamp(last, UTC) if last else None)
+            wait = (due - datetime.now(UTC)).total_seconds()
+            if wait > 0:
+                self.stopping.wait(min(wait, 60))  # checked again each minute: a command's run moves the next one
+                continue
+            run_once(self.settings)
+
+
+def run_once(settings: Settings) -> None:
+    log.info("Backup of users' files: starting (%s)", settings["BACKUP_SCHEDULE"])
+    try:
+        status = backups.back_up(docker_host.client(timeout=backups.RUN_SECONDS), settings, log.info)
+    except (BackupError, docker.errors.DockerException) as error:
+        log.error("Backup of users' files failed: %s", error)
+        return
+    except Exception:  # the schedule goes on; the next run says again what is wrong
+        log.exception("Backup of users' files failed")
+        return
+    log.info("Backup of users' files: %d user(s), %.1f MB new, %.1f MB in all, %.0f s", len(status.users),
+             status.bytes_added / 1e6, status.bytes_total / 1e6, status.duration_seconds)  # fmt: skip
+
+
+def run(args) -> int:
+    logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s backups] %(message)s",
+                        stream=sys.stdout)  # fmt: skip
+    try:
+        settings = load(os.environ, only=SERVICE_SETTINGS)
+    except SettingsError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if settings["BACKUP_SCHEDULE"] and not args.no_schedule:
+        Scheduler(settings).start()
+    from tornado import ioloop
+
+    from appliance.storage.restore_page import application  # JupyterHub's service auth: only in this process
+
+    url = urlsplit(os.environ["JUPYTERHUB_SERVICE_URL"])
+    application(settings, os.environ["JUPYTERHUB_SERVICE_PREFIX"]).listen(url.port or 80, url.hostname)
+    log.info("Serving users' restore page at %s; schedule: %s", os.environ["JUPYTERHUB_SERVICE_PREFIX"],
+             settings["BACKUP_SCHEDULE"] or "off")  # fmt: skip
+    try:
+        ioloop.IOLoop.current().start()
+    except KeyboardInterrupt:
+        log.info("Stopped with the hub")
+    return 0
