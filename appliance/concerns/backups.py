@@ -24,7 +24,7 @@ def check_backups(settings: Settings) -> Outcome:
     try:
         backups.reachable(docker_host.client(), settings)
     except (BackupError, docker.errors.DockerException) as error:
-        if not status.last_success and "no repository" in str(error):
+        if not status.last_run and "no repository" in str(error):  # nothing tried yet: the first run makes it
             return warned(f"no backup has run yet ({where} has no repository)", "`appliance backup --users` makes it")
         return failed(f"the repository {where} cannot be opened: {error}",
                       "check that BACKUP_REPOSITORY is reachable and BACKUP_PASSWORD is its password")  # fmt: skip
