@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from appliance.broker.policy import Instance, Request, Target, decide, normalised_image, targets
-from appliance.helpers import ARCHIVE_ENTRYPOINT, HOST_VIEW_ENTRYPOINT, RULES_ENTRYPOINT, home_entrypoint
+from appliance.helpers import (
+    ARCHIVE_ENTRYPOINT,
+    HOST_VIEW_ENTRYPOINT,
+    RESTIC_BACKUP_CAPABILITIES,
+    RESTIC_ENTRYPOINT,
+    RESTIC_RESTORE_CAPABILITIES,
+    RULES_ENTRYPOINT,
+    home_entrypoint,
+)
 from appliance.labels import LABEL_HELPER_FOR, LABEL_HUB_OF, LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
 
 RECORDED = sorted((Path(__file__).parent / "broker_requests").glob("*.jsonl"))
@@ -270,6 +278,56 @@ def test_reading_every_file_is_only_for_the_archive_helper_writing_only_the_arch
     for refused in (writes_the_volume, networked, other_program):
         verdict = create(refused, found)
         assert not verdict and "DAC_READ_SEARCH is only for the archive helper" in verdict.rule
+
+
+BACKED_UP = Instance("course", OWN_IMAGE, frozenset({USER_IMAGE}), "course-net", backup_repository="/srv/backups")
+ALICES_VOLUME = "jupyterhub-user-alice:/volumes/jupyterhub-user-alice"
+
+
+def restic_helper(capabilities: list[str], binds: list[str], network: str = "none") -> dict:
+    body = helper(RESTIC_ENTRYPOINT, network, capabilities)
+    body["HostConfig"]["Binds"] = binds
+    return body
+
+
+def test_the_restic_helper_reads_every_file_and_writes_only_the_repository():
+    backup = restic_helper(RESTIC_BACKUP_CAPABILITIES, [f"{ALICES_VOLUME}:ro", "/srv/backups:/repository:rw"])
+    assert create(backup, instance=BACKED_UP).rule.startswith("a hardened restic helper of course")
+    repository = "/srv/backups:/repository:rw"
+    refused = {
+        "writes a volume": restic_helper(RESTIC_BACKUP_CAPABILITIES, [f"{ALICES_VOLUME}:rw", repository]),
+        "networked": restic_helper(RESTIC_BACKUP_CAPABILITIES, [f"{ALICES_VOLUME}:ro", repository], "course-net"),
+        "another host folder": restic_helper(RESTIC_BACKUP_CAPABILITIES, ["/etc:/repository:rw"]),
+        "repository elsewhere": restic_helper(RESTIC_BACKUP_CAPABILITIES, ["/srv/backups:/volumes/x:rw"]),
+        "more capabilities": restic_helper([*RESTIC_BACKUP_CAPABILITIES, "SYS_ADMIN"], ["/srv/backups:/repository:rw"]),
+    }  # fmt: skip
+    for why, body in refused.items():
+        assert not create(body, instance=BACKED_UP), why
+    other_program = copy.deepcopy(backup)
+    other_program["Entrypoint"] = ["sh", "-c", "cp -a /volumes /repository"]
+    assert not create(other_program, instance=BACKED_UP)
+
+
+def test_the_restic_helper_restores_into_one_volume_reading_the_repository():
+    restore = restic_helper(RESTIC_RESTORE_CAPABILITIES, [f"{ALICES_VOLUME}:rw", "/srv/backups:/repository:ro"])
+    assert create(restore, instance=BACKED_UP).rule.startswith("a hardened restic restore helper of course")
+    writes_the_repository = restic_helper(
+        RESTIC_RESTORE_CAPABILITIES, [f"{ALICES_VOLUME}:rw", "/srv/backups:/repository:rw"]
+    )
+    writes_nothing_else = restic_helper(RESTIC_RESTORE_CAPABILITIES, ["/srv/backups:/repository:ro"])
+    for body in (writes_the_repository, writes_nothing_else):
+        assert not create(body, instance=BACKED_UP)
+
+
+def test_the_restic_helper_has_the_network_only_for_a_repository_url():
+    url_repository = Instance("course", OWN_IMAGE, frozenset({USER_IMAGE}), "course-net")
+    assert create(
+        restic_helper(RESTIC_BACKUP_CAPABILITIES, [f"{ALICES_VOLUME}:ro"], "course-net"), instance=url_repository
+    )
+    assert not create(
+        restic_helper(RESTIC_BACKUP_CAPABILITIES, [f"{ALICES_VOLUME}:ro"], "host"), instance=url_repository
+    )
+    assert not create(restic_helper([], ["/srv/backups:/repository:rw"]), instance=url_repository), "no host folder"
 
 
 def test_system_mode_binds_the_users_home_and_the_account_files_read_only():
