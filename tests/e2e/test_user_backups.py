@@ -3,15 +3,17 @@ little; a lost volume comes back whole; a restore into a new folder while the se
 files on a page of the hub and never see another's; retention prunes; the schedule fires; a wrong password and an
 unreachable repository are said clearly while the hub stays up."""
 
+import json
 import re
 import shutil
 import subprocess
+import tarfile
 import time
 
 import pytest
 import requests
 
-from harness.compose import RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, Stack, doctor
+from harness.compose import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, Stack, doctor
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 from harness.hub_client import HubClient, wait_until
 from tests.e2e.user_files import checksums, writing
@@ -20,6 +22,16 @@ FILES = ("work/data/a.bin", "work/data/deep/b.bin", "work/notes.txt", ".gitconfi
 METRICS_TOKEN = "backups-metrics-token-0123456789abcdef"
 # Each volume keeps its last two snapshots: the third backup forgets the first.
 KEEP = "last=2"
+# A profile's shared volume (the appliance makes it at the first spawn), in the backups with BACKUP_SHARED_VOLUMES.
+SCRATCH_VOLUME = f"appliance-e2e-backup-scratch-{RUN_ID}"
+PROFILES = f"""\
+profiles:
+  - name: class
+    display_name: Class
+    default: true
+    volumes:
+      - {{name: {SCRATCH_VOLUME}, mount_path: /home/jovyan/scratch, read_only: false}}
+"""
 
 
 def code_writing(seed: int) -> str:
@@ -44,9 +56,13 @@ def repository(tmp_path_factory, docker_client):
 
 
 @pytest.fixture(scope="module")
-def stack(stack_factory, repository) -> Stack:
+def stack(stack_factory, repository, tmp_path_factory) -> Stack:
+    profiles_dir = tmp_path_factory.mktemp("profiles")
+    (profiles_dir / "profiles.yml").write_text(PROFILES)
     return stack_factory(
         {
+            "PROFILES_DIR": str(profiles_dir),
+            "BACKUP_SHARED_VOLUMES": "true",
             "ADMIN_PASSWORD": ADMIN_PASSWORD,
             "USER_PASSWORD": USER_PASSWORD,
             "ALLOWED_USERS": "alice,bob",
@@ -116,11 +132,27 @@ def test_the_second_backup_adds_under_2_mb(two_backups):
     assert two_backups["second"] - two_backups["first"] < 2 * 1024**2
 
 
-def test_the_hub_database_is_in_the_same_repository(stack, two_backups):
+def test_the_hub_database_and_shared_volumes_are_in_the_same_repository(stack, two_backups):
     result = appliance(stack, "snapshots")
     assert result.returncode == 0, result.stderr
-    hub_rows = [row.split() for row in result.stdout.splitlines()[1:] if row.split()[3] == "hub"]
-    assert len(hub_rows) == 2
+    rows = [row.split() for row in result.stdout.splitlines()[1:]]
+    assert len([row for row in rows if row[3] == "hub"]) == 2
+    assert [row[6] for row in rows if row[3] == "shared"] == [SCRATCH_VOLUME] * 2
+
+
+def test_the_hubs_dump_comes_back_with_restic_alone(stack, repository, docker_client, two_backups, tmp_path):
+    """docs/backups.md's recipe: restic dump of the newest hub snapshot gives `appliance restore`'s archive."""
+    password = appliance(stack, "backup", "--show-password").stdout.strip()
+    dump = "restic -r /repository --no-cache --no-lock dump --tag kind=hub latest /hub-dumps/appliance-backup.tar.gz"
+    docker_client.containers.run(
+        HUB_IMAGE, ["sh", "-c", f"{dump} > /out/hub.tar.gz && chmod 644 /out/hub.tar.gz"], entrypoint=[], user="0",
+        network_mode="none", remove=True, environment={"RESTIC_PASSWORD": password}, labels={TEST_RUN_LABEL: RUN_ID},
+        volumes={str(repository): {"bind": "/repository", "mode": "ro"}, str(tmp_path): {"bind": "/out", "mode": "rw"}},
+    )  # fmt: skip
+    with tarfile.open(tmp_path / "hub.tar.gz", mode="r:gz") as tar:
+        assert {"manifest.json", "jupyterhub.sqlite"} <= set(tar.getnames())
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest["format"] == "jupyterhub-appliance-backup/1"
 
 
 def test_a_restore_into_a_folder_while_the_server_runs(stack, users, two_backups):
