@@ -65,6 +65,8 @@ class SettingValues(TypedDict):
     DELETED_USER_DATA: str
     BACKUP_REPOSITORY: Repository | None
     BACKUP_PASSWORD: str | None
+    BACKUP_S3_ACCESS_KEY_ID: str | None
+    BACKUP_S3_SECRET_ACCESS_KEY: str | None
     BACKUP_SCHEDULE: Schedule | None
     BACKUP_KEEP: Retention
     BACKUP_SHARED_VOLUMES: bool

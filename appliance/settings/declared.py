@@ -259,8 +259,9 @@ SERVER_SETTINGS = (
     Setting(
         "BACKUP_REPOSITORY",
         "Where restic keeps encrypted, deduplicated snapshots of users' volumes and the hub's database: a folder "
-        "on the host (mounted where restic runs) or a restic repository URL (sftp:, s3:, rest:, …). Unset: no "
-        "backups of users' files. Docker mode only (docs/backups.md).",
+        "on the host (mounted where restic runs), an S3-compatible bucket (s3:https://host/bucket) or restic's "
+        "rest-server (rest:https://user:password@host/). Unset: no backups of users' files. Docker mode only "
+        "(docs/backups.md).",
         BackupRepository(),
         group="Backups",
     ),
@@ -271,6 +272,19 @@ SERVER_SETTINGS = (
         "away from this host.",
         Text(min_length=16, describe="any text"),
         default_doc="generated",
+        secret=True,
+        group="Backups",
+    ),
+    Setting(
+        "BACKUP_S3_ACCESS_KEY_ID",
+        "The access key of an s3: BACKUP_REPOSITORY.",
+        Text(min_length=1),
+        group="Backups",
+    ),
+    Setting(
+        "BACKUP_S3_SECRET_ACCESS_KEY",
+        "The secret key of an s3: BACKUP_REPOSITORY.",
+        Text(min_length=1),
         secret=True,
         group="Backups",
     ),

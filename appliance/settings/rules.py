@@ -231,6 +231,7 @@ def certificate_key_mismatch(cert_path: str, key_path: str) -> Problem | None:
 
 
 BACKUP_OPTIONS = ("BACKUP_PASSWORD", "BACKUP_SCHEDULE", "BACKUP_KEEP", "BACKUP_SHARED_VOLUMES")
+S3_KEYS = ("BACKUP_S3_ACCESS_KEY_ID", "BACKUP_S3_SECRET_ACCESS_KEY")
 
 
 def backup_problems(values: Settings, chosen: frozenset[str]) -> list[Problem]:
@@ -239,9 +240,15 @@ def backup_problems(values: Settings, chosen: frozenset[str]) -> list[Problem]:
     if repository is None:
         return [
             Problem(name, "set", "means nothing without BACKUP_REPOSITORY", "set BACKUP_REPOSITORY, or unset it")
-            for name in BACKUP_OPTIONS
+            for name in (*BACKUP_OPTIONS, *S3_KEYS)
             if name in chosen
         ]
+    s3 = str(repository).startswith("s3:")
+    for name in S3_KEYS:
+        if s3 and not value_of(values, name):
+            return [Problem(name, "unset", "an s3: BACKUP_REPOSITORY needs both keys", "set the bucket's keys")]
+        if not s3 and value_of(values, name):
+            return [Problem(name, "set", "is only for an s3: BACKUP_REPOSITORY", "unset it")]
     if values["SPAWNER_MODE"] != "docker":
         return [
             Problem(

@@ -7,8 +7,11 @@ from datetime import datetime, timedelta
 
 from appliance.kinds import Invalid
 
-# restic's repository URL schemes (restic's docs, "Preparing a new repository").
-REPOSITORY_SCHEMES = ("sftp", "rest", "s3", "b2", "azure", "gs", "swift", "rclone")
+# The restic repository URLs the appliance can give credentials to: rest (restic's rest-server; user and password
+# in the URL) and s3 (BACKUP_S3_ACCESS_KEY_ID and BACKUP_S3_SECRET_ACCESS_KEY). Other backends need files or
+# programs (an SSH key and client, a cloud's credentials file) that the helpers do not carry.
+REPOSITORY_SCHEMES = ("rest", "s3")
+UNSUPPORTED_SCHEMES = ("sftp", "b2", "azure", "gs", "swift", "rclone")
 RETENTION_PERIODS = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 SHORTEST_INTERVAL_SECONDS = 10
@@ -41,6 +44,11 @@ class BackupRepository:
                 raise Invalid(f"must be {self.allowed}; a folder other than /, with no trailing slash and no ..")
             return Repository(raw)
         scheme = raw.split(":", 1)[0]
+        if scheme in UNSUPPORTED_SCHEMES:
+            raise Invalid(
+                f"must be {self.allowed}: restic's {scheme}: backend needs files or programs that the appliance's "
+                "helpers do not carry (serve it with restic's rest-server, or use s3:)"
+            )
         if ":" not in raw or scheme not in REPOSITORY_SCHEMES or not raw.split(":", 1)[1]:
             raise Invalid(f"must be {self.allowed}")
         return Repository(raw)

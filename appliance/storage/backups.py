@@ -110,6 +110,16 @@ def repository_of(settings: Settings) -> Repository:
     return present(settings["BACKUP_REPOSITORY"])
 
 
+def s3_keys(settings: Settings) -> dict[str, str]:
+    """An s3: repository's keys, as restic reads them."""
+    if not settings["BACKUP_S3_ACCESS_KEY_ID"]:
+        return {}
+    return {
+        "AWS_ACCESS_KEY_ID": str(settings["BACKUP_S3_ACCESS_KEY_ID"]),
+        "AWS_SECRET_ACCESS_KEY": str(settings["BACKUP_S3_SECRET_ACCESS_KEY"]),
+    }
+
+
 def password_of(settings: Settings) -> str:
     """BACKUP_PASSWORD as set, else as the hub stored it at its first start with a repository."""
     explicit = value_of(settings, "BACKUP_PASSWORD")
@@ -150,6 +160,7 @@ def run_restic(
         "RESTIC_JOB": json.dumps(job),
         "BACKUP_HOST": settings["APPLIANCE_INSTANCE"],
         "TMPDIR": "/tmp",
+        **s3_keys(settings),
     }
     labels = {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"], LABEL_HELPER_FOR: helper_for}
     options = {

@@ -39,9 +39,7 @@ def problems_of(environ: dict[str, str]) -> dict[str, str]:
     return {problem.name: str(problem) for problem in raised.value.problems}
 
 
-@pytest.mark.parametrize(
-    "raw", ["/srv/backups", "sftp:backup@host:/srv/restic", "s3:https://s3.example.org/bucket", "rest:http://h:8000/"]
-)
+@pytest.mark.parametrize("raw", ["/srv/backups", "s3:https://s3.example.org/bucket", "rest:http://h:8000/"])
 def test_a_repository_is_a_host_folder_or_a_restic_url(raw):
     repository = BackupRepository()(raw)
     assert str(repository) == raw and repository.host_path == (raw if raw.startswith("/") else "")
@@ -51,6 +49,19 @@ def test_a_repository_is_a_host_folder_or_a_restic_url(raw):
 def test_other_repositories_are_refused_saying_what_is_allowed(raw):
     with pytest.raises(Invalid, match="an absolute folder on the host, or a restic repository URL"):
         BackupRepository()(raw)
+
+
+def test_backends_whose_credentials_the_helpers_cannot_carry_are_refused_with_the_alternatives():
+    with pytest.raises(Invalid, match=r"sftp: backend needs files or programs .* rest-server, or use s3:"):
+        BackupRepository()("sftp:backup@host:/srv/restic")
+
+
+def test_an_s3_repository_needs_both_keys_which_only_it_takes():
+    s3 = {**BACKED_UP, "BACKUP_REPOSITORY": "s3:https://s3.example.org/bucket"}
+    assert set(problems_of({**s3, "BACKUP_S3_ACCESS_KEY_ID": "key"})) == {"BACKUP_S3_SECRET_ACCESS_KEY"}
+    assert "only for an s3:" in problems_of({**BACKED_UP, "BACKUP_S3_ACCESS_KEY_ID": "key"})["BACKUP_S3_ACCESS_KEY_ID"]
+    keys = {"BACKUP_S3_ACCESS_KEY_ID": "key", "BACKUP_S3_SECRET_ACCESS_KEY": "secret"}
+    assert backups.s3_keys(load({**s3, **keys})) == {"AWS_ACCESS_KEY_ID": "key", "AWS_SECRET_ACCESS_KEY": "secret"}
 
 
 def test_a_schedule_is_a_time_of_day_an_interval_or_off():
