@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # An older JupyterHub, whose databases (sqlite and PostgreSQL) the upgrade tests start from.
 OLD_HUB := .cache/jupyterhub-5.4.6
 
-.PHONY: test test-unit test-e2e images lint docs docs-site diagram lock engine browser bench bench-scale
+.PHONY: test test-unit test-e2e images lint docs docs-site diagram lock engine browser bench bench-scale bench-backup
 
 test: lint docs-site test-unit images test-e2e
 
@@ -52,6 +52,11 @@ bench: $(VENV)/.installed images
 # 15 minutes on 2 cores; a small version runs in `make test`. Not part of `make test`.
 bench-scale: $(VENV)/.installed images
 	$(PY) -m bench.scale
+
+# Backups of users' files: first and second restic backup of 1 GB across 20 users (1 % changed) against a plain
+# tar of the same data, and one user's restore; writes bench/results/backup-*. A few minutes. Not part of `make test`.
+bench-backup: $(VENV)/.installed images
+	$(PY) -m bench.backup
 
 docs: $(VENV)/.installed
 	$(PY) -m appliance docs --write
