@@ -56,9 +56,10 @@ def users_backup_command(args) -> int:
         status = backups.back_up(engine, settings, progress_report())
     except (BackupError, docker.errors.DockerException) as error:
         say(f"The backup of users' files failed: {error}")
+        backups.tell_hub_log(f"`appliance backup --users` failed: {error}")
         return 1
-    say(f"Backed up {len(status.users)} user(s): {status.bytes_added / 1e6:.1f} MB new, "
-        f"{status.bytes_total / 1e6:.1f} MB in all, in {status.duration_seconds:.0f} s")  # fmt: skip
+    say(f"Backed up {backups.summary(status)}")
+    backups.tell_hub_log(f"`appliance backup --users` backed up {backups.summary(status)}")
     return 0
 
 

@@ -62,14 +62,13 @@ class Schedule:
     interval: int = 0
     time_of_day: tuple[int, int] | None = None
 
-    def next_run(self, now: datetime, last: datetime | None) -> datetime:
-        """When the next run is due: an interval after the last run (now when there was none), or the next
-        time of day after now."""
+    def next_run(self, after: datetime) -> datetime:
+        """The first run due after `after` (the last run): an interval later, or the next time of day."""
         if self.interval:
-            return last + timedelta(seconds=self.interval) if last else now
+            return after + timedelta(seconds=self.interval)
         hour, minute = self.time_of_day or (0, 0)
-        today = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
-        return today if today > now else today + timedelta(days=1)
+        same_day = after.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        return same_day if same_day > after else same_day + timedelta(days=1)
 
     @property
     def period_seconds(self) -> int:

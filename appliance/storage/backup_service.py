@@ -5,6 +5,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -69,31 +70,38 @@ class Scheduler(threading.Thread):
     def __init__(self, settings: Settings):
         super().__init__(name="backup-schedule", daemon=True)
         self.settings, self.stopping = settings, threading.Event()
+        self.started, self.attempted = datetime.now(UTC), 0.0
 
     def run(self) -> None:
-        schedule = present(self.settings["BACKUP_SCHEDULE"])
         while not self.stopping.is_set():
-            last = backups.read_status(self.settings).last_run
-            due = schedule.next_run(datetime.now(UTC), datetime.fromtimestamp(last, UTC) if last else None)
-            wait = (due - datetime.now(UTC)).total_seconds()
+            wait = (self.due() - datetime.now(UTC)).total_seconds()
             if wait > 0:
                 self.stopping.wait(min(wait, 60))  # checked again each minute: a command's run moves the next one
                 continue
+            self.attempted = time.time()
             run_once(self.settings)
+
+    def due(self) -> datetime:
+        """After the last run (a command's too, or this schedule's last attempt, even a refused one); with no run
+        yet, an interval schedule runs at once and a daily one at its next time."""
+        schedule = present(self.settings["BACKUP_SCHEDULE"])
+        last = max(backups.read_status(self.settings).last_run, self.attempted)
+        if last:
+            return schedule.next_run(datetime.fromtimestamp(last, UTC))
+        return self.started if schedule.interval else schedule.next_run(self.started)
 
 
 def run_once(settings: Settings) -> None:
-    log.info("Backup of users' files: starting (%s)", settings["BACKUP_SCHEDULE"])
+    log.info("Scheduled backup of users' files (%s): starting", settings["BACKUP_SCHEDULE"])
     try:
         status = backups.back_up(docker_host.client(timeout=backups.RUN_SECONDS), settings, log.info)
     except (BackupError, docker.errors.DockerException) as error:
-        log.error("Backup of users' files failed: %s", error)
+        log.error("Scheduled backup failed: %s", error)
         return
     except Exception:  # the schedule goes on; the next run says again what is wrong
-        log.exception("Backup of users' files failed")
+        log.exception("Scheduled backup failed")
         return
-    log.info("Backup of users' files: %d user(s), %.1f MB new, %.1f MB in all, %.0f s", len(status.users),
-             status.bytes_added / 1e6, status.bytes_total / 1e6, status.duration_seconds)  # fmt: skip
+    log.info("Scheduled backup: %s", backups.summary(status))
 
 
 def run(args) -> int:

@@ -31,6 +31,7 @@ from appliance.helpers import (
 )
 from appliance.labels import LABEL_HELPER_FOR, LABEL_INSTANCE, LABEL_SERVER, LABEL_SHARED, LABEL_USER
 from appliance.layout import BACKUP_STAGING_DIR, BACKUP_STATUS_FILE
+from appliance.redaction import without_credentials
 from appliance.secret_store import STORED_BY_SETTING, StoredSecretError, read_stored, secret_path
 from appliance.storage.backup_kinds import Repository
 from appliance.storage.lifecycle import users_with_servers
@@ -41,6 +42,8 @@ RUN_SECONDS = 12 * 3600
 QUICK_SECONDS = 600
 HUB_DUMP_NAME = "appliance-backup.tar.gz"
 HUB_USER = "(hub)"
+# The hub container's main process's stdout: what `docker compose logs hub` shows.
+HUB_LOG = "/proc/1/fd/1"
 
 
 class BackupError(Exception):
@@ -176,7 +179,7 @@ def run_restic(
     ) as helper:  # fmt: skip
         errors = []
         for line in helper.logs(stdout=False, stderr=True, stream=True, follow=True):
-            text = line.decode(errors="replace").strip()
+            text = helper_line(line)
             errors.append(text)
             if not text.startswith("restic failed:"):
                 report(f"  {text}")
@@ -186,6 +189,11 @@ def run_restic(
         said = [line for line in errors if line.startswith("restic failed:")] or errors[-1:]
         raise BackupError(plain_error(said[-1] if said else f"the restic helper exited with {status}"))
     return json.loads(output)
+
+
+def helper_line(line: bytes) -> str:
+    """A line of the helper's stderr as it may be shown or logged: restic may name the repository's URL."""
+    return without_credentials(line.decode(errors="replace").strip())
 
 
 def plain_error(text: str) -> str:
@@ -259,17 +267,18 @@ def one_run_at_a_time(settings: Settings) -> Iterator[None]:
 def back_up(engine: docker.DockerClient, settings: Settings, report: Report) -> RunStatus:
     """Snapshot every user volume, the shared ones when asked and the hub's dump; then forget and prune by
     BACKUP_KEEP. The status (kept in DATA_DIR) says how it went; a failure raises BackupError after it is kept."""
-    started = time.time()
-    status = read_status(settings)
-    status.last_run = started
-    try:
-        with one_run_at_a_time(settings):
+    with one_run_at_a_time(settings):  # a run refused here leaves the running one's status alone
+        started = time.time()
+        status = read_status(settings)
+        status.last_run = started
+        write_status(settings, status)
+        try:
             result = snapshot_all(engine, settings, report)
             forget_old(engine, settings, report)
-    except (BackupError, docker.errors.DockerException) as error:
-        status.last_error = str(error)
-        write_status(settings, status)
-        raise BackupError(str(error)) from None
+        except (BackupError, docker.errors.DockerException) as error:
+            status.last_error = str(error)
+            write_status(settings, status)
+            raise BackupError(str(error)) from None
     status.last_success, status.duration_seconds, status.last_error = time.time(), time.time() - started, ""
     status.bytes_added = sum(one["bytes_added"] for one in result["snapshots"])
     status.bytes_total = sum(one["bytes_total"] for one in result["snapshots"])
@@ -312,6 +321,20 @@ def forget_old(engine: docker.DockerClient, settings: Settings, report: Report) 
     report(f"Retention ({settings['BACKUP_KEEP']}): forgot {removed} snapshot(s), pruned what only they held")
 
 
+def summary(status: RunStatus) -> str:
+    """What a run did, as the command, the schedule and the hub's log say it: users, bytes new and in all, time."""
+    return (f"{len(status.users)} user(s): {status.bytes_added / 1e6:.1f} MB new, {status.bytes_total / 1e6:.1f} MB "
+            f"in all, in {status.duration_seconds:.0f} s")  # fmt: skip
+
+
+def tell_hub_log(line: str) -> None:
+    """A line in the hub's log (`docker compose logs hub`) from a command run in the hub container: its main
+    process's stdout. Elsewhere (no staging folder: not the hub container) nothing is written."""
+    if os.getpid() != 1 and Path(BACKUP_STAGING_DIR).is_dir():
+        with contextlib.suppress(OSError), open(HUB_LOG, "a") as log:
+            log.write(f"[backups] {line}\n")
+
+
 def per_user(snapshots: list[dict]) -> dict[str, dict[str, int]]:
     found: dict[str, dict[str, int]] = {}
     for one in snapshots:
@@ -324,8 +347,6 @@ def per_user(snapshots: list[dict]) -> dict[str, dict[str, int]]:
 
 def redacted(repository: Repository) -> str:
     """The repository as it may be logged: a URL's credentials left out."""
-    from appliance.redaction import without_credentials
-
     return without_credentials(repository.raw)
 
 

@@ -219,6 +219,7 @@ def test_a_lost_volume_comes_back_whole_and_others_are_untouched(stack, users, t
 
 def test_retention_prunes_and_metrics_and_doctor_tell(stack, users, two_backups):
     summary = backed_up(stack)
+    assert "`appliance backup --users` backed up 2 user(s)" in stack.logs(), "a command's run is in the hub's log too"
     assert re.search(r"forgot [1-9]\d* snapshot", summary)
     assert len(snapshot_rows(stack, "bob")) == 2, f"BACKUP_KEEP={KEEP} keeps two per volume"
     metrics = requests.get(f"{stack.url}/hub/metrics", headers={"Authorization": f"token {METRICS_TOKEN}"}, timeout=30)
@@ -249,7 +250,7 @@ def test_the_schedule_fires(stack, two_backups):
     stack.change_env(BACKUP_SCHEDULE="10s", BACKUP_KEEP="last=5")
     stack.run_compose("up", "-d", "hub")
     stack.wait_healthy()
-    wait_until(lambda: "Backup of users' files: 2 user(s)" in stack.logs(), "a scheduled backup", seconds=180)
+    wait_until(lambda: "Scheduled backup: 2 user(s)" in stack.logs(), "a scheduled backup", seconds=180)
     assert len(snapshot_rows(stack, "bob")) > before
 
 
@@ -261,7 +262,7 @@ def unreachable(stack_factory) -> Stack:
 
 
 def test_an_unreachable_repository_never_stops_the_hub(unreachable):
-    wait_until(lambda: "Backup of users' files failed" in unreachable.logs(), "a failed scheduled backup", seconds=120)
+    wait_until(lambda: "Scheduled backup failed" in unreachable.logs(), "a failed scheduled backup", seconds=120)
     assert requests.get(f"{unreachable.url}/hub/health", timeout=10).ok
     code, rows, report = doctor(unreachable)
     assert rows.get("backups") == "FAIL" and code == 1, report

@@ -21,7 +21,7 @@ from appliance.settings import SettingsError, load
 from appliance.storage import backups
 from appliance.storage.backup_kinds import BackupRepository, BackupRetention, BackupSchedule
 from appliance.storage.backup_metrics import BackupMetrics
-from appliance.storage.backup_service import SERVICE_SETTINGS, service_environment
+from appliance.storage.backup_service import SERVICE_SETTINGS, Scheduler, service_environment
 from appliance.storage.backups import BackupError, RunStatus, Snapshot
 
 SECRETS = {
@@ -31,6 +31,7 @@ SECRETS = {
     "ADMIN_PASSWORD": "x" * 32,
 }
 BACKED_UP = {**SECRETS, "BACKUP_REPOSITORY": "/srv/backups"}
+NOW = 1_800_000_000.0
 
 
 def problems_of(environ: dict[str, str]) -> dict[str, str]:
@@ -65,15 +66,26 @@ def test_an_s3_repository_needs_both_keys_which_only_it_takes():
 
 
 def test_a_schedule_is_a_time_of_day_an_interval_or_off():
-    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    last = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
     daily = BackupSchedule()("02:30")
-    assert daily.next_run(now, None) == datetime(2026, 12, 8, 2, 30, tzinfo=UTC)
-    assert daily.next_run(now.replace(hour=1), now) == datetime(2026, 12, 7, 2, 30, tzinfo=UTC)
+    assert daily.next_run(last) == datetime(2026, 12, 8, 2, 30, tzinfo=UTC)
+    assert daily.next_run(last.replace(hour=1)) == datetime(2026, 12, 7, 2, 30, tzinfo=UTC)
     hourly = BackupSchedule()("6h")
-    assert hourly.next_run(now, None) == now, "no run yet: now"
-    assert hourly.next_run(now, now - timedelta(hours=1)) == now + timedelta(hours=5)
+    assert hourly.next_run(last) == last + timedelta(hours=6)
     assert hourly.period_seconds == 6 * 3600 and daily.period_seconds == 86400
     assert BackupSchedule()("off") is None
+
+
+def test_the_scheduler_runs_after_the_last_run_or_attempt(tmp_path):
+    settings = load({**BACKED_UP, "DATA_DIR": str(tmp_path), "BACKUP_SCHEDULE": "1h"})
+    scheduler = Scheduler(settings)
+    assert scheduler.due() == scheduler.started, "an interval schedule with no run yet runs at once"
+    backups.write_status(settings, RunStatus(last_run=NOW))
+    assert scheduler.due() == datetime.fromtimestamp(NOW + 3600, UTC)
+    scheduler.attempted = NOW + 100  # refused: a command's run held the lock
+    assert scheduler.due() == datetime.fromtimestamp(NOW + 3700, UTC)
+    daily = Scheduler(load({**BACKED_UP, "DATA_DIR": str(tmp_path / "new"), "BACKUP_SCHEDULE": "02:00"}))
+    assert daily.due() > daily.started and daily.due().hour == 2
 
 
 @pytest.mark.parametrize("raw", ["2:30", "24:00", "5s", "1w", "daily", "-1h"])
@@ -165,6 +177,13 @@ def test_a_folder_to_restore_stays_inside_the_home(folder):
     assert backups.safe_folder("/work/data/") == "work/data" and backups.safe_folder("") == ""
 
 
+def test_the_helpers_lines_never_show_a_repository_urls_password():
+    line = (
+        b"restic failed: Fatal: unable to open config file: Get rest:https://lab:hunter2-secret@backup.example/config"
+    )
+    assert "hunter2-secret" not in backups.helper_line(line)
+
+
 def test_restics_words_come_with_what_to_do():
     assert "BACKUP_PASSWORD is not the repository's password" in backups.plain_error(
         "restic failed: Fatal: wrong password or no key found"
@@ -172,7 +191,6 @@ def test_restics_words_come_with_what_to_do():
 
 
 DAILY = load({**BACKED_UP, "BACKUP_SCHEDULE": "02:00"})
-NOW = 1_800_000_000.0
 
 
 @pytest.mark.parametrize(
