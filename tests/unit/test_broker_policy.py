@@ -65,6 +65,15 @@ def test_fixtures_were_recorded_in_every_mode():
     assert len(recorded_requests()) > 100
 
 
+def test_the_restic_helpers_backups_and_restores_were_recorded():
+    capabilities = {
+        tuple(sorted(request.body["HostConfig"].get("CapAdd") or ()))
+        for _, _, request, _ in recorded_requests()
+        if request.path.endswith("/containers/create") and request.body.get("Entrypoint") == RESTIC_ENTRYPOINT
+    }
+    assert {(), tuple(RESTIC_BACKUP_CAPABILITIES), tuple(sorted(RESTIC_RESTORE_CAPABILITIES))} <= capabilities
+
+
 def recorded_server_create() -> tuple[Instance, Request, dict]:
     """The first user server's create recorded in docker mode, with the instance and labels it was decided on."""
     for name, instance, request, found in recorded_requests():
