@@ -16,6 +16,7 @@ import requests
 from harness.compose import HUB_IMAGE, RUN_ID, SINGLEUSER_IMAGE, TEST_RUN_LABEL, Stack, doctor
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 from harness.hub_client import HubClient, wait_until
+from tests.e2e.canaries import INTERNET, wait_for_listener
 from tests.e2e.user_files import checksums, writing
 
 FILES = ("work/data/a.bin", "work/data/deep/b.bin", "work/notes.txt", ".gitconfig", ".ssh/id_ed25519")
@@ -268,3 +269,46 @@ def test_an_unreachable_repository_never_stops_the_hub(unreachable):
     assert rows.get("backups") == "FAIL" and code == 1, report
     result = appliance(unreachable, "backup", "--users")
     assert result.returncode == 1 and "connection refused" in result.stderr.lower(), result.stderr
+
+
+REST_PORT = 8000
+REST_PASSWORD = "rest-server-password-never-shown"
+
+
+@pytest.fixture(scope="module")
+def rest_server(canaries, tmp_path_factory):
+    """A restic REST repository (`rclone serve restic`, Debian's rclone) with basic auth, at the "internet" address
+    of this run's canary namespace: a remote repository that the helpers reach over the instance's network."""
+    folder = tmp_path_factory.mktemp("rest-repository")
+    command = ["ip", "netns", "exec", canaries.namespace, "rclone", "serve", "restic", "--addr",
+               f"{INTERNET}:{REST_PORT}", "--user", "lab", "--pass", REST_PASSWORD, str(folder)]  # fmt: skip
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_listener(INTERNET, REST_PORT)
+        yield folder
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def remote(stack_factory, rest_server) -> Stack:
+    return stack_factory.beside({
+        "ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_PASSWORD": USER_PASSWORD, "ALLOWED_USERS": "carol",
+        "BACKUP_REPOSITORY": f"rest:http://lab:{REST_PASSWORD}@{INTERNET}:{REST_PORT}/", "BACKUP_SCHEDULE": "off",
+    })  # fmt: skip
+
+
+def test_a_remote_repository_backs_up_and_restores_and_its_password_is_never_shown(remote, rest_server):
+    carol = remote.client_for().login("carol", USER_PASSWORD)
+    carol.ensure_running()
+    carol.run_once(code_writing(7))
+    original = carol.run_once(code_checksums())
+    backup = appliance(remote, "backup", "--users")
+    assert backup.returncode == 0, backup.stderr
+    assert "Backed up 1 user(s)" in backup.stderr and any(rest_server.rglob("snapshots/*")), "in the remote repository"
+    restored = appliance(remote, "restore-user", "carol", "--into", "from-remote")
+    assert restored.returncode == 0, restored.stderr
+    assert carol.run_once(code_checksums("/home/jovyan/from-remote"), notebook="remote.ipynb") == original
+    shown = backup.stdout + backup.stderr + restored.stderr + appliance(remote, "check").stdout + remote.logs()
+    assert REST_PASSWORD not in shown and f"rest:http://lab:<redacted>@{INTERNET}" in backup.stderr
