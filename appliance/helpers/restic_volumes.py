@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -121,7 +122,8 @@ def restore(job: dict, host: str) -> dict:
     if partial.exists():
         shutil.rmtree(partial)  # a restore that was stopped midway: ours, never the user's
     try:
-        restic("--no-lock", "restore", job["snapshot"], "--target", str(partial), "--include", source)
+        with Restoring(partial):
+            restic("--no-lock", "restore", job["snapshot"], "--target", str(partial), "--include", source)
         restored = partial / source.lstrip("/")
         if not restored.exists():
             raise ResticError(f"the snapshot holds no {source.removeprefix(volume_path).lstrip('/') or 'files'}")
@@ -136,6 +138,27 @@ def restore(job: dict, host: str) -> dict:
             shutil.rmtree(partial)
     files = sum(len(names) for _, _, names in os.walk(target))
     return {"restored_into": target.name if job["into"] else "", "files": files}
+
+
+class Restoring(threading.Thread):
+    """restic restore says nothing until it is done: a line on stderr every few seconds with what has landed."""
+
+    def __init__(self, partial: Path):
+        super().__init__(daemon=True)
+        self.partial, self.done = partial, threading.Event()
+
+    def __enter__(self) -> "Restoring":
+        self.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.done.set()
+        self.join()
+
+    def run(self) -> None:
+        while not self.done.wait(PROGRESS_SECONDS):
+            landed = sum(path.stat().st_size for path in self.partial.rglob("*") if path.is_file())
+            print(f"{landed / 1e6:.1f} MB restored so far", file=sys.stderr, flush=True)
 
 
 def free_place(mount: Path, into: str) -> Path:

@@ -196,11 +196,15 @@ def test_nobody_sees_or_restores_another_users_snapshots(stack, users, two_backu
     assert as_bob.status_code == 403
 
 
-def test_an_admin_sees_any_users_snapshots(stack, users, two_backups):
+def test_an_admin_sees_and_restores_any_users_snapshots(stack, users, two_backups):
     admin = stack.client_for().login("admin", ADMIN_PASSWORD)
     page = admin.session.get(f"{admin.base_url}/services/backups/?user=bob", timeout=30)
     assert page.status_code == 200 and "Backups of bob" in page.text
-    assert len(re.findall(r'name="snapshot" value="[0-9a-f]{64}"', page.text)) == 2
+    ids = re.findall(r'name="snapshot" value="([0-9a-f]{64})"', page.text)
+    assert len(ids) == 2
+    restored = admin.post_form("/services/backups/?user=bob", {"snapshot": ids[0], "folder": ".gitconfig",
+                               "user": "bob"}, form_page="/services/backups/?user=bob")  # fmt: skip
+    assert restored.status_code == 200 and "Restored 1 file(s)" in restored.text, restored.text
 
 
 def test_a_lost_volume_comes_back_whole_and_others_are_untouched(stack, users, two_backups, docker_client):

@@ -4,6 +4,7 @@ helper's placing of restored files."""
 
 import json
 import os
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -254,3 +255,14 @@ def test_the_status_file_survives_a_bad_one(tmp_path):
     assert backups.read_status(settings) == RunStatus()
     backups.write_status(settings, RunStatus(last_run=1.0))
     assert json.loads(path.read_text())["last_run"] == 1.0
+
+
+def test_a_restore_says_what_has_landed_while_restic_works(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(restic_volumes, "PROGRESS_SECONDS", 0.01)
+    (tmp_path / "a.bin").write_bytes(b"x" * 2_000_000)
+    said = ""
+    with restic_volumes.Restoring(tmp_path):
+        deadline = time.monotonic() + 10
+        while "restored so far" not in said and time.monotonic() < deadline:
+            said += capsys.readouterr().err
+    assert "2.0 MB restored so far" in said
