@@ -18,10 +18,10 @@ engine:
 	scripts/ensure-docker.sh
 
 browser:
-	scripts/ensure-browser.sh
+	scripts/ensure-debian-tool.sh chromium $${CHROMIUM:-/usr/bin/chromium}
 
 rclone:
-	scripts/ensure-rclone.sh
+	scripts/ensure-debian-tool.sh rclone rclone
 
 $(OLD_HUB)/.installed-with-psycopg:
 	python3 -m venv $(OLD_HUB)

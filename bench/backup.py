@@ -8,7 +8,6 @@ folder. Prints a table; writes bench/results/backup-<time>.json and .md, and lat
 """
 
 import argparse
-import json
 import re
 import tempfile
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from appliance import docker_host
 from appliance.labels import LABEL_INSTANCE, LABEL_SERVER, LABEL_USER
-from bench.run import BENCH_LABEL, RESULTS, RUN, log, machine
+from bench.run import BENCH_LABEL, RESULTS, RUN, log, machine, write_results
 from harness.compose import SINGLEUSER_IMAGE, Stack
 from harness.credentials import ADMIN_PASSWORD
 
@@ -171,12 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON and markdown")
     args = parser.parse_args(argv)
     results = run(args.users, args.total_mb, args.changed_percent)
-    args.results.mkdir(parents=True, exist_ok=True)
-    stamp = results["when"].replace(":", "").replace("-", "")[:15]
-    (args.results / f"backup-{stamp}.json").write_text(json.dumps(results, indent=2))
     table = markdown(results)
-    (args.results / f"backup-{stamp}.md").write_text(table)
-    (args.results / "latest-backup.md").write_text(table)
+    write_results(args.results, "backup", "latest-backup.md", results, table)
     print(table)
     return 0
 

@@ -582,6 +582,20 @@ def markdown(results: dict) -> str:
     return "\n".join(rows) + "\n"
 
 
+def stamp_of(results: dict) -> str:
+    return results["when"].replace(":", "").replace("-", "")[:15]
+
+
+def write_results(folder: Path, name: str, latest: str, results: dict, table: str) -> str:
+    """`<name>-<time>.json` and `.md` in the folder, the table as `latest` too; returns the time stamp."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = stamp_of(results)
+    (folder / f"{name}-{stamp}.json").write_text(json.dumps(results, indent=2))
+    (folder / f"{name}-{stamp}.md").write_text(table)
+    (folder / latest).write_text(table)
+    return stamp
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--sequential", type=int, default=10, help="spawns one after another")
@@ -602,12 +616,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     results = run(sizes, not args.no_cold_builds)
     results["bench_seconds"] = round(time.monotonic() - started)
-    args.results.mkdir(parents=True, exist_ok=True)
-    stamp = results["when"].replace(":", "").replace("-", "")[:15]
-    (args.results / f"bench-{stamp}.json").write_text(json.dumps(results, indent=2))
     table = markdown(results)
-    (args.results / f"bench-{stamp}.md").write_text(table)
-    (args.results / "latest.md").write_text(table)
+    write_results(args.results, "bench", "latest.md", results, table)
     print(table)
     log(f"done in {results['bench_seconds']} s; written to {args.results}")
     return 0

@@ -16,7 +16,6 @@ read from this machine's /proc/meminfo: run it where the engine runs.
 """
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -47,8 +46,10 @@ from bench.run import (
     log,
     machine,
     rss_megabytes,
+    stamp_of,
     stamped_lines,
     stock_hub,
+    write_results,
 )
 from harness.compose import SINGLEUSER_IMAGE
 from harness.hub_client import Kernel, wait_until
@@ -492,14 +493,12 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args)
     results["bench_seconds"] = round(time.monotonic() - started)
     args.results.mkdir(parents=True, exist_ok=True)
-    stamp = results["when"].replace(":", "").replace("-", "")[:15]
+    stamp = stamp_of(results)
     for hub in ("appliance", "stock"):
         if results[hub]:
             (args.results / f"scale-{stamp}-{hub}-hub.log").write_text(results[hub].pop("hub_log"))
-    (args.results / f"scale-{stamp}.json").write_text(json.dumps(results, indent=2))
     table = markdown(results)
-    (args.results / f"scale-{stamp}.md").write_text(table)
-    (args.results / "latest-scale.md").write_text(table)
+    write_results(args.results, "scale", "latest-scale.md", results, table)
     plots.scale_plot(results, args.results / f"scale-{stamp}.png")
     print(table)
     log(f"done in {results['bench_seconds']} s; written to {args.results}")
