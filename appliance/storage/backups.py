@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import string
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 import docker
 import docker.errors
+from escapism import escape, unescape
 
 from appliance import docker_host, profiles
 from appliance.declarations import Settings, present, value_of
@@ -42,6 +44,7 @@ RUN_SECONDS = 12 * 3600
 QUICK_SECONDS = 600
 HUB_DUMP_NAME = "appliance-backup.tar.gz"
 HUB_USER = "(hub)"
+TAG_SAFE = frozenset(string.ascii_letters + string.digits + "-_.@")
 # The hub container's main process's stdout: what `docker compose logs hub` shows.
 HUB_LOG = "/proc/1/fd/1"
 
@@ -62,7 +65,15 @@ class Item:
 
     def tags(self, instance: str) -> list[str]:
         tags = [f"instance={instance}", f"kind={self.kind}", f"volume={self.volume}"]
-        return tags + ([f"user={self.user}", f"server={self.server}"] if self.kind == "user" else [])
+        if self.kind == "user":
+            tags += [f"user={tag_value(self.user)}", f"server={tag_value(self.server)}"]
+        return tags
+
+
+def tag_value(text: str) -> str:
+    """A name as a restic tag holds it: a comma would split the tag in two (a user `a,b` tagged `user=a` and `b`
+    would be user a's), so it and anything unusual is escaped, reversibly."""
+    return escape(text, safe=TAG_SAFE, escape_char="%")
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,8 @@ class Snapshot:
 
     @classmethod
     def from_restic(cls, found: dict) -> "Snapshot":
-        tags = dict(tag.split("=", 1) for tag in found.get("tags") or () if "=" in tag)
+        tags = {key: unescape(value, escape_char="%") for key, value in
+                (tag.split("=", 1) for tag in found.get("tags") or () if "=" in tag)}  # fmt: skip
         return cls(
             id=found["id"],
             time=datetime.fromisoformat(found["time"]).astimezone(UTC),
@@ -377,7 +389,7 @@ def write_status(settings: Settings, status: RunStatus) -> None:
 
 def snapshots(engine: docker.DockerClient, settings: Settings, user: str | None = None) -> list[Snapshot]:
     """The instance's snapshots, oldest first; with a user, only that user's."""
-    tags = [f"user={user}"] if user else []
+    tags = [f"user={tag_value(user)}"] if user else []
     found = run_restic(engine, settings, "snapshots", {"tags": tags}, lambda _line: None, repository_writable=False)
     return sorted((Snapshot.from_restic(one) for one in found), key=lambda one: one.time)
 

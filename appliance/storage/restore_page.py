@@ -62,6 +62,11 @@ class SnapshotsPage(HubOAuthenticated, web.RequestHandler):
             log.warning("Restore for %s (by %s) refused: %s", user, self.current_user["name"], error)
             await self.show(user, error=str(error), status=400)
             return
+        except docker.errors.DockerException as error:
+            log.error("Restore for %s (by %s) could not run: %s", user, self.current_user["name"], error)
+            await self.show(user, error="The restore could not run just now; an admin has been told in the log.",
+                            status=503)  # fmt: skip
+            return
         log.info("Restored %s's snapshot %s (%s) into %s, for %s", user, snapshot[:8], folder or "whole",
                  result["restored_into"], self.current_user["name"])  # fmt: skip
         await self.show(user, note=f"Restored {result['files']} file(s) into {result['restored_into']} in the home.")

@@ -162,6 +162,15 @@ def test_latest_is_the_newest_snapshot_of_each_of_the_users_volumes():
     assert [(one.volume, one.time.hour) for one in chosen] == [("a", 3), ("a-lab", 2)]
 
 
+def test_a_user_name_with_a_comma_stays_one_tag_and_reads_back():
+    item = backups.Item("v", "/volumes/v", "user", "a,b", "lab one")
+    tags = item.tags("course")
+    assert "user=a%2Cb" in tags and not any(tag == "user=a" for tag in tags) and "," not in "".join(tags)
+    found = Snapshot.from_restic({"id": "1" * 64, "time": "2026-12-07T01:00:00+00:00", "paths": ["/volumes/v"],
+                                  "tags": tags})  # fmt: skip
+    assert (found.user, found.server) == ("a,b", "lab one")
+
+
 def test_a_snapshot_by_id_must_be_the_users_own():
     found = [snapshot("alice", "a", 1), snapshot("bob", "b", 2)]
     assert backups.chosen_snapshots(found, "alice", "a01")[0].user == "alice"
