@@ -7,7 +7,7 @@ import sys
 
 from traitlets.config import Config
 
-from appliance import image_pulls, profiles, reconcile
+from appliance import image_pulls, profiles, reconcile, sharing
 from appliance.auth import configure_auth
 from appliance.database import connect_url
 from appliance.declarations import Settings, SpawnerMode, present, value_of
@@ -125,7 +125,11 @@ def configure_services(settings: Settings, c: Config) -> None:
     ]
     services_and_roles = [pair for pair in wanted if pair]
     c.JupyterHub.services = [service for service, _ in services_and_roles]
-    c.JupyterHub.load_roles = [role for _, role in services_and_roles] + users_role(settings)
+    c.JupyterHub.load_roles = [
+        *(role for _, role in services_and_roles),
+        *users_role(settings),
+        *sharing.assistant_roles(settings),
+    ]
 
 
 def users_role(settings: Settings) -> list[dict]:

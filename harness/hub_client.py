@@ -70,6 +70,13 @@ class HubClient:
             raise HubClientError(f"{path} has no form with an _xsrf field")
         return match.group(1)
 
+    def on_behalf_of(self, owner: str) -> "HubClient":
+        """The same person (cookies, XSRF) acting on another user's server: a teaching assistant, say. Every
+        method about "the user's server" is then about `owner`'s."""
+        acting = HubClient(self.base_url, ca_file=self.ca_file)
+        acting.session, acting.username = self.session, owner
+        return acting
+
     # -- native login's own pages ------------------------------------------------------------
     def sign_up(self, username: str, password: str) -> str:
         """Sign up; return what the page says."""

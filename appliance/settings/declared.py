@@ -31,6 +31,7 @@ from appliance.login import LOGIN_MODES
 from appliance.network_kinds import EgressRules, IpAddress
 from appliance.profiles import DEFAULT_PROFILES_FILE, ProfilesFileKind
 from appliance.servers import SPAWNER_MODES
+from appliance.sharing import ASSISTANT_PAIR
 from appliance.storage.backup_kinds import BackupRepository, BackupRetention, BackupSchedule
 
 DOMAIN_NAME = r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}"
@@ -255,6 +256,14 @@ SERVER_SETTINGS = (
         Choice(("keep", "archive", "remove")),
         default="keep",
         group="User servers",
+    ),
+    Setting(
+        "ASSISTANT_GROUPS",
+        "Teaching assistants: comma-separated HELPERS:HELPED group pairs, e.g. ta:students. Members of HELPERS "
+        "list HELPED members' servers, open, start and stop them, and nothing else (no admin page, no other "
+        "users). Group changes count at once (docs/authentication.md).",
+        NameList(describe="comma-separated HELPERS:HELPED group pairs, e.g. ta:students", pattern=ASSISTANT_PAIR),
+        group="Working together",
     ),
     Setting(
         "BACKUP_REPOSITORY",

@@ -13,6 +13,7 @@ from appliance.profiles import SWARM_ONLY_FIELDS
 from appliance.redaction import without_credentials
 from appliance.servers import SPAWNER_MODES
 from appliance.settings.declared import BY_NAME, PASSWORD_MODES, SETTINGS
+from appliance.sharing import assistant_problems
 
 
 def chosen_in(environ: RawEnv, values: Settings) -> frozenset[str]:
@@ -45,6 +46,7 @@ def cross_checks(values: Settings, chosen: frozenset[str] = frozenset()) -> list
     problems += profile_problems(values)
     problems += database_problems(values)
     problems += backup_problems(values, chosen)
+    problems += assistant_problems(values)
     return problems
 
 
