@@ -215,7 +215,9 @@ class Stack:
         """Remove the stack, the user containers it spawned and the test's user volumes, then check.
 
         A container or volume may go between listing and removing it (the hub removes a server's container
-        once it stops); one already gone is what this wants."""
+        once it stops); one already gone is what this wants. The hub stops first, so that nothing it runs (a
+        scheduled backup's helper, say) makes a container after the sweep."""
+        self.compose_result("stop", "hub")
         for container in self.user_containers():
             with contextlib.suppress(docker.errors.NotFound):
                 remove_unless_being_removed(container)
