@@ -125,5 +125,7 @@ def run(args) -> int:
     try:
         ioloop.IOLoop.current().start()
     except KeyboardInterrupt:
+        if backups.stop_running_helpers(docker_host.client()):
+            log.warning("Stopped with the hub during a backup or restore: it is abandoned (the next run starts over)")
         log.info("Stopped with the hub")
     return 0

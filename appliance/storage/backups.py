@@ -45,6 +45,8 @@ QUICK_SECONDS = 600
 HUB_DUMP_NAME = "appliance-backup.tar.gz"
 HUB_USER = "(hub)"
 TAG_SAFE = frozenset(string.ascii_letters + string.digits + "-_.@")
+# The restic helpers this process runs now, by container id (stop_running_helpers).
+RUNNING_HELPERS: set[str] = set()
 # The hub container's main process's stdout: what `docker compose logs hub` shows.
 HUB_LOG = "/proc/1/fd/1"
 
@@ -189,18 +191,37 @@ def run_restic(
         engine, entrypoint=RESTIC_ENTRYPOINT, user="0", cap_add=capabilities or [], network_mode=network,
         environment=environment, volumes=binds, **options,
     ) as helper:  # fmt: skip
-        errors = []
-        for line in helper.logs(stdout=False, stderr=True, stream=True, follow=True):
-            text = helper_line(line)
-            errors.append(text)
-            if not text.startswith("restic failed:"):
-                report(f"  {text}")
-        status = helper.wait(timeout=seconds)["StatusCode"]
-        output = helper.logs(stdout=True, stderr=False).decode(errors="replace").strip()
+        RUNNING_HELPERS.add(helper.id)
+        try:
+            status, output, errors = followed(helper, seconds, report)
+        finally:
+            RUNNING_HELPERS.discard(helper.id)
     if status != 0:
         said = [line for line in errors if line.startswith("restic failed:")] or errors[-1:]
         raise BackupError(plain_error(said[-1] if said else f"the restic helper exited with {status}"))
     return json.loads(output)
+
+
+def followed(helper, seconds: int, report: Report) -> tuple[int, str, list[str]]:
+    """The helper's stderr reported as it comes, then its exit status, stdout and stderr lines."""
+    errors = []
+    for line in helper.logs(stdout=False, stderr=True, stream=True, follow=True):
+        text = helper_line(line)
+        errors.append(text)
+        if not text.startswith("restic failed:"):
+            report(f"  {text}")
+    status = helper.wait(timeout=seconds)["StatusCode"]
+    return status, helper.logs(stdout=True, stderr=False).decode(errors="replace").strip(), errors
+
+
+def stop_running_helpers(engine: docker.DockerClient) -> list[str]:
+    """Remove the helpers this process runs now (the hub stopping the backups service mid-run); their ids."""
+    stopped = []
+    for container_id in list(RUNNING_HELPERS):
+        with contextlib.suppress(docker.errors.DockerException):
+            engine.containers.get(container_id).remove(force=True)
+            stopped.append(container_id)
+    return stopped
 
 
 def helper_line(line: bytes) -> str:

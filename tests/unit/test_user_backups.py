@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from traitlets.config import Config
 
+from appliance import docker_host
 from appliance.commands.user_backups import ProgressBar
 from appliance.concerns.backups import recent_enough
 from appliance.helpers import restic_volumes
@@ -24,6 +25,7 @@ from appliance.storage.backup_kinds import BackupRepository, BackupRetention, Ba
 from appliance.storage.backup_metrics import BackupMetrics
 from appliance.storage.backup_service import SERVICE_SETTINGS, Scheduler, service_environment
 from appliance.storage.backups import BackupError, RunStatus, Snapshot
+from tests.unit.fake_engine import FakeEngine
 
 SECRETS = {
     "JPY_COOKIE_SECRET": "ab" * 32,
@@ -275,3 +277,16 @@ def test_a_restore_says_what_has_landed_while_restic_works(tmp_path, capsys, mon
         while "restored so far" not in said and time.monotonic() < deadline:
             said += capsys.readouterr().err
     assert "2.0 MB restored so far" in said
+
+
+def test_helpers_running_when_the_hub_stops_the_service_are_removed(monkeypatch):
+    with FakeEngine({"hub-image": "5.4.6"}) as fake:
+        monkeypatch.setenv("DOCKER_HOST", fake.url)
+        engine = docker_host.client()
+        helper = engine.containers.create("hub-image", labels={"purpose": "restic helper"})
+        helper.start()
+        monkeypatch.setattr(backups, "RUNNING_HELPERS", {helper.id})
+        assert backups.stop_running_helpers(engine) == [helper.id]
+        assert fake.containers == {}
+        assert fake.asked("DELETE", rf"/containers/{helper.id}")[0].query["force"] == ["True"]
+        assert backups.stop_running_helpers(engine) == [], "one already gone is not counted"
