@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 import docker
 import docker.errors
+import requests
 from escapism import escape, unescape
 
 from appliance import docker_host, profiles
@@ -194,6 +195,8 @@ def run_restic(
         RUNNING_HELPERS.add(helper.id)
         try:
             status, output, errors = followed(helper, seconds, report)
+        except requests.RequestException as error:  # past `seconds`, or Docker stopped answering: it is removed
+            raise BackupError(f"the restic helper did not finish: {error}") from None
         finally:
             RUNNING_HELPERS.discard(helper.id)
     if status != 0:
