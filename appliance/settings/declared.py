@@ -287,13 +287,13 @@ SERVER_SETTINGS = (
     Setting(
         "BACKUP_S3_ACCESS_KEY_ID",
         "The access key of an s3: BACKUP_REPOSITORY.",
-        Text(min_length=1),
+        Text(describe="the bucket's access key ID"),
         group="Backups",
     ),
     Setting(
         "BACKUP_S3_SECRET_ACCESS_KEY",
         "The secret key of an s3: BACKUP_REPOSITORY.",
-        Text(min_length=1),
+        Text(describe="the bucket's secret access key"),
         secret=True,
         group="Backups",
     ),
