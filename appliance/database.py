@@ -93,6 +93,35 @@ def users_last_activity(url: str) -> dict[str, datetime | None]:
     return {name: as_utc(when) for name, when in rows}
 
 
+def remove_all_shares(url: str) -> dict[str, int]:
+    """Every share and share code JupyterHub holds (tables of JupyterHub 5 and later), removed; how many of each.
+    A database without them yet (new, or older) has none."""
+    counts = {}
+    try:
+        with closing(connect_for_writing(url)) as db:
+            for table in ("shares", "share_codes"):
+                if has_table(db, url, table):
+                    counts[table] = db.execute(f"DELETE FROM {table}").rowcount
+            db.commit()
+    except sqlite3.Error as error:
+        raise DatabaseError(f"the shares in {sqlite_file(url)} cannot be revoked: {error}") from None
+    return counts
+
+
+def connect_for_writing(url: str):
+    if is_postgres(url):
+        from appliance import postgres
+
+        return postgres.connect(url)
+    return sqlite3.connect(present(sqlite_file(url)))
+
+
+def has_table(db, url: str, table: str) -> bool:
+    if is_postgres(url):
+        return db.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone() is not None
+
+
 def as_utc(when: datetime | str | None) -> datetime | None:
     """JupyterHub's naive UTC times (sqlite gives them as text) as aware ones."""
     if when is None:

@@ -15,6 +15,7 @@ from appliance.layout import (
     BACKUP_SERVICE_PORT,
     HUB_PORT_INSIDE,
     HUB_SERVICE_NAME,
+    HUB_TEMPLATES,
     PROXY_API_URL,
     PUBLIC_PORT_INSIDE,
     container_prefix,
@@ -35,6 +36,7 @@ def apply(settings: Settings, c: Config) -> None:
     configure_limits(settings, c)
     configure_culling(settings, c)
     configure_services(settings, c)
+    configure_sharing(settings, c)
     # The spawner mode's own: its spawner class, where servers' files live, its hardening.
     spawner_mode(settings).configure(settings, c)
 
@@ -55,6 +57,8 @@ def configure_hub(settings: Settings, c: Config) -> None:
     c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 1}
     if settings["PUBLIC_URL"]:
         c.JupyterHub.public_url = settings["PUBLIC_URL"]
+    # The login mode may put its own first (appliance.login.native).
+    c.JupyterHub.template_paths = [str(HUB_TEMPLATES)]
 
 
 def configure_proxy(settings: Settings, c: Config) -> None:
@@ -133,10 +137,20 @@ def configure_services(settings: Settings, c: Config) -> None:
 
 
 def users_role(settings: Settings) -> list[dict]:
-    """JupyterHub's default `user` role (self), and, with backups, the use of the restore page."""
-    if settings["BACKUP_REPOSITORY"] is None:
-        return []
-    return [{"name": "user", "scopes": ["self", f"access:services!service={backup_service.SERVICE_NAME}"]}]
+    """JupyterHub's default `user` role (self), with the sharing of one's own servers (SHARING) and, with backups,
+    the use of the restore page."""
+    extra = sharing.sharing_scopes(settings)
+    if settings["BACKUP_REPOSITORY"] is not None:
+        extra.append(f"access:services!service={backup_service.SERVICE_NAME}")
+    return [{"name": "user", "scopes": ["self", *extra]}] if extra else []
+
+
+def configure_sharing(settings: Settings, c: Config) -> None:
+    """The home page lists shares; user servers trust the hub's word about a visitor for AUTH_CACHE_SECONDS, so a
+    revoked share (or an assistant leaving a group) ends within that. The rule on who may share with whom is
+    checked in the hub's handlers (appliance.share_checks, installed by the hub's config file)."""
+    c.JupyterHub.template_vars = {"sharing_mode": settings["SHARING"], "shares": sharing.shares_on_home_page}
+    c.Spawner.args = [f"--HubOAuth.cache_max_age={sharing.AUTH_CACHE_SECONDS}"]
 
 
 ServiceAndRole = tuple[dict, dict] | None

@@ -2,6 +2,9 @@
 
 from pathlib import Path
 
+# The appliance's own page templates, found before JupyterHub's (home.html: the shares; authorization-area.html).
+HUB_TEMPLATES = Path(__file__).parent / "templates"
+
 PUBLIC_PORT_INSIDE = 8000
 # Caddy's ports, unprivileged, so that it runs without root; compose/https.yml publishes them as 80 and 443.
 HTTP_PORT_INSIDE = 8080

@@ -63,6 +63,7 @@ class SettingValues(TypedDict):
     USER_VOLUME_HOLDS: str | None
     USER_VOLUME: str | None
     DELETED_USER_DATA: str
+    SHARING: str
     ASSISTANT_GROUPS: tuple[str, ...] | None
     BACKUP_REPOSITORY: Repository | None
     BACKUP_PASSWORD: str | None

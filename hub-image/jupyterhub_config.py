@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from appliance import share_checks
 from appliance.client_addresses import own_addresses, trust_forwarded_headers_only_from
 from appliance.hub_config import apply
 from appliance.settings import load
@@ -10,6 +11,8 @@ from appliance.storage import backup_metrics
 
 settings = load(os.environ)
 apply(settings, c)  # noqa: F821 - `c` is given by JupyterHub
+# SHARING's rule, in the handlers that make shares and redeem share codes.
+share_checks.install(settings["SHARING"])
 # The backups' metrics join the hub's own at /hub/metrics.
 backup_metrics.register(settings)
 

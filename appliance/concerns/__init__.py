@@ -9,7 +9,7 @@ A concern's `prepare(settings, say)` may return variables for the hub's processe
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from appliance.concerns import backups, engine, front, storage
+from appliance.concerns import backups, engine, front, sharing, storage
 from appliance.declarations import Outcome, Report, Settings, present
 from appliance.login import LOGIN_MODES
 from appliance.servers import SPAWNER_MODES
@@ -41,6 +41,7 @@ CONCERNS = (
     Concern("install layout", prepare=storage.prepare_install_layout),
     Concern("secrets", prepare=storage.prepare_secrets),
     Concern("database", storage.check_database, storage.prepare_database),
+    Concern("sharing", prepare=sharing.revoke_shares_when_off),
     Concern("docker socket", engine.check_docker_socket),
     Concern("docker broker", engine.check_broker, engine.require_broker, ("docker socket",)),
     Concern("user network", engine.check_network, engine.join_networks_of_running_servers, ("docker socket",)),

@@ -1,15 +1,11 @@
 """Native mode: each user their own password, with sign-up and an admin's approval (NativeAuthenticator)."""
 
-from pathlib import Path
-
 from traitlets.config import Config
 
 from appliance.declarations import LoginMode, Outcome, Problem, Setting, Settings, passed
 from appliance.kinds import Flag, Integer
+from appliance.layout import HUB_TEMPLATES
 from appliance.login.rules import admin_password_missing, admins_named
-
-# Our templates (authorization-area.html: approval by POST forms), found before the authenticator's own.
-TEMPLATES = Path(__file__).parent.parent / "auth" / "templates"
 
 SETTINGS = (
     Setting(
@@ -53,9 +49,9 @@ def configure(settings: Settings, c: Config) -> None:
     # Failed logins are limited by the appliance itself (PasswordLogin), per name and per address, as in
     # password mode; the authenticator's own lockout counts only names and says nothing to the user.
     native.allowed_failed_logins = 0
-    # Ours first; then the authenticator's own, which it adds only to JupyterHub's asynchronous templates,
-    # while error pages render from the synchronous ones.
-    c.JupyterHub.template_paths = [str(TEMPLATES), native_handlers.TEMPLATE_DIR]
+    # Ours first (authorization-area.html: approval by POST forms); then the authenticator's own, which it adds
+    # only to JupyterHub's asynchronous templates, while error pages render from the synchronous ones.
+    c.JupyterHub.template_paths = [str(HUB_TEMPLATES), native_handlers.TEMPLATE_DIR]
 
 
 def diagnose(settings: Settings) -> Outcome:

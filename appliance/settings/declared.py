@@ -31,7 +31,7 @@ from appliance.login import LOGIN_MODES
 from appliance.network_kinds import EgressRules, IpAddress
 from appliance.profiles import DEFAULT_PROFILES_FILE, ProfilesFileKind
 from appliance.servers import SPAWNER_MODES
-from appliance.sharing import ASSISTANT_PAIR
+from appliance.sharing import ASSISTANT_PAIR, AUTH_CACHE_SECONDS, SHARING_MODES
 from appliance.storage.backup_kinds import BackupRepository, BackupRetention, BackupSchedule
 
 DOMAIN_NAME = r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,62}"
@@ -256,6 +256,16 @@ SERVER_SETTINGS = (
         Choice(("keep", "archive", "remove")),
         default="keep",
         group="User servers",
+    ),
+    Setting(
+        "SHARING",
+        "Who users may share their servers with (JupyterHub's share links and direct shares, from the home page "
+        "and the API): group (only people who have a group in common with them), all (any user of the hub) or off "
+        "(nobody; shares made earlier are revoked when the hub starts). A revoked share ends within "
+        f"{AUTH_CACHE_SECONDS} s (docs/working-together.md).",
+        Choice(SHARING_MODES),
+        default="group",
+        group="Working together",
     ),
     Setting(
         "ASSISTANT_GROUPS",

@@ -94,7 +94,7 @@ def test_idle_culler_runs_with_the_narrowest_role():
     c = configured(IDLE_TIMEOUT="40", PULL_AHEAD="false")
     [_, culler] = c.JupyterHub.services
     assert culler["command"][-2:] == ["--timeout=40", "--cull-every=10"]
-    [_, role] = c.JupyterHub.load_roles
+    role = next(role for role in c.JupyterHub.load_roles if role["name"] == "idle-culler")
     assert role["scopes"] == ["list:users", "read:users:activity", "read:servers", "delete:servers"]
     assert c.JupyterHub.last_activity_interval == 10
     assert c.Spawner.environment == {"JUPYTERHUB_ACTIVITY_INTERVAL": "10"}
@@ -117,7 +117,7 @@ def test_reconciler_reads_servers_only_and_removes_only_when_told():
         "--every=300",
         "--api-url=http://127.0.0.1:8081/hub/api",
     ]
-    [role] = c.JupyterHub.load_roles
+    [role, _users] = c.JupyterHub.load_roles
     assert role == {"name": "reconcile", "scopes": ["list:users", "read:servers"], "services": ["reconcile"]}
     assert configured().JupyterHub.services[0]["command"][-4] == "--unknown-containers=report"
 
