@@ -146,11 +146,12 @@ def users_role(settings: Settings) -> list[dict]:
 
 
 def configure_sharing(settings: Settings, c: Config) -> None:
-    """The home page lists shares; user servers trust the hub's word about a visitor for AUTH_CACHE_SECONDS, so a
-    revoked share (or an assistant leaving a group) ends within that. The rule on who may share with whom is
-    checked in the hub's handlers (appliance.share_checks, installed by the hub's config file)."""
+    """The home page lists shares; real-time collaboration is on or off (COLLABORATION). User servers trust the
+    hub's word about a visitor for AUTH_CACHE_SECONDS, so a revoked share (or an assistant leaving a group) ends
+    within that. Who may share with whom is checked in the hub's handlers (appliance.share_checks, installed by
+    the hub's config file)."""
     c.JupyterHub.template_vars = {"sharing_mode": settings["SHARING"], "shares": sharing.shares_on_home_page}
-    c.Spawner.args = [f"--HubOAuth.cache_max_age={sharing.AUTH_CACHE_SECONDS}"]
+    c.Spawner.args = [f"--HubOAuth.cache_max_age={sharing.AUTH_CACHE_SECONDS}", *sharing.collaboration_args(settings)]
 
 
 ServiceAndRole = tuple[dict, dict] | None

@@ -64,6 +64,7 @@ class SettingValues(TypedDict):
     USER_VOLUME: str | None
     DELETED_USER_DATA: str
     SHARING: str
+    COLLABORATION: str
     ASSISTANT_GROUPS: tuple[str, ...] | None
     BACKUP_REPOSITORY: Repository | None
     BACKUP_PASSWORD: str | None

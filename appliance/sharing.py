@@ -1,4 +1,5 @@
-"""Who works with whom: users sharing their servers (SHARING), teaching assistants (ASSISTANT_GROUPS).
+"""Who works with whom: users sharing their servers (SHARING), editing together (COLLABORATION), teaching
+assistants (ASSISTANT_GROUPS).
 
 Sharing is JupyterHub's own (share codes and direct shares, the `shares` scope); the appliance grants users the
 scope and, under SHARING=group, allows a share only between users who have a group in common. The rule itself is
@@ -31,6 +32,12 @@ def sharing_scopes(settings: Settings) -> list[str]:
     if settings["SHARING"] == "off":
         return []
     return ["shares!user", "read:users:name", "read:groups:name"]
+
+
+def collaboration_args(settings: Settings) -> list[str]:
+    """The user server's arguments for COLLABORATION: jupyter-collaboration's own switch, which JupyterLab's side
+    of it follows too (an image without the extension ignores it)."""
+    return [] if settings["COLLABORATION"] == "on" else ["--YDocExtension.disable_rtc=True"]
 
 
 def share_refusal(mode: str, owner_groups: set[str], recipient_groups: set[str]) -> str | None:

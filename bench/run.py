@@ -155,15 +155,31 @@ def fmt(seconds: float | None) -> str:
 
 
 # -- the floor: docker run until the server answers --------------------------------------------
+# The user image's server without real-time collaboration (jupyter-collaboration's server extensions not loaded):
+# the floor beside the floor, so that a run says what the extension costs each server start.
+WITHOUT_COLLABORATION = (
+    "--ServerApp.jpserver_extensions=jupyter_server_ydoc=False",
+    "--ServerApp.jpserver_extensions=jupyter_server_fileid=False",
+)
+
+
 class Floor:
-    def __init__(self, client: docker.DockerClient, network: str):
+    def __init__(self, client: docker.DockerClient, network: str, extra_args: tuple[str, ...] = ()):
         self.client, self.network, self.started = client, network, []
+        self.extra_args = extra_args
 
     def once(self, _index: int, cpu_seconds: list[float] | None = None) -> float:
         started = time.monotonic()
         container = self.client.containers.run(
             SINGLEUSER_IMAGE,
-            ["jupyter", "server", "--ip=0.0.0.0", f"--port={SERVER_PORT}", "--IdentityProvider.token="],
+            [
+                "jupyter",
+                "server",
+                "--ip=0.0.0.0",
+                f"--port={SERVER_PORT}",
+                "--IdentityProvider.token=",
+                *self.extra_args,
+            ],
             detach=True,
             network=self.network,
             labels={BENCH_LABEL: RUN},
@@ -465,15 +481,24 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
     client = docker_host.client()
     network = client.networks.create(f"appliance-bench-{RUN}", labels={BENCH_LABEL: RUN})
     floor = Floor(client, network.name)
+    bare_floor = Floor(client, network.name, WITHOUT_COLLABORATION)
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            floor_seq = sequential("floor sequential", sizes["sequential"], lambda i, cpu: clean_after(floor, i, cpu))
+            floors = alternating(
+                {
+                    "floor sequential": lambda i, cpu: clean_after(floor, i, cpu),
+                    "floor without collaboration sequential": lambda i, cpu: clean_after(bare_floor, i, cpu),
+                },
+                sizes["sequential"],
+            )
+            floor_seq, bare_seq = floors["floor sequential"], floors["floor without collaboration sequential"]
             floor_burst = burst("floor burst", sizes["burst"], floor.once)
             floor.clean()
             appliance, without_broker = measure_appliance(client, sizes, Path(workdir))
             stock = measure_stock(client, sizes, network.name)
     finally:
         floor.clean()
+        bare_floor.clean()
         network.remove()
     results = {
         "run": RUN,
@@ -481,6 +506,7 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
         "machine": machine(),
         "sizes": sizes,
         "floor": {"sequential": floor_seq.summary(), "burst": floor_burst.summary()},
+        "floor without collaboration": {"sequential": bare_seq.summary()},
         "appliance": appliance,
         "without broker": without_broker,
         "stock": stock,
@@ -495,7 +521,19 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
             appliance["sequential"]["seconds"], without_broker["sequential"]["seconds"]
         ),
     }
+    results["collaboration_cost"] = collaboration_cost(results["floor"], results["floor without collaboration"])
     return results
+
+
+def collaboration_cost(floor: dict, bare: dict) -> dict:
+    """What jupyter-collaboration's server extensions add to each server start, same run, starts taken in turn."""
+    with_it, without_it = floor["sequential"], bare["sequential"]
+    return {
+        "sequential p50 ms": milliseconds(with_it["p50"], without_it["p50"]),
+        "cpu-seconds p50": round(with_it["cpu_p50"] - without_it["cpu_p50"], 3)
+        if with_it["cpu_p50"] is not None and without_it["cpu_p50"] is not None
+        else None,
+    }
 
 
 def clean_after(floor: Floor, index: int, cpu_seconds: list[float]) -> float:
@@ -565,6 +603,14 @@ def markdown(results: dict) -> str:
         f"(median of {sizes['burst rounds']} bursts each, taken in turn; makespans with the broker "
         f"{seconds_list(results['appliance']['burst']['makespans'])}, without "
         f"{seconds_list(results['without broker']['burst']['makespans'])}).",
+    ]
+    collaboration, bare = results["collaboration_cost"], results["floor without collaboration"]["sequential"]
+    rows += [
+        "",
+        f"Real-time collaboration's cost (the floor minus the floor without jupyter-collaboration's server "
+        f"extensions, {bare['count']} starts each, taken in turn): sequential p50 {collaboration['sequential p50 ms']}"
+        f" ms, CPU-seconds to ready p50 {collaboration['cpu-seconds p50']} (without it: p50 {fmt(bare['p50'])}, "
+        f"{bare['cpu_p50']} CPU-seconds).",
     ]
     appliance = results["appliance"]
     rows += ["", f"Login to JupyterLab, one user, no browser: {fmt(appliance['login_to_lab_seconds'])}.", ""]

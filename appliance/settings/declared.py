@@ -268,6 +268,15 @@ SERVER_SETTINGS = (
         group="Working together",
     ),
     Setting(
+        "COLLABORATION",
+        "Real-time collaboration (jupyter-collaboration, in the appliance's user image): people in one shared "
+        "server see each other's edits and cursors live. off: JupyterLab edits files one person at a time, as "
+        "without the extension (docs/working-together.md).",
+        Choice(("on", "off")),
+        default="on",
+        group="Working together",
+    ),
+    Setting(
         "ASSISTANT_GROUPS",
         "Teaching assistants: comma-separated HELPERS:HELPED group pairs, e.g. ta:students. Members of HELPERS "
         "list HELPED members' servers, open, start and stop them, and nothing else (no admin page, no other "

@@ -34,7 +34,12 @@ def test_the_bench_runs_end_to_end_and_reports_every_figure(docker_client, tmp_p
     assert isinstance(cost["sequential p50"], int) and isinstance(cost["burst makespan"], int)
     paired = cost["sequential, paired"]
     assert paired["pairs"] == 1 and paired["95% interval"] == [paired["median"]] * 2
+    bare = results["floor without collaboration"]["sequential"]
+    assert (bare["count"], bare["failures"]) == (1, []) and bare["cpu_p50"] > 0
+    collaboration = results["collaboration_cost"]
+    assert isinstance(collaboration["sequential p50 ms"], int) and isinstance(collaboration["cpu-seconds p50"], float)
     assert "| appliance |" in (tmp_path / "latest.md").read_text()
+    assert "Real-time collaboration's cost" in (tmp_path / "latest.md").read_text()
     assert (
         docker_client.containers.list(all=True, filters={"label": f"jupyterhub-appliance.bench={results['run']}"}) == []
     )

@@ -1,7 +1,8 @@
 """Users share their servers (SHARING): under `group` (the default) alice's share link lets bob, who is in a group
 with her, into her server, and not mallory, who is not; direct shares follow the same rule; the home page lists
-the shares; revoking ends bob's access within the user servers' auth cache; under `all` mallory may redeem too;
-under `off` no link can be made and the shares made before are revoked at start."""
+the shares; revoking ends bob's access within the user servers' auth cache; alice and bob edit one notebook at
+once (COLLABORATION, on by default), in two browsers; under `all` mallory may redeem too; under `off` no link can be
+made and the shares made before are revoked at start."""
 
 import time
 
@@ -11,10 +12,13 @@ from appliance.sharing import AUTH_CACHE_SECONDS
 from harness.compose import Stack
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 from harness.hub_client import HubClient, wait_until
+from tests.e2e.browser import LAB_SECONDS, chromium, keep_screenshot, log_in
 
 # The auth cache's bound, and a hub round trip's slack.
 REVOKED_WITHIN_SECONDS = AUTH_CACHE_SECONDS + 5
 ALICES_NOTE = "shared-note.txt"
+TOGETHER = "together.ipynb"
+PYTHON3 = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +120,44 @@ def test_revoking_ends_bobs_access_within_the_auth_cache(stack, alice):
         every=1,
     )
     print(f"revoked share ended bob's access after {time.monotonic() - started:.1f} s")
+
+
+def open_alices_notebook(browser, stack: Stack, name: str):
+    """`name` logs in, in a browser context of their own, and opens alice's notebook in JupyterLab (someone else
+    authorizes their access to alice's server first, as JupyterHub asks)."""
+    page = browser.new_context().new_page()
+    log_in(page, stack.url, name, USER_PASSWORD, next_page="/hub/home")
+    page.goto(f"{stack.url}/user/alice/lab/tree/{TOGETHER}")
+    if "/hub/api/oauth2/authorize" in page.url:
+        page.get_by_role("button", name="Authorize").click()
+    page.locator(".jp-Notebook .jp-Cell .cm-content").first.wait_for(timeout=LAB_SECONDS * 1000)
+    return page
+
+
+def first_cell_shows(page, text: str) -> None:
+    page.locator(".jp-Notebook .jp-Cell .cm-content", has_text=text).first.wait_for(timeout=30_000)
+
+
+def test_alice_and_bob_edit_one_notebook_and_each_sees_the_others_change(stack, alice):
+    notebook = {"cells": [{"cell_type": "code", "source": "", "metadata": {}, "outputs": [], "execution_count": None}],
+                "metadata": {"kernelspec": PYTHON3}, "nbformat": 4, "nbformat_minor": 5}  # fmt: skip
+    made = alice.server_api("PUT", f"/contents/{TOGETHER}", json={"type": "notebook", "content": notebook})
+    assert made.status_code in (200, 201), made.text
+    assert alice.api("POST", "/shares/alice/", json={"user": "bob"}).status_code == 200
+    with chromium() as browser:
+        alices_page, bobs_page = (
+            open_alices_notebook(browser, stack, "alice"),
+            open_alices_notebook(browser, stack, "bob"),
+        )
+        alices_page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+        alices_page.keyboard.type("written_by = 'alice'")
+        first_cell_shows(bobs_page, "written_by = 'alice'")
+        bobs_page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+        bobs_page.keyboard.press("End")
+        bobs_page.keyboard.type("; helped_by = 'bob'")
+        first_cell_shows(alices_page, "helped_by = 'bob'")
+        keep_screenshot(alices_page, "collaboration-alice-sees-bob.png")
+    assert alice.api("DELETE", "/shares/alice/").status_code == 204
 
 
 def test_under_all_anyone_may_redeem_and_under_off_nobody(stack, alice):

@@ -167,3 +167,13 @@ def test_the_checked_handlers_take_jupyterhubs_place_in_its_routes():
     assert routes["/accept-share"] is share_checks.CheckedAcceptShareHandler
     assert routes["/api/shares/([^/]+)/([^/]*)"] is share_checks.CheckedShareAPIHandler
     assert routes["/api/share-codes/([^/]+)/([^/]*)"] is share_checks.CheckedShareCodeAPIHandler
+
+
+def test_collaboration_is_on_by_default_and_off_is_jupyter_collaborations_own_switch():
+    on, off = Config(), Config()
+    apply(load(SECRETS), on)
+    apply(load({**SECRETS, "COLLABORATION": "off"}), off)
+    assert not any("YDocExtension" in arg for arg in on.Spawner.args)
+    assert "--YDocExtension.disable_rtc=True" in off.Spawner.args
+    with pytest.raises(SettingsError, match="COLLABORATION"):
+        load({**SECRETS, "COLLABORATION": "yes"})
