@@ -280,7 +280,7 @@ SERVER_SETTINGS = (
         "ASSISTANT_GROUPS",
         "Teaching assistants: comma-separated HELPERS:HELPED group pairs, e.g. ta:students. Members of HELPERS "
         "list HELPED members' servers, open, start and stop them, and nothing else (no admin page, no other "
-        "users). Group changes count at once (docs/authentication.md).",
+        "users). Group changes count at once (docs/working-together.md).",
         NameList(describe="comma-separated HELPERS:HELPED group pairs, e.g. ta:students", pattern=ASSISTANT_PAIR),
         group="Working together",
     ),
