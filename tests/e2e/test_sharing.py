@@ -160,6 +160,31 @@ def test_alice_and_bob_edit_one_notebook_and_each_sees_the_others_change(stack, 
     assert alice.api("DELETE", "/shares/alice/").status_code == 204
 
 
+def test_in_a_browser_alice_makes_a_link_on_her_home_page_bob_accepts_it_and_she_revokes_it(stack, alice):
+    with chromium() as browser:
+        alices_home = browser.new_context().new_page()
+        log_in(alices_home, stack.url, "alice", USER_PASSWORD, next_page="/hub/home")
+        alices_home.get_by_role("button", name="Make a share link").click()
+        shown = alices_home.locator("#share-result", has_text="/hub/accept-share?code=")
+        shown.wait_for(timeout=30_000)
+        link = shown.inner_text().split("(shown once): ", 1)[1].strip()
+
+        bobs_page = browser.new_context().new_page()
+        log_in(bobs_page, stack.url, "bob", USER_PASSWORD, next_page="/hub/home")
+        bobs_page.goto(link)
+        bobs_page.get_by_role("button", name="Accept invitation").click()
+        bobs_page.wait_for_url(f"{stack.url}/user/alice/**", timeout=LAB_SECONDS * 1000)
+        bobs_page.goto(f"{stack.url}/hub/home")
+        assert "alice's server" in bobs_page.locator("#shared-with-me").inner_text()
+
+        alices_home.reload()
+        bobs_row = alices_home.locator("#my-shares tr", has_text="user bob")
+        keep_screenshot(alices_home, "sharing-home-page.png")
+        bobs_row.get_by_role("button", name="revoke").click()
+        bobs_row.wait_for(state="detached", timeout=30_000)
+    assert alice.api("GET", "/shares/alice").json()["items"] == []
+
+
 def test_under_all_anyone_may_redeem_and_under_off_nobody(stack, alice):
     stack.change_env(SHARING="all")
     stack.run_compose("up", "-d", "hub")
