@@ -18,7 +18,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 COPY extra-ca-certs/ /usr/local/share/ca-certificates/extra/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates python3 python3-venv node-configurable-http-proxy caddy \
-      iptables postgresql-client-15 restic \
+      iptables postgresql-client-15 restic btrfs-progs \
  && update-ca-certificates \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 

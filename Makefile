@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # An older JupyterHub, whose databases (sqlite and PostgreSQL) the upgrade tests start from.
 OLD_HUB := .cache/jupyterhub-5.4.6
 
-.PHONY: test test-unit test-e2e images lint docs docs-site diagram lock engine browser rclone bench bench-scale bench-backup
+.PHONY: test test-unit test-e2e images lint docs docs-site diagram lock engine browser rclone btrfs bench bench-scale bench-backup
 
 test: lint docs-site test-unit images test-e2e
 
@@ -22,6 +22,10 @@ browser:
 
 rclone:
 	scripts/ensure-debian-tool.sh rclone rclone
+
+# The quotas e2e makes a btrfs file system on a loop device.
+btrfs:
+	scripts/ensure-debian-tool.sh btrfs-progs mkfs.btrfs
 
 $(OLD_HUB)/.installed-with-psycopg:
 	python3 -m venv $(OLD_HUB)
@@ -43,7 +47,7 @@ lint: $(VENV)/.installed
 test-unit: $(VENV)/.installed
 	$(PY) -m pytest -m "not e2e" tests/unit
 
-test-e2e: $(VENV)/.installed $(OLD_HUB)/.installed-with-psycopg engine browser rclone
+test-e2e: $(VENV)/.installed $(OLD_HUB)/.installed-with-psycopg engine browser rclone btrfs
 	$(PY) -m pytest -m e2e tests/e2e
 
 # Spawn latency against the floor and a stock hub; prints a table, writes bench/results/. Not part of `make test`.

@@ -164,9 +164,11 @@ def byte_count(size: str) -> int:
 
 @dataclass(frozen=True)
 class AbsolutePath:
+    where: str = "inside the hub container"
+
     @property
     def allowed(self) -> str:
-        return "an absolute path inside the hub container"
+        return f"an absolute path {self.where}"
 
     def __call__(self, raw: str) -> str:
         if not raw.startswith("/"):

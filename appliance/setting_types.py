@@ -102,6 +102,8 @@ class SettingValues(TypedDict):
     APPLIANCE_VERSION: str
     HUB_BIND: str
     HUB_PORT: int
+    USER_STORAGE_DIR: str | None
+    USER_DISK_QUOTA: str
     DATA_DIR: str
     DATABASE_URL: str
     DATABASE_PASSWORD_FILE: str | None

@@ -2,7 +2,7 @@
 # Make sure a program the tests need is installed: PROGRAM (a path, or a name on PATH), else Debian's PACKAGE.
 #   scripts/ensure-debian-tool.sh PACKAGE PROGRAM
 # The browser tests drive Debian's chromium with Playwright (CHROMIUM overrides its path); the backups e2e
-# serves a restic REST repository with `rclone serve restic`.
+# serves a restic REST repository with `rclone serve restic`; the quotas e2e makes a btrfs file system.
 set -euo pipefail
 
 package="$1" program="$2"

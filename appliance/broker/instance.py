@@ -30,6 +30,7 @@ POLICY_SETTINGS = (
     "HOST_PASSWD_FILE",
     "HOST_GROUP_FILE",
     "BACKUP_REPOSITORY",
+    "USER_STORAGE_DIR",
 )
 
 
@@ -55,6 +56,7 @@ def instance_from(settings: Settings, own_image: str) -> Instance:
         account_files=(settings["HOST_PASSWD_FILE"], settings["HOST_GROUP_FILE"]) if system else (),
         shared_volumes=shared_volumes(in_use),
         backup_repository=settings["BACKUP_REPOSITORY"].host_path if settings["BACKUP_REPOSITORY"] else "",
+        user_storage_dir=settings["USER_STORAGE_DIR"] or "",
     )
 
 

@@ -28,6 +28,9 @@ from appliance.helpers import (
     RESTIC_RESTORE_CAPABILITIES,
     RESTIC_VOLUMES,
     RULES_ENTRYPOINT,
+    STORAGE_CAPABILITIES,
+    STORAGE_ENTRYPOINT,
+    STORAGE_MOUNT,
     home_entrypoint,
 )
 from appliance.labels import LABEL_HELPER_FOR, LABEL_HUB_OF, LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
@@ -62,6 +65,7 @@ class Instance:
     # The profiles' shared volumes (an admin may have made them, unlabelled): each name, and whether it is read-only.
     shared_volumes: Mapping[str, bool] = field(default_factory=dict)
     backup_repository: str = ""  # BACKUP_REPOSITORY when it is a host folder, which only the restic helper binds
+    user_storage_dir: str = ""  # USER_STORAGE_DIR: user volumes bind its folders; only the storage helper binds it
 
 
 @dataclass(frozen=True)
@@ -394,7 +398,20 @@ def check_image_and_capabilities(body: dict, host: dict, instance: Instance) -> 
         return ""
     if body.get("Entrypoint") == RESTIC_ENTRYPOINT:
         return check_restic_helper(host, added, mode, instance)
+    if body.get("Entrypoint") == STORAGE_ENTRYPOINT:
+        return check_storage_helper(host, added, mode, instance)
     return check_helper(body, host, added, mode)
+
+
+def check_storage_helper(host: dict, added: list[str], mode: str, instance: Instance) -> str:
+    """btrfs's subvolumes and quotas in USER_STORAGE_DIR: SYS_ADMIN, no network, that folder its only mount."""
+    if not instance.user_storage_dir:
+        raise Refused("the storage helper needs USER_STORAGE_DIR")
+    if added != sorted(STORAGE_CAPABILITIES) or mode != "none":
+        raise Refused("the storage helper runs with SYS_ADMIN only, and no network")
+    if all_mounts_or_none(host) != [(instance.user_storage_dir, STORAGE_MOUNT, False)]:
+        raise Refused(f"the storage helper mounts USER_STORAGE_DIR at {STORAGE_MOUNT}, and nothing else")
+    return "storage helper"
 
 
 def check_restic_helper(host: dict, added: list[str], mode: str, instance: Instance) -> str:
@@ -519,6 +536,10 @@ def check_shared_volume(name: str, read_only: bool, instance: Instance, found: F
 
 
 def check_host_path(source: str, target: str, read_only: bool, whose: str, body: dict, instance: Instance) -> None:
+    if instance.user_storage_dir and source == instance.user_storage_dir:
+        if body.get("Image") != instance.own_image or body.get("Entrypoint") != STORAGE_ENTRYPOINT:
+            raise Refused(f"USER_STORAGE_DIR {source} is only for the storage helper")
+        return
     if instance.backup_repository and source == instance.backup_repository:
         if body.get("Image") != instance.own_image or body.get("Entrypoint") != RESTIC_ENTRYPOINT:
             raise Refused(f"the backup repository {source} is only for the restic helper")
@@ -558,20 +579,25 @@ def check_account_user(user: str, instance: Instance) -> None:
 
 
 def check_driver_options(driver: str, options: Mapping[str, str], instance: Instance) -> None:
-    """No options, the settings' VOLUME_DRIVER with its options, or a bind of a folder in SWARM_HOMES."""
+    """No options, the settings' VOLUME_DRIVER with its options, or a bind of a folder in SWARM_HOMES or
+    USER_STORAGE_DIR."""
     if not options:
         return
     if instance.volume_driver and (driver, tuple(sorted(options.items()))) == instance.volume_driver:
         return
-    if instance.swarm_homes and driver == "local" and is_swarm_home(options, instance.swarm_homes):
-        return
-    raise Refused(f"the volume options {dict(options)} are not allowed: only VOLUME_DRIVER's or SWARM_HOMES folders")
+    for homes in (instance.swarm_homes, instance.user_storage_dir):
+        if homes and driver == "local" and binds_a_folder_in(options, homes):
+            return
+    raise Refused(
+        f"the volume options {dict(options)} are not allowed: only VOLUME_DRIVER's, or folders of SWARM_HOMES or "
+        "USER_STORAGE_DIR"
+    )
 
 
-def is_swarm_home(options: Mapping[str, str], swarm_homes: str) -> bool:
-    """A local volume that binds one folder directly in SWARM_HOMES, as the swarm spawner makes them."""
+def binds_a_folder_in(options: Mapping[str, str], homes: str) -> bool:
+    """A local volume that binds one folder directly in `homes`, as the spawners make them."""
     device = options.get("device", "")
-    in_homes = os.path.dirname(device) == swarm_homes.rstrip("/") and os.path.normpath(device) == device
+    in_homes = os.path.dirname(device) == homes.rstrip("/") and os.path.normpath(device) == device
     return in_homes and options.get("type") == "none" and options.get("o") == "bind" and len(options) == 3
 
 

@@ -2,7 +2,7 @@
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from appliance.declarations import Settings
 from appliance.settings import SettingsError, load
@@ -20,3 +20,11 @@ def loaded_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
     except SettingsError as error:
         print(error, file=sys.stderr)
         sys.exit(EXIT_BAD_CONFIG)
+
+
+def columns(rows: Sequence[Sequence[str]]) -> str:
+    """Rows (the first one the heading) as left-aligned columns, two spaces apart."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )

@@ -7,7 +7,7 @@ import sys
 import docker.errors
 
 from appliance import docker_host
-from appliance.commands.common import EXIT_BAD_CONFIG, loaded_or_exit, say
+from appliance.commands.common import EXIT_BAD_CONFIG, columns, loaded_or_exit, say
 from appliance.declarations import Settings
 from appliance.storage import backups
 from appliance.storage.backups import BackupError, Snapshot
@@ -100,9 +100,7 @@ def snapshot_table(found: list[Snapshot]) -> str:
     rows = [("ID", "TIME (UTC)", "KIND", "USER", "SERVER", "VOLUME")]
     rows += [(one.short_id, f"{one.time:%Y-%m-%d %H:%M:%S}", one.kind, one.user or "-", one.server or "-",
               one.volume) for one in found]  # fmt: skip
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)  # fmt: skip
+    return columns(rows)
 
 
 def restore_user_command(args) -> int:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import docker.errors
 
 from appliance import docker_host
-from appliance.commands.common import EXIT_BAD_CONFIG, loaded_or_exit, say
+from appliance.commands.common import EXIT_BAD_CONFIG, columns, loaded_or_exit, say
 from appliance.database import DatabaseError, connect_url, users_last_activity
 from appliance.storage import lifecycle
 from appliance.storage.lifecycle import UserData, UserDataError
@@ -103,7 +103,4 @@ def table(data: list[UserData]) -> str:
         last = f"{one.last_activity:%Y-%m-%d %H:%M}" if one.last_activity else "never"
         rows.append((one.user, "yes" if one.in_hub else "deleted", last, "yes" if one.running else "no",
                      ", ".join(one.volumes) or "-"))  # fmt: skip
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
+    return columns(rows)

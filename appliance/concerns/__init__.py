@@ -13,6 +13,7 @@ from appliance.concerns import backups, engine, front, sharing, storage
 from appliance.declarations import Outcome, Report, Settings, present
 from appliance.login import LOGIN_MODES
 from appliance.servers import SPAWNER_MODES
+from appliance.storage import quotas
 
 Prepare = Callable[[Settings, Report], Mapping[str, str] | None]
 
@@ -44,6 +45,7 @@ CONCERNS = (
     Concern("sharing", prepare=sharing.revoke_shares_when_off),
     Concern("docker socket", engine.check_docker_socket),
     Concern("docker broker", engine.check_broker, engine.require_broker, ("docker socket",)),
+    Concern("user storage", quotas.check_user_storage, quotas.prepare_user_storage, ("docker broker",)),
     Concern("user network", engine.check_network, engine.join_networks_of_running_servers, ("docker socket",)),
     Concern("user images", engine.check_images, needs=("docker socket",)),
     Concern("GPUs", engine.check_gpus, needs=("docker socket",)),

@@ -26,6 +26,12 @@ RESTIC_REPOSITORY = "/repository"
 RESTIC_BACKUP_CAPABILITIES = ["DAC_READ_SEARCH"]
 RESTIC_RESTORE_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
 
+# Makes each user volume's btrfs subvolume in USER_STORAGE_DIR (mounted at STORAGE_MOUNT) and sets its quota, and
+# reads the usage (appliance.helpers.user_storage): btrfs's quota ioctls need SYS_ADMIN; no network.
+STORAGE_ENTRYPOINT = ["python3", "-m", "appliance.helpers.user_storage"]
+STORAGE_MOUNT = "/user-storage"
+STORAGE_CAPABILITIES = ["SYS_ADMIN"]
+
 
 def home_entrypoint(uid: int, gid: int) -> list[str]:
     return ["sh", "-c", f"chmod 0700 {NEW_HOME} && chown {uid}:{gid} {NEW_HOME}"]

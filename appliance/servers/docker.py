@@ -5,6 +5,7 @@ from typing import Any
 from traitlets.config import Config
 
 from appliance.declarations import Problem, Settings, SpawnerMode, present
+from appliance.kinds import byte_count
 from appliance.layout import HOME_DIR, HOME_VOLUME_SUFFIX, NOTEBOOK_DIR
 
 
@@ -13,6 +14,15 @@ def configure(settings: Settings, c: Config) -> None:
     configure_user_volumes(settings, c)
     c.DockerSpawner.extra_host_config = hardened_host_config(settings)
     c.ApplianceDockerSpawner.deleted_user_data = settings["DELETED_USER_DATA"]
+    configure_user_storage(settings, c)
+
+
+def configure_user_storage(settings: Settings, c: Config) -> None:
+    """With USER_STORAGE_DIR, each user volume binds a btrfs subvolume there, with the quota
+    (appliance.storage.quotas)."""
+    if settings["USER_STORAGE_DIR"]:
+        c.ApplianceDockerSpawner.user_storage_dir = settings["USER_STORAGE_DIR"]
+        c.ApplianceDockerSpawner.disk_quota = byte_count(settings["USER_DISK_QUOTA"])
 
 
 def configure_user_volumes(settings: Settings, c: Config) -> None:

@@ -4,6 +4,7 @@ settings and `.env.example`."""
 
 from appliance import __version__
 from appliance.declarations import (
+    AppliesIn,
     Setting,
     Settings,
     in_login_modes,
@@ -556,6 +557,24 @@ SERVER_SETTINGS = (
         Integer(1, 65535),
         default="8000",
         group="Docker",
+    ),
+    Setting(
+        "USER_STORAGE_DIR",
+        "Per-user disk quotas: a folder on the Docker host, on a btrfs file system, where users' homes live, each "
+        "its own subvolume limited to USER_DISK_QUOTA (the appliance turns btrfs's quotas on). Unset: homes are "
+        "plain Docker volumes with no quota. Docker mode only (docs/storage.md).",
+        AbsolutePath("on the Docker host"),
+        group="Storage",
+        applies_in=AppliesIn("SPAWNER_MODE", ("docker",)),
+    ),
+    Setting(
+        "USER_DISK_QUOTA",
+        "With USER_STORAGE_DIR: how much each home (each named server's) may hold; a change counts from the next "
+        "start of each server after the hub restarts.",
+        ByteSize(),
+        default="10G",
+        group="Storage",
+        applies_in=AppliesIn("SPAWNER_MODE", ("docker",)),
     ),
     Setting(
         "DATA_DIR",

@@ -14,6 +14,7 @@ from appliance.redaction import without_credentials
 from appliance.servers import SPAWNER_MODES
 from appliance.settings.declared import BY_NAME, PASSWORD_MODES, SETTINGS
 from appliance.sharing import assistant_problems
+from appliance.storage.quotas import storage_problems
 
 
 def chosen_in(environ: RawEnv, values: Settings) -> frozenset[str]:
@@ -47,6 +48,7 @@ def cross_checks(values: Settings, chosen: frozenset[str] = frozenset()) -> list
     problems += database_problems(values)
     problems += backup_problems(values, chosen)
     problems += assistant_problems(values)
+    problems += storage_problems(values, chosen)
     return problems
 
 

@@ -27,6 +27,7 @@ from appliance.spawners.isolation import NetworkIsolation
 from appliance.spawners.ownership import NotOurs, OwnershipCheck, volume_refusal
 from appliance.spawners.profile_choice import ProfileChoice, device_requests
 from appliance.spawners.readiness import ServerReadiness
+from appliance.spawners.user_storage import UserStorage
 
 DOCKER_CALL_THREADS = 8
 # A connection for each Docker call thread, and for the helpers (rules, version probe) that spawns run
@@ -42,7 +43,14 @@ GPU_TOOLKIT_FIX = (
 
 
 class ApplianceDockerSpawner(
-    ProfileChoice, NetworkIsolation, ImageGate, ServerReadiness, OwnershipCheck, DeletedUserData, DockerSpawner
+    ProfileChoice,
+    NetworkIsolation,
+    ImageGate,
+    ServerReadiness,
+    OwnershipCheck,
+    DeletedUserData,
+    UserStorage,
+    DockerSpawner,
 ):
     extra_host_config: dict[str, Any]  # DockerSpawner's trait, as this class uses it
 
@@ -107,19 +115,46 @@ class ApplianceDockerSpawner(
         namespace["server_suffix"] = f"--{namespace['servername']}" if self.name else ""
         return namespace
 
-    async def ensure_volume(self, name: str, labels: dict[str, str], whose: str) -> bool:
+    async def ensure_volume(
+        self, name: str, labels: dict[str, str], whose: str, driver_opts: dict[str, str] | None = None
+    ) -> bool:
         """Create the volume with these labels unless it exists; True when it was created. Another appliance's
         volume of that name is refused."""
+        return await self.ensure_found_volume(name, await self.found_volume(name), labels, whose, driver_opts)
+
+    async def found_volume(self, name: str) -> dict | None:
         try:
-            refusal = volume_refusal(await self.docker("inspect_volume", name), self.appliance_instance)
+            return await self.docker("inspect_volume", name)
         except docker.errors.NotFound:
+            return None
+
+    async def ensure_found_volume(
+        self, name: str, found: dict | None, labels: dict[str, str], whose: str, driver_opts: dict[str, str] | None
+    ) -> bool:
+        if found is None:
             self.log.info("Creating volume %s for %s", name, whose)
-            await self.docker("create_volume", name=name, labels=labels)
+            bind = {"driver": "local", "driver_opts": driver_opts} if driver_opts else {}
+            await self.docker("create_volume", name=name, labels=labels, **bind)
             return True
+        self.refuse_unless_ours(found)
+        return False
+
+    def refuse_unless_ours(self, found: dict) -> None:
+        refusal = volume_refusal(found, self.appliance_instance)
         if refusal:
             self.log.error(refusal)
             raise SpawnError(refusal, status=CONFLICT, reason="not-ours")
-        return False
+
+    async def ensure_user_volume(self, name: str) -> None:
+        """The user's own volume; in USER_STORAGE_DIR, its subvolume and quota before it is made or mounted."""
+        found = await self.found_volume(name)
+        if found is not None:
+            self.refuse_unless_ours(found)
+        await self.ensure_quota(name, found)
+        if found is None:
+            await self.ensure_found_volume(
+                name, None, self.user_labels(), self.user.name, self.user_volume_options(name)
+            )
 
     def shared_labels(self) -> dict[str, str]:
         """A profile's shared volume belongs to the instance, not to a user; the appliance never removes it."""
@@ -197,7 +232,7 @@ class ApplianceDockerSpawner(
             if source in shared:
                 await self.ensure_shared_volume(shared[source])
             elif not source.startswith("/"):
-                await self.ensure_volume(source, self.user_labels(), self.user.name)
+                await self.ensure_user_volume(source)
         self.report(20, f"Creating container {self.object_name}")
         created = await super().create_object()
         if self.network_isolation:

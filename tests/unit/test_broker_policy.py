@@ -21,6 +21,9 @@ from appliance.helpers import (
     RESTIC_ENTRYPOINT,
     RESTIC_RESTORE_CAPABILITIES,
     RULES_ENTRYPOINT,
+    STORAGE_CAPABILITIES,
+    STORAGE_ENTRYPOINT,
+    STORAGE_MOUNT,
     home_entrypoint,
 )
 from appliance.labels import LABEL_HELPER_FOR, LABEL_HUB_OF, LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
@@ -359,9 +362,11 @@ def test_system_mode_binds_the_users_home_and_the_account_files_read_only():
         assert not create({**body, **change}, instance=system), change
 
 
-def volume_create(driver_options: dict, driver: str = "local", labels: dict | None = None) -> bool:
+def volume_create(
+    driver_options: dict, driver: str = "local", labels: dict | None = None, instance: Instance | None = None
+) -> bool:
     body = {"Name": "v", "Driver": driver, "DriverOpts": driver_options, "Labels": labels or ALICE}
-    return bool(decide(Request("POST", "/volumes/create", {}, body), SWARM_HOMES, {}))
+    return bool(decide(Request("POST", "/volumes/create", {}, body), instance or SWARM_HOMES, {}))
 
 
 SWARM_HOMES = Instance("course", OWN_IMAGE, frozenset({USER_IMAGE}), "net", swarm_homes="/srv/homes")
@@ -482,3 +487,40 @@ def test_a_profiles_shared_volume_may_be_the_admins_own_and_is_read_only_where_t
     lab = {Target("volume", "scratch"): {LABEL_INSTANCE: "lab"}}
     assert not create(changed(Binds=["scratch:/s:rw"]), lab, instance=shared)
     assert not create(changed(Binds=["someone-elses:/s"]), {Target("volume", "someone-elses"): {}}, instance=shared)
+
+
+QUOTAS = Instance("course", OWN_IMAGE, frozenset({USER_IMAGE}), "net", user_storage_dir="/srv/quota-homes")
+
+
+def storage_helper(capabilities: list[str], binds: list[str], network: str = "none") -> dict:
+    body = helper(STORAGE_ENTRYPOINT, network, capabilities)
+    body["HostConfig"]["Binds"] = binds
+    return body
+
+
+def test_only_the_storage_helper_holds_sys_admin_with_user_storage_dir_its_one_mount():
+    bind = f"/srv/quota-homes:{STORAGE_MOUNT}:rw"
+    assert create(storage_helper(STORAGE_CAPABILITIES, [bind]), instance=QUOTAS).rule.startswith(
+        "a hardened storage helper of course"
+    )
+    refused = {
+        "networked": storage_helper(STORAGE_CAPABILITIES, [bind], "net"),
+        "another folder": storage_helper(STORAGE_CAPABILITIES, [f"/etc:{STORAGE_MOUNT}:rw"]),
+        "a volume too": storage_helper(STORAGE_CAPABILITIES, [bind, f"{ALICES_VOLUME}:ro"]),
+        "elsewhere": storage_helper(STORAGE_CAPABILITIES, ["/srv/quota-homes:/mnt:rw"]),
+        "more capabilities": storage_helper([*STORAGE_CAPABILITIES, "NET_ADMIN"], [bind]),
+    }
+    for why, body in refused.items():
+        assert not create(body, instance=QUOTAS), why
+    assert not create(storage_helper(STORAGE_CAPABILITIES, [bind]), instance=COURSE), "no USER_STORAGE_DIR"
+    other_program = storage_helper(STORAGE_CAPABILITIES, [bind])
+    other_program["Entrypoint"] = ["sh", "-c", "mount /dev/sda1 /mnt"]
+    verdict = create(other_program, instance=QUOTAS)
+    assert not verdict and "only for the storage helper" in verdict.rule
+    assert not create(helper(["sh"], "none", ["SYS_ADMIN"]), instance=QUOTAS)
+
+
+def test_user_volumes_bind_only_folders_directly_in_user_storage_dir():
+    assert volume_create({"type": "none", "o": "bind", "device": "/srv/quota-homes/course-alice"}, instance=QUOTAS)
+    for device in ("/srv/quota-homes", "/srv/quota-homes/a/b", "/srv/quota-homes/../etc", "/srv/homes/x"):
+        assert not volume_create({"type": "none", "o": "bind", "device": device}, instance=QUOTAS), device

@@ -1,0 +1,46 @@
+"""USER_STORAGE_DIR: a new user volume binds its own btrfs subvolume there, limited to USER_DISK_QUOTA; the storage
+helper makes the subvolume and sets the quota before the volume is first mounted, and again at the first start after
+a hub restart (a changed quota counts then). A volume made before USER_STORAGE_DIR keeps working, without a quota."""
+
+import asyncio
+from typing import ClassVar
+
+from traitlets import Integer, Unicode
+
+from appliance.spawners.base import SpawnerMixinBase
+from appliance.spawners.errors import SpawnError
+from appliance.storage import quotas
+
+
+class UserStorage(SpawnerMixinBase):
+    """A mixin for ApplianceDockerSpawner. Needs its `engine`, `helper_labels()`, `report()` and `user`."""
+
+    user_storage_dir = Unicode("", config=True, help="USER_STORAGE_DIR: the host folder (btrfs) of users' homes.")
+    disk_quota = Integer(0, config=True, help="USER_DISK_QUOTA in bytes: what each home may hold.")
+
+    # The quota each volume was given by this hub process: the helper runs once per volume, not at every start.
+    quotas_set: ClassVar[dict[str, int]] = {}
+
+    def user_volume_options(self, name: str) -> dict[str, str] | None:
+        """The local driver's options of a new user volume: a bind of its subvolume, or none (a Docker volume)."""
+        return quotas.bind_options(self.user_storage_dir, name) if self.user_storage_dir else None
+
+    async def ensure_quota(self, name: str, found: dict | None) -> None:
+        """Before the volume is created (`found` None) or mounted again: its subvolume, with the quota."""
+        if not self.user_storage_dir:
+            return
+        if found is not None and not quotas.binds_into(found, self.user_storage_dir):
+            self.log.warning("%s's volume %s was made before USER_STORAGE_DIR: it has no quota (docs/storage.md "
+                             "says how to move it)", self.user.name, name)  # fmt: skip
+            return
+        if found is not None and UserStorage.quotas_set.get(name) == self.disk_quota:
+            return
+        self.report(15, f"Setting the disk quota of {name}: {self.disk_quota // 2**20} MiB")
+        try:
+            await asyncio.to_thread(
+                quotas.run_helper, self.engine, self.user_storage_dir, self.helper_labels(),
+                "ensure", name, str(self.disk_quota),
+            )  # fmt: skip
+        except quotas.StorageError as error:
+            raise SpawnError(f"The home of {self.user.name} cannot be given its disk quota: {error}") from None
+        UserStorage.quotas_set[name] = self.disk_quota

@@ -1,0 +1,131 @@
+"""Per-user disk quotas (USER_STORAGE_DIR, USER_DISK_QUOTA): each user volume binds its own btrfs subvolume of
+USER_STORAGE_DIR, limited by a qgroup. The storage helper (appliance.helpers.user_storage) alone holds the
+capability that btrfs's quotas need; this module runs it, from the hub, the spawner and the `appliance` command.
+
+The volumes keep their names and labels, so backups, the lifecycle commands and the instance rule apply unchanged.
+"""
+
+import json
+from dataclasses import dataclass
+
+import docker
+import requests
+
+from appliance import docker_host
+from appliance.declarations import Outcome, Problem, Settings, StartRefused, failed, passed, present, warned
+from appliance.helpers import STORAGE_CAPABILITIES, STORAGE_ENTRYPOINT, STORAGE_MOUNT
+from appliance.helpers.user_storage import NOT_BTRFS
+from appliance.labels import LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
+
+HELPER_SECONDS = 60
+FULL_PERCENT = 90
+NEEDS = (
+    "a btrfs file system (a disk, a partition, or a loop file for a trial: docs/storage.md), mounted on the host; "
+    "the appliance turns its quotas on"
+)
+
+
+class StorageError(Exception):
+    """The storage helper failed; the message says what it said."""
+
+
+def run_helper(engine: docker.DockerClient, storage_dir: str, labels: dict[str, str], *args: str) -> dict:
+    """The storage helper's JSON answer; StorageError with its message when it fails."""
+    try:
+        status, stdout, stderr = docker_host.run_to_end(
+            engine,
+            HELPER_SECONDS,
+            entrypoint=STORAGE_ENTRYPOINT,
+            command=list(args),
+            user="0",
+            volumes={storage_dir: {"bind": STORAGE_MOUNT, "mode": "rw"}},
+            network_mode="none",
+            **{**docker_host.helper_options(docker_host.own_image(engine), labels), "cap_add": STORAGE_CAPABILITIES},
+        )
+    except (docker.errors.DockerException, requests.RequestException) as error:
+        raise StorageError(f"the storage helper could not run: {error}") from None
+    if status == NOT_BTRFS:
+        raise StorageError(f"USER_STORAGE_DIR={storage_dir}: {stderr}; quotas need {NEEDS}")
+    if status != 0:
+        raise StorageError(f"USER_STORAGE_DIR={storage_dir}: {stderr or f'the storage helper exited {status}'}")
+    return json.loads(stdout)
+
+
+def prepare_user_storage(settings: Settings, say) -> None:
+    """At start: USER_STORAGE_DIR must be btrfs (quotas are turned on when they are off); else the hub does not
+    start, naming the setting and what it needs."""
+    storage_dir = settings["USER_STORAGE_DIR"]
+    if not storage_dir:
+        return
+    try:
+        found = run_helper(docker_host.client(), storage_dir, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}, "check")
+    except StorageError as error:
+        raise StartRefused(str(error)) from None
+    if found["quotas"] == "turned on":
+        say(f"USER_STORAGE_DIR={storage_dir}: turned btrfs quotas on")
+
+
+def check_user_storage(settings: Settings) -> Outcome:
+    """The doctor: USER_STORAGE_DIR is btrfs with quotas on; the fullest home."""
+    storage_dir = settings["USER_STORAGE_DIR"]
+    if not storage_dir:
+        return passed("no USER_STORAGE_DIR: homes are Docker volumes, with no quota")
+    engine = docker_host.client()
+    try:
+        run_helper(engine, storage_dir, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}, "check")
+        homes = usage(engine, settings)
+    except StorageError as error:
+        return failed(str(error), f"make USER_STORAGE_DIR {NEEDS}")
+    full = [home for home in homes if (home.percent or 0) >= FULL_PERCENT]
+    summary = f"{storage_dir} is btrfs with quotas on; {len(homes)} home(s)"
+    if full:
+        names = ", ".join(f"{home.user} ({home.percent} %)" for home in full)
+        return warned(f"{summary}; at {FULL_PERCENT} % of the quota or more: {names}",
+                      "`appliance storage` lists them; raise USER_DISK_QUOTA or ask them to free space")  # fmt: skip
+    return passed(summary)
+
+
+def storage_problems(values: Settings, chosen: frozenset[str]) -> list[Problem]:
+    if values["USER_STORAGE_DIR"] is None and "USER_DISK_QUOTA" in chosen:
+        return [Problem("USER_DISK_QUOTA", "set", "means nothing without USER_STORAGE_DIR", "set USER_STORAGE_DIR")]
+    if values["USER_STORAGE_DIR"] and values["VOLUME_DRIVER"]:
+        return [Problem("USER_STORAGE_DIR", str(values["USER_STORAGE_DIR"]), "cannot be used with VOLUME_DRIVER",
+                        "set one of them")]  # fmt: skip
+    return []
+
+
+def bind_options(storage_dir: str, volume: str) -> dict[str, str]:
+    """The local driver's options of a user volume that binds its folder (its subvolume) in USER_STORAGE_DIR."""
+    return {"type": "none", "o": "bind", "device": f"{storage_dir.rstrip('/')}/{volume}"}
+
+
+def binds_into(volume_attrs: dict, storage_dir: str) -> bool:
+    """Whether an existing volume is one of USER_STORAGE_DIR's folders (else: an older Docker volume, no quota)."""
+    options = volume_attrs.get("Options") or {}
+    return options == bind_options(storage_dir, volume_attrs.get("Name", ""))
+
+
+@dataclass(frozen=True)
+class Usage:
+    user: str
+    volume: str
+    used: int | None
+    limit: int | None
+
+    @property
+    def percent(self) -> int | None:
+        return round(100 * self.used / self.limit) if self.used is not None and self.limit else None
+
+
+def usage(engine: docker.DockerClient, settings: Settings) -> list[Usage]:
+    """Each user volume of the instance in USER_STORAGE_DIR: bytes used and its quota, most used first."""
+    storage_dir = present(settings["USER_STORAGE_DIR"])
+    instance = settings["APPLIANCE_INSTANCE"]
+    by_volume = run_helper(engine, storage_dir, {LABEL_INSTANCE: instance}, "usage")
+    found = []
+    for volume in engine.volumes.list(filters={"label": [f"{LABEL_INSTANCE}={instance}", LABEL_USER]}):
+        labels = volume.attrs.get("Labels") or {}
+        if not labels.get(LABEL_SHARED) and binds_into(volume.attrs, storage_dir):
+            numbers = by_volume.get(volume.name) or {}
+            found.append(Usage(labels[LABEL_USER], volume.name, numbers.get("used"), numbers.get("limit")))
+    return sorted(found, key=lambda one: (-(one.used or 0), one.user, one.volume))

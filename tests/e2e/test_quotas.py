@@ -1,0 +1,109 @@
+"""Per-user disk quotas (USER_STORAGE_DIR on a btrfs file system that the test makes on a loop device,
+USER_DISK_QUOTA=50M): alice's writes stop at her quota with EDQUOT while bob still writes, and the hub stays
+healthy; her full home still starts and she can free space; `appliance storage` lists both homes; a folder on
+ext4 is refused at start with what USER_STORAGE_DIR needs."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.compose import Stack
+from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
+from harness.hub_client import HubClient, wait_until
+
+QUOTA_MB = 50
+# Writes in 1 MB chunks, flushed, until the file system says no; prints the error's name and how far it got.
+FILL = """
+import errno, os
+written = 0
+try:
+    with open("filler", "wb") as out:  # in the folder JupyterLab opens in
+        for _ in range({mb}):
+            out.write(b"x" * 2**20)
+            out.flush()
+            os.fsync(out.fileno())
+            written += 1
+    print("written", written)
+except OSError as error:
+    print(errno.errorcode[error.errno], written)
+"""
+
+
+@pytest.fixture(scope="module")
+def btrfs_dir(tmp_path_factory):
+    """A 400 MB btrfs on a loop file, mounted for the module; quotas off, as mkfs leaves them."""
+    where = tmp_path_factory.mktemp("quotas")
+    image, mount_point = where / "homes.img", where / "homes"
+    subprocess.run(["truncate", "-s", "400M", str(image)], check=True)
+    subprocess.run(["mkfs.btrfs", "-q", str(image)], check=True)
+    mount_point.mkdir()
+    subprocess.run(["mount", "-o", "loop", str(image), str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+        image.unlink()
+
+
+@pytest.fixture(scope="module")
+def stack(stack_factory, btrfs_dir) -> Stack:
+    return stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_PASSWORD": USER_PASSWORD,
+                          "ALLOWED_USERS": "alice,bob", "USER_STORAGE_DIR": str(btrfs_dir),
+                          "USER_DISK_QUOTA": f"{QUOTA_MB}M"})  # fmt: skip
+
+
+def running(stack: Stack, name: str) -> HubClient:
+    person = stack.client_for().login(name, USER_PASSWORD)
+    person.ensure_running()
+    person.open_lab()
+    return person
+
+
+def test_the_hub_turned_quotas_on_at_start(stack, btrfs_dir):
+    assert f"USER_STORAGE_DIR={btrfs_dir}: turned btrfs quotas on" in stack.logs()
+
+
+def test_alices_writes_stop_at_her_quota_and_bob_still_writes(stack, btrfs_dir):
+    alice = running(stack, "alice")
+    error, written = alice.run_once(FILL.format(mb=QUOTA_MB * 2)).split()
+    assert error == "EDQUOT" and QUOTA_MB - 10 <= int(written) <= QUOTA_MB, (error, written)
+    volume = stack.volume_name("alice")
+    assert (btrfs_dir / volume / "work" / "filler").exists(), "her home is her subvolume in USER_STORAGE_DIR"
+    bob = running(stack, "bob")
+    assert bob.run_once(FILL.format(mb=20)).split() == ["written", "20"]
+    assert stack.client_for().login("admin", ADMIN_PASSWORD).api("GET", "/users/alice").status_code == 200
+
+
+def test_alices_full_home_still_starts_and_she_frees_space(stack):
+    alice = running(stack, "alice")
+    alice.stop_server()
+    wait_until(lambda: not stack.user_containers("alice"), "alice's container to go")
+    alice = running(stack, "alice")
+    assert alice.server_api("DELETE", "/contents/filler").status_code == 204, "JupyterLab's file browser deletes"
+    assert alice.run_once(FILL.format(mb=10)).split() == ["written", "10"]
+
+
+def test_appliance_storage_lists_each_home_with_its_quota(stack):
+    listed = stack.compose_result("exec", "-T", "hub", "appliance", "storage")
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:-1]}
+    assert set(rows) == {"alice", "bob"}
+    assert rows["bob"][1] == stack.volume_name("bob") and rows["bob"][3] == f"{QUOTA_MB}.0M"
+    assert listed.stdout.splitlines()[-1].startswith("total (2 homes)")
+
+
+def test_a_folder_without_btrfs_is_refused_at_start(stack_factory, tmp_path):
+    ext4 = Path(tmp_path) / "not-btrfs"
+    ext4.mkdir()
+    stack = stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_STORAGE_DIR": str(ext4)}, healthy=False)
+
+    def exited():
+        hub = stack.hub_container()
+        return hub if hub.status == "exited" else None
+
+    hub = wait_until(exited, "the hub with a USER_STORAGE_DIR on ext4 to exit", seconds=120)
+    assert hub.attrs["State"]["ExitCode"] == 2
+    logs = stack.logs()
+    assert f"USER_STORAGE_DIR={ext4}: the folder is on ext" in logs and "not btrfs" in logs
+    assert "quotas need a btrfs file system" in logs

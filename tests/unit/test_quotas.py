@@ -1,0 +1,87 @@
+"""Per-user quotas: the settings' rules, the storage helper's reading of btrfs's answers, and the usage table."""
+
+import subprocess
+
+import pytest
+
+from appliance.commands.storage import usage_table
+from appliance.helpers import user_storage
+from appliance.settings import SettingsError, load
+from appliance.storage.quotas import Usage, bind_options, binds_into
+
+SECRETS = {
+    "JPY_COOKIE_SECRET": "ab" * 32,
+    "CONFIGPROXY_AUTH_TOKEN": "p" * 64,
+    "JUPYTERHUB_CRYPT_KEY": "cd" * 32,
+    "ADMIN_PASSWORD": "x" * 32,
+}
+
+
+@pytest.mark.parametrize(
+    ("chosen", "message"),
+    [
+        ({"USER_DISK_QUOTA": "5G"}, "USER_DISK_QUOTA=set: means nothing without USER_STORAGE_DIR"),
+        ({"USER_STORAGE_DIR": "homes"}, "must be an absolute path on the Docker host"),
+        ({"USER_STORAGE_DIR": "/srv/homes", "USER_DISK_QUOTA": "lots"}, "a size such as 512M or 2G"),
+        ({"USER_STORAGE_DIR": "/srv/homes", "VOLUME_DRIVER": "nfs"}, "cannot be used with VOLUME_DRIVER"),
+        ({"USER_STORAGE_DIR": "/srv/homes", "SPAWNER_MODE": "swarm"}, "only applies when SPAWNER_MODE=docker"),
+    ],
+)
+def test_bad_storage_settings_are_refused_saying_why(chosen, message):
+    with pytest.raises(SettingsError, match=message):
+        load({**SECRETS, **chosen})
+
+
+def test_a_quota_defaults_to_ten_gigabytes():
+    assert load({**SECRETS, "USER_STORAGE_DIR": "/srv/homes/"})["USER_DISK_QUOTA"] == "10G"
+
+
+def test_a_volume_binds_its_folder_and_older_volumes_are_told_apart():
+    options = bind_options("/srv/homes/", "course-alice")
+    assert options == {"type": "none", "o": "bind", "device": "/srv/homes/course-alice"}
+    assert binds_into({"Name": "course-alice", "Options": options}, "/srv/homes")
+    assert not binds_into({"Name": "course-alice", "Options": None}, "/srv/homes")
+
+
+QGROUPS = """\
+Qgroupid    Referenced    Exclusive   Max referenced   Max exclusive   Path
+--------    ----------    ---------   --------------   -------------   ----
+0/5              16384        16384             none            none   <toplevel>
+0/256         52445184     52445184         52428800            none   course-alice
+0/257          1064960      1064960         52428800            none   course-bob
+"""
+SUBVOLUMES = "ID 256 gen 12 top level 5 path course-alice\nID 257 gen 13 top level 5 path srv/course-bob\n"
+
+
+def fake_btrfs(answers: dict[str, str], calls: list):
+    def btrfs(*args):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, answers.get(args[0], ""), "")
+
+    return btrfs
+
+
+def test_the_helper_reads_each_subvolumes_use_and_limit(monkeypatch):
+    monkeypatch.setattr(user_storage, "btrfs", fake_btrfs({"qgroup": QGROUPS, "subvolume": SUBVOLUMES}, []))
+    assert user_storage.usage() == {
+        "course-alice": {"used": 52445184, "limit": 52428800},
+        "course-bob": {"used": 1064960, "limit": 52428800},
+    }
+
+
+@pytest.mark.parametrize("name", ["../etc", "a/b", ".hidden", ""])
+def test_the_helper_takes_only_volume_names(name, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(user_storage, "btrfs", fake_btrfs({}, calls))
+    with pytest.raises(user_storage.StorageHelperError, match="is not a volume name"):
+        user_storage.ensure(name, 2**20)
+    assert calls == []
+
+
+def test_the_usage_table_lists_the_fullest_first_with_totals():
+    table = usage_table([Usage("alice", "course-alice", 52445184, 52428800), Usage("bob", "course-bob", 1064960,
+                                                                                     52428800)])  # fmt: skip
+    lines = table.splitlines()
+    assert lines[0].split() == ["USER", "VOLUME", "USED", "QUOTA", "USE%"]
+    assert lines[1].split() == ["alice", "course-alice", "50.0M", "50.0M", "100%"]
+    assert lines[-1].split() == ["total", "(2", "homes)", "51.0M", "100.0M"]
