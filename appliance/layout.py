@@ -51,6 +51,8 @@ BACKUP_PASSWORD_FILE = "backup_password"
 # there, which restic's helper reads); DATA_DIR/<file>: how the last backups of users' files went.
 BACKUP_STAGING_DIR = "/backup-staging"
 BACKUP_STATUS_FILE = "backups/users-backup-status.json"
+# The last reading of users' homes in USER_STORAGE_DIR (used bytes and quotas), in DATA_DIR: the hub's metrics.
+USER_STORAGE_USAGE_FILE = "user-storage-usage.json"
 
 
 def stored_secret_path(data_dir: str, file_name: str) -> Path:

@@ -34,6 +34,12 @@ class SharingRule:
 
 
 class CheckedShareAPIHandler(SharingRule, ServerShareAPIHandler):
+    """A direct share, with a user or a group by name. JupyterHub also asks that the sharer may read that name
+    (`read:users:name`); users are not given that scope (it would show them every user's name), so a recipient the
+    rule allows counts as readable for this request."""
+
+    named_recipient = ""
+
     @needs_scope("shares")
     async def post(self, user_name, server_name=None):
         owner = self.find_user(user_name)
@@ -47,11 +53,17 @@ class CheckedShareAPIHandler(SharingRule, ServerShareAPIHandler):
         if self.sharing_mode == "off":
             self.refuse_unless_allowed(owner, set(), "anyone")
         if isinstance(model.get("user"), str):
+            # A name that is no one's gets the same answer as someone outside the owner's groups.
             recipient = self.find_user(model["user"])
-            if recipient is not None:
-                self.refuse_unless_allowed(owner, group_names(recipient.orm_user), f"user {recipient.name}")
+            groups = group_names(recipient.orm_user) if recipient is not None else set()
+            self.refuse_unless_allowed(owner, groups, f"user {model['user']}")
+            self.named_recipient = f"read:users:name!user={model['user']}"
         elif isinstance(model.get("group"), str):
             self.refuse_unless_allowed(owner, {model["group"]}, f"group {model['group']}")
+            self.named_recipient = f"read:groups:name!group={model['group']}"
+
+    def has_scope(self, scope):
+        return (self.named_recipient != "" and scope == self.named_recipient) or super().has_scope(scope)
 
 
 class CheckedShareCodeAPIHandler(SharingRule, ServerShareCodeAPIHandler):

@@ -28,10 +28,11 @@ AUTH_CACHE_SECONDS = 15
 
 def sharing_scopes(settings: Settings) -> list[str]:
     """What users may do beyond JupyterHub's `self` (which already lets them see and revoke the shares of their
-    servers, and leave shares made with them): share their own servers, naming users and groups."""
+    servers, and leave shares made with them): share their own servers. (Naming the recipient needs no scope to
+    read names: appliance.share_checks lets a name through once the rule allows it.)"""
     if settings["SHARING"] == "off":
         return []
-    return ["shares!user", "read:users:name", "read:groups:name"]
+    return ["shares!user"]
 
 
 def collaboration_args(settings: Settings) -> list[str]:

@@ -7,14 +7,15 @@ from appliance import share_checks
 from appliance.client_addresses import own_addresses, trust_forwarded_headers_only_from
 from appliance.hub_config import apply
 from appliance.settings import load
-from appliance.storage import backup_metrics
+from appliance.storage import backup_metrics, storage_metrics
 
 settings = load(os.environ)
 apply(settings, c)  # noqa: F821 - `c` is given by JupyterHub
 # SHARING's rule, in the handlers that make shares and redeem share codes.
 share_checks.install(settings["SHARING"])
-# The backups' metrics join the hub's own at /hub/metrics.
+# The backups' metrics and users' disk use join the hub's own at /hub/metrics.
 backup_metrics.register(settings)
+storage_metrics.register(settings)
 
 # Client addresses in the log are the real ones: forwarded headers count only from this container's proxies.
 proxies = own_addresses()

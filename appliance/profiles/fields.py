@@ -63,6 +63,15 @@ def image(value: object) -> str:
     return Text(IMAGE_REFERENCE, describe=IMAGE_REFERENCE_DESCRIBED)(text(value))
 
 
+def disk_size(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Invalid(f"must be {ByteSize().allowed}")
+    parsed = ByteSize()(str(value))
+    if byte_count(parsed) < 2**20:
+        raise Invalid("must be at least 1M")
+    return parsed
+
+
 def size(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise Invalid(f"must be {ByteSize().allowed}")
@@ -187,6 +196,13 @@ FIELDS = (
         "image", "The user image; SINGLEUSER_IMAGE when unset.", {**STRING, "pattern": f"^{IMAGE_REFERENCE}$"}, image
     ),
     Field("mem_limit", "Memory limit, such as 4G; MEM_LIMIT when unset.", SIZE_SCHEMA, size),
+    Field(
+        "disk_quota",
+        "With USER_STORAGE_DIR: what the home may hold, such as 20G; USER_DISK_QUOTA when unset. A server's home "
+        "takes the quota of the profile it last started with.",
+        SIZE_SCHEMA,
+        disk_size,
+    ),
     Field("cpu_limit", "CPU limit in cores, such as 2 or 0.5; CPU_LIMIT when unset.", CPU_SCHEMA, cpus),
     Field("mem_reservation", "Swarm mode: memory reserved on the node; MEM_RESERVATION when unset.", SIZE_SCHEMA, size),
     Field("cpu_reservation", "Swarm mode: cores reserved on the node; CPU_RESERVATION when unset.", CPU_SCHEMA, cpus),

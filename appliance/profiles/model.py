@@ -28,6 +28,7 @@ class Profile:
     default: bool = False
     image: str | None = None
     mem_limit: str | None = None
+    disk_quota: str | None = None
     cpu_limit: float | None = None
     mem_reservation: str | None = None
     cpu_reservation: float | None = None
@@ -50,6 +51,7 @@ class Profile:
         parts = [f"image {self.image or '(SINGLEUSER_IMAGE)'}"]
         parts += [f"memory {self.mem_limit}"] if self.mem_limit else []
         parts += [f"{self.cpu_limit:g} CPU"] if self.cpu_limit else []
+        parts += [f"disk quota {self.disk_quota}"] if self.disk_quota else []
         parts += [f"GPUs {gpus_shown(self.gpus)}"] if self.gpus is not None else []
         parts += [f"{v.name} at {v.mount_path} ({'read-only' if v.read_only else 'writable'})" for v in self.volumes]
         parts += [f"for {', '.join(self.groups)}" if self.groups else "for everyone"]

@@ -92,6 +92,9 @@ def profile_problems(values: Settings) -> list[Problem]:
                     "remove them from the profile, or set SPAWNER_MODE=swarm",
                 )
             )
+        if profile.disk_quota and not values["USER_STORAGE_DIR"]:
+            needs = f"profile {profile.name!r} sets disk_quota, which needs USER_STORAGE_DIR"
+            problems.append(Problem("PROFILES_FILE", shown_path, needs, "set USER_STORAGE_DIR, or remove disk_quota"))
         if swarm and profile.gpus == "all":
             problems.append(
                 Problem(

@@ -14,13 +14,14 @@ from sqlalchemy.orm import object_session
 from traitlets import Any, List, default
 
 from appliance.declarations import present
+from appliance.kinds import byte_count
 from appliance.profiles import Profile, ProfileRefused, SharedVolume, chosen, gpus_shown
 from appliance.spawners.base import SpawnerMixinBase
 from appliance.spawners.errors import SpawnRefused
 
 # The values a profile may replace, as configured; restored before each start. The environment is not among
 # them: hooks that run before start() add to it (the GitHub token), so only the last profile's own keys go.
-PROFILE_TRAITS = ("image", "mem_limit", "cpu_limit", "mem_guarantee", "cpu_guarantee", "volumes")
+PROFILE_TRAITS = ("image", "mem_limit", "cpu_limit", "mem_guarantee", "cpu_guarantee", "volumes", "disk_quota")
 GPU_CAPABILITIES = [["gpu"]]
 
 
@@ -71,6 +72,8 @@ class ProfileChoice(SpawnerMixinBase):
             self.mem_limit = profile.mem_limit
         if profile.cpu_limit:
             self.cpu_limit = profile.cpu_limit
+        if profile.disk_quota:
+            self.disk_quota = byte_count(profile.disk_quota)
         if profile.mem_reservation:
             self.mem_guarantee = profile.mem_reservation
         if profile.cpu_reservation:

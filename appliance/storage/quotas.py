@@ -6,7 +6,10 @@ The volumes keep their names and labels, so backups, the lifecycle commands and 
 """
 
 import json
-from dataclasses import dataclass
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import docker
 import requests
@@ -16,6 +19,7 @@ from appliance.declarations import Outcome, Problem, Settings, StartRefused, fai
 from appliance.helpers import STORAGE_CAPABILITIES, STORAGE_ENTRYPOINT, STORAGE_MOUNT
 from appliance.helpers.user_storage import NOT_BTRFS
 from appliance.labels import LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
+from appliance.layout import USER_STORAGE_USAGE_FILE
 
 HELPER_SECONDS = 60
 FULL_PERCENT = 90
@@ -128,4 +132,27 @@ def usage(engine: docker.DockerClient, settings: Settings) -> list[Usage]:
         if not labels.get(LABEL_SHARED) and binds_into(volume.attrs, storage_dir):
             numbers = by_volume.get(volume.name) or {}
             found.append(Usage(labels[LABEL_USER], volume.name, numbers.get("used"), numbers.get("limit")))
-    return sorted(found, key=lambda one: (-(one.used or 0), one.user, one.volume))
+    homes = sorted(found, key=lambda one: (-(one.used or 0), one.user, one.volume))
+    record_usage(settings, homes)
+    return homes
+
+
+def usage_path(settings: Settings) -> Path:
+    return Path(settings["DATA_DIR"]) / USER_STORAGE_USAGE_FILE
+
+
+def record_usage(settings: Settings, homes: list[Usage]) -> None:
+    """The last reading, for the hub's metrics (whoever read it: the hub, a command, the doctor)."""
+    path = usage_path(settings)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps({"read_at": time.time(), "homes": [asdict(home) for home in homes]}))
+    os.replace(partial, path)
+
+
+def recorded_usage(settings: Settings) -> tuple[float, list[Usage]]:
+    """When the homes were last read, and what they held then; (0, []) before the first reading."""
+    try:
+        recorded = json.loads(usage_path(settings).read_text())
+        return recorded["read_at"], [Usage(**home) for home in recorded["homes"]]
+    except (OSError, ValueError, TypeError, KeyError):
+        return 0.0, []

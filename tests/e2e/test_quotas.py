@@ -1,18 +1,30 @@
 """Per-user disk quotas (USER_STORAGE_DIR on a btrfs file system that the test makes on a loop device,
-USER_DISK_QUOTA=50M): alice's writes stop at her quota with EDQUOT while bob still writes, and the hub stays
-healthy; her full home still starts and she can free space; `appliance storage` lists both homes; a folder on
-ext4 is refused at start with what USER_STORAGE_DIR needs."""
+USER_DISK_QUOTA=50M): alice's writes stop at her quota with EDQUOT while bob, whose profile's disk_quota is 100M,
+writes past 50M, and the hub stays healthy; her full home still starts and she can free space; `appliance storage`
+lists both homes, and the hub's metrics show them; a folder on ext4 is refused at start with what USER_STORAGE_DIR
+needs."""
 
 import subprocess
 from pathlib import Path
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness.compose import Stack
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 from harness.hub_client import HubClient, wait_until
 
 QUOTA_MB = 50
+ROOMY_MB = 100
+PROFILES = f"""\
+profiles:
+  - name: standard
+    default: true
+  - name: roomy
+    disk_quota: {ROOMY_MB}M
+"""
+METRICS_TOKEN = "quotas-metrics-token-0123456789abcdef"
 # Writes in 1 MB chunks, flushed, until the file system says no; prints the error's name and how far it got.
 FILL = """
 import errno, os
@@ -47,15 +59,19 @@ def btrfs_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def stack(stack_factory, btrfs_dir) -> Stack:
+def stack(stack_factory, btrfs_dir, tmp_path_factory) -> Stack:
+    profiles_dir = tmp_path_factory.mktemp("profiles")
+    (profiles_dir / "profiles.yml").write_text(PROFILES)
     return stack_factory({"ADMIN_PASSWORD": ADMIN_PASSWORD, "USER_PASSWORD": USER_PASSWORD,
                           "ALLOWED_USERS": "alice,bob", "USER_STORAGE_DIR": str(btrfs_dir),
-                          "USER_DISK_QUOTA": f"{QUOTA_MB}M"})  # fmt: skip
+                          "USER_DISK_QUOTA": f"{QUOTA_MB}M", "PROFILES_DIR": str(profiles_dir),
+                          "METRICS_TOKEN": METRICS_TOKEN})  # fmt: skip
 
 
-def running(stack: Stack, name: str) -> HubClient:
+def running(stack: Stack, name: str, profile: str = "standard") -> HubClient:
     person = stack.client_for().login(name, USER_PASSWORD)
-    person.ensure_running()
+    if person.server_url() is None:
+        person.start_server({"profile": profile})
     person.open_lab()
     return person
 
@@ -64,14 +80,14 @@ def test_the_hub_turned_quotas_on_at_start(stack, btrfs_dir):
     assert f"USER_STORAGE_DIR={btrfs_dir}: turned btrfs quotas on" in stack.logs()
 
 
-def test_alices_writes_stop_at_her_quota_and_bob_still_writes(stack, btrfs_dir):
+def test_alices_writes_stop_at_her_quota_and_bob_with_a_roomier_profile_still_writes(stack, btrfs_dir):
     alice = running(stack, "alice")
     error, written = alice.run_once(FILL.format(mb=QUOTA_MB * 2)).split()
     assert error == "EDQUOT" and QUOTA_MB - 10 <= int(written) <= QUOTA_MB, (error, written)
     volume = stack.volume_name("alice")
     assert (btrfs_dir / volume / "work" / "filler").exists(), "her home is her subvolume in USER_STORAGE_DIR"
-    bob = running(stack, "bob")
-    assert bob.run_once(FILL.format(mb=20)).split() == ["written", "20"]
+    bob = running(stack, "bob", profile="roomy")
+    assert bob.run_once(FILL.format(mb=QUOTA_MB + 20)).split() == ["written", str(QUOTA_MB + 20)]
     assert stack.client_for().login("admin", ADMIN_PASSWORD).api("GET", "/users/alice").status_code == 200
 
 
@@ -89,8 +105,18 @@ def test_appliance_storage_lists_each_home_with_its_quota(stack):
     assert listed.returncode == 0, listed.stderr
     rows = {line.split()[0]: line.split() for line in listed.stdout.splitlines()[1:-1]}
     assert set(rows) == {"alice", "bob"}
-    assert rows["bob"][1] == stack.volume_name("bob") and rows["bob"][3] == f"{QUOTA_MB}.0M"
+    assert rows["bob"][1] == stack.volume_name("bob") and rows["bob"][3] == f"{ROOMY_MB}.0M"
+    assert rows["alice"][3] == f"{QUOTA_MB}.0M"
     assert listed.stdout.splitlines()[-1].startswith("total (2 homes)")
+    metrics = requests.get(f"{stack.url}/hub/metrics", headers={"Authorization": f"token {METRICS_TOKEN}"}, timeout=30)
+    gauges = {
+        (sample.name, sample.labels.get("user")): sample.value
+        for family in text_string_to_metric_families(metrics.text)
+        for sample in family.samples
+        if sample.name.startswith("appliance_user_disk")
+    }
+    assert gauges[("appliance_user_disk_quota_bytes", "bob")] == ROOMY_MB * 2**20
+    assert gauges[("appliance_user_disk_used_bytes", "bob")] >= (QUOTA_MB + 20) * 2**20
 
 
 def test_a_folder_without_btrfs_is_refused_at_start(stack_factory, tmp_path):

@@ -89,6 +89,8 @@ def test_mallory_who_has_no_group_with_alice_is_refused_with_a_page_that_says_wh
 def test_direct_shares_follow_the_same_rule(alice):
     refused = alice.api("POST", "/shares/alice/", json={"user": "mallory"})
     assert refused.status_code == 403 and "no group in common" in refused.json()["message"]
+    no_one = alice.api("POST", "/shares/alice/", json={"user": "no-such-user"})
+    assert no_one.json()["message"] == refused.json()["message"], "a name that is no one's tells nothing more"
     assert alice.api("POST", "/shares/alice/", json={"group": "others"}).status_code == 403
     assert alice.api("POST", "/shares/alice/", json={"group": "lab"}).status_code == 200
     assert alice.api("PATCH", "/shares/alice/", json={"group": "lab"}).status_code == 200

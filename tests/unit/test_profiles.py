@@ -402,3 +402,29 @@ def test_the_spawn_page_lists_only_the_owners_profiles_escaped(tmp_path):
     assert "Large &amp; &lt;b&gt;fast&lt;/b&gt;" in form
     assert "2G memory &middot; 1 CPU" in form
     assert profiles_form(spawner(tmp_path, groups=[], text=text)) == "", "one profile: nothing to choose"
+
+
+QUOTA_PROFILES = """\
+profiles:
+  - name: small
+    default: true
+  - name: big-data
+    disk_quota: 20G
+"""
+
+
+def test_a_profiles_disk_quota_replaces_user_disk_quota_for_its_starts(tmp_path):
+    server = spawner(tmp_path, text=QUOTA_PROFILES, USER_STORAGE_DIR="/srv/homes", USER_DISK_QUOTA="5G")
+    assert server.disk_quota == 5 * 1024**3
+    server.user_options = {"profile": "big-data"}
+    server.apply_profile()
+    assert server.disk_quota == 20 * 1024**3
+    server.user_options = {"profile": "small"}
+    server.apply_profile()
+    assert server.disk_quota == 5 * 1024**3
+
+
+def test_a_disk_quota_needs_user_storage_dir_and_a_size(tmp_path):
+    with pytest.raises(SettingsError, match="profile 'big-data' sets disk_quota, which needs USER_STORAGE_DIR"):
+        load({**SECRETS, "PROFILES_FILE": write(tmp_path, QUOTA_PROFILES)})
+    assert "must be at least 1M" in problems_of("profiles:\n  - name: tiny\n    disk_quota: 10K\n")
