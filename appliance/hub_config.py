@@ -35,6 +35,7 @@ def apply(settings: Settings, c: Config) -> None:
     configure_network(settings, c)
     configure_limits(settings, c)
     configure_culling(settings, c)
+    configure_server_environment(settings, c)
     configure_services(settings, c)
     configure_sharing(settings, c)
     # The spawner mode's own: its spawner class, where servers' files live, its hardening.
@@ -113,9 +114,17 @@ def configure_culling(settings: Settings, c: Config) -> None:
     must reach the hub well within the timeout, or busy servers would look idle."""
     if not settings["IDLE_TIMEOUT"]:
         return
-    activity_interval = activity_interval_for(settings["IDLE_TIMEOUT"])
-    c.JupyterHub.last_activity_interval = activity_interval
-    c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval)}
+    c.JupyterHub.last_activity_interval = activity_interval_for(settings["IDLE_TIMEOUT"])
+
+
+def configure_server_environment(settings: Settings, c: Config) -> None:
+    """What every user server finds in its environment: how often it reports activity (with IDLE_TIMEOUT), and the
+    appliance's sharing settings, which the appliance's user image reads (singleuser/jupyter_server_config.py).
+    Environment, not arguments: an image of one's own, whose command takes none, starts all the same."""
+    activity = {}
+    if settings["IDLE_TIMEOUT"]:
+        activity = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval_for(settings["IDLE_TIMEOUT"]))}
+    c.Spawner.environment = {**activity, **sharing.server_environment(settings)}
 
 
 def configure_services(settings: Settings, c: Config) -> None:
@@ -146,12 +155,10 @@ def users_role(settings: Settings) -> list[dict]:
 
 
 def configure_sharing(settings: Settings, c: Config) -> None:
-    """The home page lists shares; real-time collaboration is on or off (COLLABORATION). User servers trust the
-    hub's word about a visitor for AUTH_CACHE_SECONDS, so a revoked share (or an assistant leaving a group) ends
-    within that. Who may share with whom is checked in the hub's handlers (appliance.share_checks, installed by
-    the hub's config file)."""
+    """The home page lists shares. Who may share with whom is checked in the hub's handlers
+    (appliance.share_checks, installed by the hub's config file); the user servers' side is in their environment
+    (configure_server_environment)."""
     c.JupyterHub.template_vars = {"sharing_mode": settings["SHARING"], "shares": sharing.shares_on_home_page}
-    c.Spawner.args = [f"--HubOAuth.cache_max_age={sharing.AUTH_CACHE_SECONDS}", *sharing.collaboration_args(settings)]
 
 
 ServiceAndRole = tuple[dict, dict] | None

@@ -35,10 +35,14 @@ def sharing_scopes(settings: Settings) -> list[str]:
     return ["shares!user"]
 
 
-def collaboration_args(settings: Settings) -> list[str]:
-    """The user server's arguments for COLLABORATION: jupyter-collaboration's own switch, which JupyterLab's side
-    of it follows too (an image without the extension ignores it)."""
-    return [] if settings["COLLABORATION"] == "on" else ["--YDocExtension.disable_rtc=True"]
+def server_environment(settings: Settings) -> dict[str, str]:
+    """What the appliance's user image reads at start (singleuser/jupyter_server_config.py): how long the server
+    trusts the hub's word about a visitor, so that a revoked share (or an assistant leaving a group) ends within
+    it; and COLLABORATION, as jupyter-collaboration's own switch, which JupyterLab's side follows too."""
+    return {
+        "APPLIANCE_AUTH_CACHE_SECONDS": str(AUTH_CACHE_SECONDS),
+        "APPLIANCE_COLLABORATION": settings["COLLABORATION"],
+    }
 
 
 def share_refusal(mode: str, owner_groups: set[str], recipient_groups: set[str]) -> str | None:

@@ -32,6 +32,7 @@ import requests
 
 from appliance import docker_host
 from bench import engine_stats
+from harness.btrfs import can_make_btrfs, mounted_btrfs
 from harness.compose import HUB_IMAGE, ROOT, SINGLEUSER_IMAGE, SYSTEMUSER_IMAGE, Stack
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 from harness.hub_client import HubClient, events_until_ready, wait_until
@@ -391,6 +392,38 @@ def measure_appliance(client, sizes, workdir: Path) -> tuple[dict, dict]:
         return appliance, without
 
 
+def measure_quotas(client, sizes, workdir: Path) -> dict:
+    """The appliance with USER_STORAGE_DIR (homes as btrfs subvolumes with quotas, on a loop file) beside the same
+    appliance without: their sequential starts in turn. Each user's first start makes the subvolume; the others
+    find it (the spawn path's cost once a home exists)."""
+    why_not = can_make_btrfs()
+    if why_not:
+        log(f"quotas not measured: {why_not}")
+        return {"skipped": why_not}
+    settings = {"USER_PASSWORD": USER_PASSWORD}
+    with (
+        mounted_btrfs(workdir, "1G") as homes,
+        appliance_hub(client, workdir, ["p01"], settings, "bench") as (plain_stack, plain),
+        appliance_hub(client, workdir, ["q01"], {**settings, "USER_STORAGE_DIR": str(homes), "USER_DISK_QUOTA": "1G"},
+                      "bench") as (quota_stack, quota),
+    ):  # fmt: skip
+        series = alternating(
+            {
+                "appliance beside quotas sequential": lambda _, cpu: plain.cycle(
+                    "p01", first_container_of(plain_stack), cpu
+                ),
+                "appliance with quotas sequential": lambda _, cpu: quota.cycle(
+                    "q01", first_container_of(quota_stack), cpu
+                ),
+            },
+            sizes["sequential"],
+        )
+    return {
+        "without": series["appliance beside quotas sequential"].summary(),
+        "with": series["appliance with quotas sequential"].summary(),
+    }
+
+
 def first_container_of(stack: Stack):
     return lambda user: stack.user_containers(user)[0]
 
@@ -495,6 +528,7 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
             floor_burst = burst("floor burst", sizes["burst"], floor.once)
             floor.clean()
             appliance, without_broker = measure_appliance(client, sizes, Path(workdir))
+            quotas = measure_quotas(client, sizes, Path(workdir))
             stock = measure_stock(client, sizes, network.name)
     finally:
         floor.clean()
@@ -510,6 +544,7 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
         "appliance": appliance,
         "without broker": without_broker,
         "stock": stock,
+        "quotas": quotas,
         "image_mb": image_sizes(client),
         "cold_build_seconds": cold_builds(client) if with_cold_builds else None,
     }
@@ -523,6 +558,15 @@ def run(sizes: dict, with_cold_builds: bool) -> dict:
     }
     results["collaboration_cost"] = collaboration_cost(results["floor"], results["floor without collaboration"])
     return results
+
+
+def quota_ratios(quotas: dict, floor: dict) -> dict:
+    if "skipped" in quotas:
+        return {}
+    return {
+        "appliance beside quotas/floor sequential p50": ratio(quotas["without"]["p50"], floor["sequential"]["p50"]),
+        "appliance with quotas/floor sequential p50": ratio(quotas["with"]["p50"], floor["sequential"]["p50"]),
+    }
 
 
 def collaboration_cost(floor: dict, bare: dict) -> dict:
@@ -546,6 +590,7 @@ def ratios(results: dict) -> dict:
     floor, appliance, stock = results["floor"], results["appliance"], results["stock"]
     direct = results["without broker"]
     return {
+        **quota_ratios(results["quotas"], floor),
         "appliance without broker/floor sequential p50": ratio(direct["sequential"]["p50"], floor["sequential"]["p50"]),
         "appliance/appliance without broker burst makespan": ratio(
             appliance["burst"]["makespan"], direct["burst"]["makespan"]
@@ -612,6 +657,7 @@ def markdown(results: dict) -> str:
         f" ms, CPU-seconds to ready p50 {collaboration['cpu-seconds p50']} (without it: p50 {fmt(bare['p50'])}, "
         f"{bare['cpu_p50']} CPU-seconds).",
     ]
+    rows += ["", quota_line(results["quotas"])]
     appliance = results["appliance"]
     rows += ["", f"Login to JupyterLab, one user, no browser: {fmt(appliance['login_to_lab_seconds'])}.", ""]
     rows += ["| one appliance spawn | seconds |", "|---|---|"]
@@ -626,6 +672,17 @@ def markdown(results: dict) -> str:
         short = image.split("/")[-1].split(":")[0]
         rows.append(f"| {image} | {size} | {builds.get(short, '-')} |")
     return "\n".join(rows) + "\n"
+
+
+def quota_line(quotas: dict) -> str:
+    if "skipped" in quotas:
+        return f"Disk quotas (USER_STORAGE_DIR) not measured: {quotas['skipped']}."
+    with_it, without_it = quotas["with"], quotas["without"]
+    return (
+        f"Disk quotas (USER_STORAGE_DIR on btrfs), {with_it['count']} starts each taken in turn with the same "
+        f"appliance without: sequential p50 {fmt(with_it['p50'])} against {fmt(without_it['p50'])}, "
+        f"{with_it['cpu_p50']} against {without_it['cpu_p50']} CPU-seconds to ready (the ratios to the floor above)."
+    )
 
 
 def stamp_of(results: dict) -> str:

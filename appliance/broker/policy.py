@@ -20,6 +20,10 @@ from typing import Any
 from appliance.helpers import (
     ARCHIVE_ENTRYPOINT,
     ARCHIVE_TARGET,
+    COPY_CAPABILITIES,
+    COPY_ENTRYPOINT,
+    COPY_SOURCE,
+    COPY_TARGET,
     HOST_VIEW_ENTRYPOINT,
     NEW_HOME,
     RESTIC_BACKUP_CAPABILITIES,
@@ -400,7 +404,24 @@ def check_image_and_capabilities(body: dict, host: dict, instance: Instance) -> 
         return check_restic_helper(host, added, mode, instance)
     if body.get("Entrypoint") == STORAGE_ENTRYPOINT:
         return check_storage_helper(host, added, mode, instance)
+    if body.get("Entrypoint") == COPY_ENTRYPOINT:
+        return check_copy_helper(host, added, mode)
     return check_helper(body, host, added, mode)
+
+
+def check_copy_helper(host: dict, added: list[str], mode: str) -> str:
+    """A home moving into USER_STORAGE_DIR: one volume read-only, one written with its owners and modes (CHOWN,
+    DAC_OVERRIDE, FOWNER), no host folder, no network."""
+    if added != sorted(COPY_CAPABILITIES) or mode != "none":
+        raise Refused("the copy helper runs with CHOWN, DAC_OVERRIDE and FOWNER only, and no network")
+    mounts = sorted(
+        (target, read_only, source.startswith("/")) for source, target, read_only in all_mounts_or_none(host)
+    )
+    if mounts != [(COPY_SOURCE, True, False), (COPY_TARGET, False, False)]:
+        raise Refused(
+            f"the copy helper reads one volume at {COPY_SOURCE} and writes one at {COPY_TARGET}, nothing else"
+        )
+    return "copy helper"
 
 
 def check_storage_helper(host: dict, added: list[str], mode: str, instance: Instance) -> str:

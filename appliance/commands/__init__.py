@@ -35,7 +35,7 @@ COMMANDS = (
             user_backups.run_service, user_backups.add_service_arguments),
     Command("stop-servers", servers.HELP, servers.stop_servers_command),
     Command("user-data", user_data.HELP, user_data.user_data_command, user_data.add_arguments),
-    Command("storage", storage.HELP, storage.storage_command),
+    Command("storage", storage.HELP, storage.storage_command, storage.add_arguments),
     Command("migrate-db", data.MIGRATE_HELP, data.migrate_db_command, data.add_migrate_arguments),
     Command("reconcile", "(run by the hub) check Docker's containers against the hub", reconcile.run,
             reconcile.add_arguments),

@@ -1,29 +1,59 @@
-"""`appliance storage`: each user's home in USER_STORAGE_DIR, what it holds and its quota, the fullest first,
-with the totals."""
+"""`appliance storage [list]`: each user's home in USER_STORAGE_DIR, what it holds and its quota, the fullest first,
+with the totals. `appliance storage migrate [USER…]`: homes made before USER_STORAGE_DIR move into it
+(appliance.storage.migrate_homes)."""
 
 import docker.errors
 
 from appliance import docker_host
 from appliance.commands.common import EXIT_BAD_CONFIG, columns, loaded_or_exit, say
-from appliance.storage import quotas
+from appliance.storage import migrate_homes, quotas
 from appliance.storage.quotas import Usage
 
-HELP = "list users' homes in USER_STORAGE_DIR: bytes used and quota, the fullest first, with totals"
+HELP = (
+    "list users' homes in USER_STORAGE_DIR (bytes used and quota, the fullest first, with totals), or migrate homes "
+    "made before it into it"
+)
 
 
-def storage_command(_args) -> int:
+def add_arguments(parser) -> None:
+    parser.add_argument("action", nargs="?", choices=("list", "migrate"), default="list")
+    parser.add_argument("users", nargs="*", help="migrate: only these users' homes (all when none)")
+
+
+def storage_command(args) -> int:
     settings = loaded_or_exit()
     if not settings["USER_STORAGE_DIR"]:
-        say("`appliance storage` lists the homes in USER_STORAGE_DIR, which is not set: homes are Docker volumes "
-            "with no quota (`appliance user-data list` lists them).")  # fmt: skip
+        say(f"`appliance storage {args.action}` works with USER_STORAGE_DIR, which is not set: homes are Docker "
+            "volumes with no quota (`appliance user-data list` lists them).")  # fmt: skip
+        return EXIT_BAD_CONFIG
+    if args.users and args.action != "migrate":
+        say("`appliance storage list` takes no user names")
         return EXIT_BAD_CONFIG
     try:
+        if args.action == "migrate":
+            return migrate_command(settings, args.users)
         homes = quotas.usage(docker_host.client(timeout=quotas.HELPER_SECONDS), settings)
     except (quotas.StorageError, docker.errors.DockerException) as error:
-        say(f"`appliance storage` failed: {error}")
+        say(f"`appliance storage {args.action}` failed: {error}")
         return 1
     print(usage_table(homes))
     return 0
+
+
+def migrate_command(settings, users: list[str]) -> int:
+    try:
+        moved, left = migrate_homes.migrate(
+            docker_host.client(timeout=migrate_homes.COPY_SECONDS), settings, users, progress
+        )
+    except migrate_homes.MigrateError as error:
+        say(f"`appliance storage migrate` stopped: {error}")
+        return 1
+    say(f"Moved {moved} home(s) into {settings['USER_STORAGE_DIR']}; left {left} whose server is running.")
+    return 0 if not left else 1
+
+
+def progress(line: str) -> None:
+    print(line, flush=True)
 
 
 def usage_table(homes: list[Usage]) -> str:

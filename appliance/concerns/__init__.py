@@ -45,7 +45,8 @@ CONCERNS = (
     Concern("sharing", prepare=sharing.revoke_shares_when_off),
     Concern("docker socket", engine.check_docker_socket),
     Concern("docker broker", engine.check_broker, engine.require_broker, ("docker socket",)),
-    Concern("user storage", quotas.check_user_storage, quotas.prepare_user_storage, ("docker broker",)),
+    # Refused at start when USER_STORAGE_DIR is not btrfs; the doctor checks it only where it is set.
+    Concern("user storage", prepare=quotas.prepare_user_storage),
     Concern("user network", engine.check_network, engine.join_networks_of_running_servers, ("docker socket",)),
     Concern("user images", engine.check_images, needs=("docker socket",)),
     Concern("GPUs", engine.check_gpus, needs=("docker socket",)),
@@ -63,4 +64,6 @@ def concerns_for(settings: Settings) -> tuple[Concern, ...]:
         found += (Concern(f"{mode.name} mode", mode.diagnose, needs=("docker socket",)),)
     if settings["BACKUP_REPOSITORY"] is not None:
         found += (Concern("backups", backups.check_backups, needs=("docker broker",)),)
+    if settings["USER_STORAGE_DIR"]:
+        found += (Concern("user storage", quotas.check_user_storage, needs=("docker broker",)),)
     return found

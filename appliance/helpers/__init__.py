@@ -31,6 +31,12 @@ RESTIC_RESTORE_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
 STORAGE_ENTRYPOINT = ["python3", "-m", "appliance.helpers.user_storage"]
 STORAGE_MOUNT = "/user-storage"
 STORAGE_CAPABILITIES = ["SYS_ADMIN"]
+# Copies a home from an older Docker volume (read-only at COPY_SOURCE) into an empty one (at COPY_TARGET) with its
+# owners and modes, then compares them (appliance.helpers.copy_home): `appliance storage migrate`; no network.
+COPY_ENTRYPOINT = ["python3", "-m", "appliance.helpers.copy_home"]
+COPY_SOURCE = "/from"
+COPY_TARGET = "/to"
+COPY_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER"]
 
 
 def home_entrypoint(uid: int, gid: int) -> list[str]:

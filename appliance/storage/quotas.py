@@ -13,6 +13,7 @@ from pathlib import Path
 
 import docker
 import requests
+from docker.types import Mount
 
 from appliance import docker_host
 from appliance.declarations import Outcome, Problem, Settings, StartRefused, failed, passed, present, warned
@@ -42,17 +43,21 @@ def run_helper(engine: docker.DockerClient, storage_dir: str, labels: dict[str, 
             entrypoint=STORAGE_ENTRYPOINT,
             command=list(args),
             user="0",
-            volumes={storage_dir: {"bind": STORAGE_MOUNT, "mode": "rw"}},
+            # A bind mount, not a volume bind: Docker refuses a folder that does not exist instead of making it.
+            mounts=[Mount(STORAGE_MOUNT, storage_dir, type="bind")],
             network_mode="none",
             **{**docker_host.helper_options(docker_host.own_image(engine), labels), "cap_add": STORAGE_CAPABILITIES},
         )
     except (docker.errors.DockerException, requests.RequestException) as error:
-        raise StorageError(f"the storage helper could not run: {error}") from None
+        raise StorageError(f"USER_STORAGE_DIR={storage_dir}: the storage helper could not run: {error}") from None
     if status == NOT_BTRFS:
         raise StorageError(f"USER_STORAGE_DIR={storage_dir}: {stderr}; quotas need {NEEDS}")
     if status != 0:
         raise StorageError(f"USER_STORAGE_DIR={storage_dir}: {stderr or f'the storage helper exited {status}'}")
-    return json.loads(stdout)
+    try:
+        return json.loads(stdout)
+    except ValueError:
+        raise StorageError(f"USER_STORAGE_DIR={storage_dir}: the storage helper said {stdout[:200]!r}") from None
 
 
 def prepare_user_storage(settings: Settings, say) -> None:
@@ -70,10 +75,8 @@ def prepare_user_storage(settings: Settings, say) -> None:
 
 
 def check_user_storage(settings: Settings) -> Outcome:
-    """The doctor: USER_STORAGE_DIR is btrfs with quotas on; the fullest home."""
-    storage_dir = settings["USER_STORAGE_DIR"]
-    if not storage_dir:
-        return passed("no USER_STORAGE_DIR: homes are Docker volumes, with no quota")
+    """The doctor, where USER_STORAGE_DIR is set: it is btrfs with quotas on; the homes near their quota."""
+    storage_dir = present(settings["USER_STORAGE_DIR"])
     engine = docker_host.client()
     try:
         run_helper(engine, storage_dir, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}, "check")

@@ -40,6 +40,11 @@ def test_the_bench_runs_end_to_end_and_reports_every_figure(docker_client, tmp_p
     assert isinstance(collaboration["sequential p50 ms"], int) and isinstance(collaboration["cpu-seconds p50"], float)
     assert "| appliance |" in (tmp_path / "latest.md").read_text()
     assert "Real-time collaboration's cost" in (tmp_path / "latest.md").read_text()
+    quotas = results["quotas"]
+    assert (quotas["with"]["count"], quotas["with"]["failures"]) == (1, []), quotas
+    assert (quotas["without"]["count"], quotas["without"]["failures"]) == (1, []), quotas
+    assert results["ratios"]["appliance with quotas/floor sequential p50"] > 0
+    assert "Disk quotas (USER_STORAGE_DIR on btrfs)" in (tmp_path / "latest.md").read_text()
     assert (
         docker_client.containers.list(all=True, filters={"label": f"jupyterhub-appliance.bench={results['run']}"}) == []
     )

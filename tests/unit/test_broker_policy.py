@@ -16,6 +16,10 @@ import pytest
 from appliance.broker.policy import Instance, Request, Target, decide, normalised_image, targets
 from appliance.helpers import (
     ARCHIVE_ENTRYPOINT,
+    COPY_CAPABILITIES,
+    COPY_ENTRYPOINT,
+    COPY_SOURCE,
+    COPY_TARGET,
     HOST_VIEW_ENTRYPOINT,
     RESTIC_BACKUP_CAPABILITIES,
     RESTIC_ENTRYPOINT,
@@ -524,3 +528,24 @@ def test_user_volumes_bind_only_folders_directly_in_user_storage_dir():
     assert volume_create({"type": "none", "o": "bind", "device": "/srv/quota-homes/course-alice"}, instance=QUOTAS)
     for device in ("/srv/quota-homes", "/srv/quota-homes/a/b", "/srv/quota-homes/../etc", "/srv/homes/x"):
         assert not volume_create({"type": "none", "o": "bind", "device": device}, instance=QUOTAS), device
+
+
+def copy_helper(capabilities: list[str], binds: list[str], network: str = "none") -> dict:
+    body = helper(COPY_ENTRYPOINT, network, capabilities)
+    body["HostConfig"]["Binds"] = binds
+    return body
+
+
+def test_the_copy_helper_reads_one_volume_and_writes_one_with_owners_and_modes():
+    binds = [f"jupyterhub-user-alice:{COPY_SOURCE}:ro", f"jupyterhub-user-alice.before-quotas:{COPY_TARGET}:rw"]
+    kept = {Target("volume", "jupyterhub-user-alice.before-quotas"): ALICE}
+    assert create(copy_helper(COPY_CAPABILITIES, binds), kept).rule.startswith("a hardened copy helper of course")
+    refused = {
+        "writes the source": copy_helper(COPY_CAPABILITIES, [binds[0].replace(":ro", ":rw"), binds[1]]),
+        "a host folder": copy_helper(COPY_CAPABILITIES, [binds[0], f"/etc:{COPY_TARGET}:rw"]),
+        "a third mount": copy_helper(COPY_CAPABILITIES, [*binds, "course-data:/data:ro"]),
+        "networked": copy_helper(COPY_CAPABILITIES, binds, "net"),
+        "more capabilities": copy_helper([*COPY_CAPABILITIES, "SYS_ADMIN"], binds),
+    }
+    for why, body in refused.items():
+        assert not create(body, kept), why

@@ -97,7 +97,7 @@ def test_idle_culler_runs_with_the_narrowest_role():
     role = next(role for role in c.JupyterHub.load_roles if role["name"] == "idle-culler")
     assert role["scopes"] == ["list:users", "read:users:activity", "read:servers", "delete:servers"]
     assert c.JupyterHub.last_activity_interval == 10
-    assert c.Spawner.environment == {"JUPYTERHUB_ACTIVITY_INTERVAL": "10"}
+    assert c.Spawner.environment["JUPYTERHUB_ACTIVITY_INTERVAL"] == "10"
 
 
 def test_idle_culling_off_and_metrics_token_on():

@@ -1,11 +1,12 @@
 """Per-user quotas: the settings' rules, the storage helper's reading of btrfs's answers, and the usage table."""
 
+import json
 import subprocess
 
 import pytest
 
 from appliance.commands.storage import usage_table
-from appliance.helpers import user_storage
+from appliance.helpers import copy_home, user_storage
 from appliance.settings import SettingsError, load
 from appliance.storage.quotas import Usage, bind_options, binds_into
 
@@ -85,3 +86,49 @@ def test_the_usage_table_lists_the_fullest_first_with_totals():
     assert lines[0].split() == ["USER", "VOLUME", "USED", "QUOTA", "USE%"]
     assert lines[1].split() == ["alice", "course-alice", "50.0M", "50.0M", "100%"]
     assert lines[-1].split() == ["total", "(2", "homes)", "51.0M", "100.0M"]
+
+
+# -- moving older homes in ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def home_to_copy(tmp_path, monkeypatch):
+    source, target = tmp_path / "from", tmp_path / "to"
+    (source / "work" / "data").mkdir(parents=True)
+    (source / "work" / "data" / "table.csv").write_text("a,b\n1,2\n")
+    (source / ".bashrc").write_text("export X=1\n")
+    (source / "work" / "latest").symlink_to("data/table.csv")
+    (source / ".bashrc").chmod(0o600)
+    target.mkdir()
+    monkeypatch.setattr(copy_home, "COPY_SOURCE", str(source))
+    monkeypatch.setattr(copy_home, "COPY_TARGET", str(target))
+    return source, target
+
+
+def test_the_copy_helper_copies_then_finds_every_file_the_same(home_to_copy, capsys):
+    source, target = home_to_copy
+    assert copy_home.main() == 0
+    assert json.loads(capsys.readouterr().out) == {"entries": 6, "bytes": 19}
+    assert (target / ".bashrc").stat().st_mode & 0o777 == 0o600
+    assert copy_home.manifest(str(source)) == copy_home.manifest(str(target))
+
+
+def test_the_copy_helper_refuses_a_target_that_is_not_empty(home_to_copy, capsys):
+    _, target = home_to_copy
+    (target / "left-over").write_text("x")
+    assert copy_home.main() == copy_home.NOT_EMPTY
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_the_copy_helper_fails_when_the_copy_differs(home_to_copy, capsys, monkeypatch):
+    _, target = home_to_copy
+    real_run = subprocess.run
+
+    def copy_then_corrupt(*args, **kwargs):
+        done = real_run(*args, **kwargs)
+        (target / "work" / "data" / "table.csv").write_text("a,b\n1,3\n")
+        return done
+
+    monkeypatch.setattr(copy_home.subprocess, "run", copy_then_corrupt)
+    assert copy_home.main() == 1
+    assert "differs from its source in 1 entries: ['work/data/table.csv']" in capsys.readouterr().err

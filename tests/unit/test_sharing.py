@@ -2,6 +2,7 @@
 (ASSISTANT_GROUPS) as JupyterHub roles, checked against JupyterHub's own scope rules and schema."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from jupyterhub import orm
@@ -86,7 +87,8 @@ def test_users_may_share_their_own_servers_unless_sharing_is_off():
     [users] = [role for role in c.JupyterHub.load_roles if role["name"] == "user"]
     assert users["scopes"] == ["self", "shares!user"], "no scope to read every user's name"
     _check_scopes_exist(users["scopes"], who_for="user")
-    assert c.Spawner.args == [f"--HubOAuth.cache_max_age={AUTH_CACHE_SECONDS}"]
+    assert c.Spawner.environment["APPLIANCE_AUTH_CACHE_SECONDS"] == str(AUTH_CACHE_SECONDS)
+    assert "args" not in c.Spawner, "arguments would break images whose command takes none"
     c = Config()
     apply(load({**SECRETS, "SHARING": "off"}), c)
     assert "user" not in [role["name"] for role in c.JupyterHub.load_roles], "JupyterHub's own: self, no shares"
@@ -169,11 +171,27 @@ def test_the_checked_handlers_take_jupyterhubs_place_in_its_routes():
     assert routes["/api/share-codes/([^/]+)/([^/]*)"] is share_checks.CheckedShareCodeAPIHandler
 
 
-def test_collaboration_is_on_by_default_and_off_is_jupyter_collaborations_own_switch():
+def test_collaboration_is_on_by_default_and_the_servers_environment_says_so():
     on, off = Config(), Config()
     apply(load(SECRETS), on)
     apply(load({**SECRETS, "COLLABORATION": "off"}), off)
-    assert not any("YDocExtension" in arg for arg in on.Spawner.args)
-    assert "--YDocExtension.disable_rtc=True" in off.Spawner.args
+    assert on.Spawner.environment["APPLIANCE_COLLABORATION"] == "on"
+    assert off.Spawner.environment["APPLIANCE_COLLABORATION"] == "off"
     with pytest.raises(SettingsError, match="COLLABORATION"):
         load({**SECRETS, "COLLABORATION": "yes"})
+
+
+def test_the_user_images_server_config_reads_the_environment(monkeypatch):
+    """singleuser/jupyter_server_config.py, run as Jupyter runs it: with the hub's environment, and without."""
+    source = (Path(__file__).resolve().parents[2] / "singleuser" / "jupyter_server_config.py").read_text()
+    for environment, expected in (
+        ({"APPLIANCE_AUTH_CACHE_SECONDS": "15", "APPLIANCE_COLLABORATION": "off"}, (15, True)),
+        ({}, (300, False)),
+    ):
+        for name in ("APPLIANCE_AUTH_CACHE_SECONDS", "APPLIANCE_COLLABORATION"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        c = Config()
+        exec(compile(source, "jupyter_server_config.py", "exec"), {"c": c})
+        assert (c.HubOAuth.cache_max_age, c.YDocExtension.disable_rtc) == expected
