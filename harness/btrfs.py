@@ -23,7 +23,7 @@ def mounted_btrfs(folder: Path, size: str = "400M") -> Iterator[Path]:
     image, mount_point = folder / "homes.img", folder / "homes"
     subprocess.run(["truncate", "-s", size, str(image)], check=True)
     try:
-        subprocess.run(["mkfs.btrfs", "-q", str(image)], check=True)
+        subprocess.run(["mkfs.btrfs", "-q", str(image)], check=True, capture_output=True)
         mount_point.mkdir()
         subprocess.run(["mount", "-o", "loop", str(image), str(mount_point)], check=True)
         try:

@@ -115,12 +115,10 @@ class ApplianceDockerSpawner(
         namespace["server_suffix"] = f"--{namespace['servername']}" if self.name else ""
         return namespace
 
-    async def ensure_volume(
-        self, name: str, labels: dict[str, str], whose: str, driver_opts: dict[str, str] | None = None
-    ) -> bool:
+    async def ensure_volume(self, name: str, labels: dict[str, str], whose: str) -> bool:
         """Create the volume with these labels unless it exists; True when it was created. Another appliance's
         volume of that name is refused."""
-        return await self.ensure_found_volume(name, await self.found_volume(name), labels, whose, driver_opts)
+        return await self.ensure_found_volume(name, await self.found_volume(name), labels, whose, None)
 
     async def found_volume(self, name: str) -> dict | None:
         try:

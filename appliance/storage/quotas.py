@@ -5,6 +5,7 @@ capability that btrfs's quotas need; this module runs it, from the hub, the spaw
 The volumes keep their names and labels, so backups, the lifecycle commands and the instance rule apply unchanged.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -81,7 +82,7 @@ def check_user_storage(settings: Settings) -> Outcome:
     try:
         run_helper(engine, storage_dir, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}, "check")
         homes = usage(engine, settings)
-    except StorageError as error:
+    except (StorageError, docker.errors.DockerException) as error:
         return failed(str(error), f"make USER_STORAGE_DIR {NEEDS}")
     full = [home for home in homes if (home.percent or 0) >= FULL_PERCENT]
     summary = f"{storage_dir} is btrfs with quotas on; {len(homes)} home(s)"
@@ -145,11 +146,13 @@ def usage_path(settings: Settings) -> Path:
 
 
 def record_usage(settings: Settings, homes: list[Usage]) -> None:
-    """The last reading, for the hub's metrics (whoever read it: the hub, a command, the doctor)."""
+    """The last reading, for the hub's metrics (whoever read it: the hub, a command, the doctor). Where DATA_DIR
+    cannot take it, the metrics stay at the last reading, whose time they show."""
     path = usage_path(settings)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps({"read_at": time.time(), "homes": [asdict(home) for home in homes]}))
-    os.replace(partial, path)
+    with contextlib.suppress(OSError):
+        partial.write_text(json.dumps({"read_at": time.time(), "homes": [asdict(home) for home in homes]}))
+        os.replace(partial, path)
 
 
 def recorded_usage(settings: Settings) -> tuple[float, list[Usage]]:
