@@ -63,19 +63,21 @@ def image(value: object) -> str:
     return Text(IMAGE_REFERENCE, describe=IMAGE_REFERENCE_DESCRIBED)(text(value))
 
 
-def disk_size(value: object) -> str:
+def byte_size(value: object) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise Invalid(f"must be {ByteSize().allowed}")
-    parsed = ByteSize()(str(value))
+    return ByteSize()(str(value))
+
+
+def disk_size(value: object) -> str:
+    parsed = byte_size(value)
     if byte_count(parsed) < 2**20:
         raise Invalid("must be at least 1M")
     return parsed
 
 
 def size(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise Invalid(f"must be {ByteSize().allowed}")
-    parsed = ByteSize()(str(value))
+    parsed = byte_size(value)
     if byte_count(parsed) < DOCKER_MIN_MEMORY:
         raise Invalid("must be at least 6M, Docker's smallest memory limit")
     return parsed

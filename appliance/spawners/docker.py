@@ -118,30 +118,12 @@ class ApplianceDockerSpawner(
     async def ensure_volume(self, name: str, labels: dict[str, str], whose: str) -> bool:
         """Create the volume with these labels unless it exists; True when it was created. Another appliance's
         volume of that name is refused."""
-        return await self.ensure_found_volume(name, await self.found_volume(name), labels, whose, None)
-
-    async def found_volume(self, name: str) -> dict | None:
-        try:
-            return await self.docker("inspect_volume", name)
-        except docker.errors.NotFound:
-            return None
-
-    async def ensure_found_volume(
-        self, name: str, found: dict | None, labels: dict[str, str], whose: str, driver_opts: dict[str, str] | None
-    ) -> bool:
-        if found is None:
-            self.log.info("Creating volume %s for %s", name, whose)
-            bind = {"driver": "local", "driver_opts": driver_opts} if driver_opts else {}
-            await self.docker("create_volume", name=name, labels=labels, **bind)
-            return True
-        self.refuse_unless_ours(found)
-        return False
-
-    def refuse_unless_ours(self, found: dict) -> None:
-        refusal = volume_refusal(found, self.appliance_instance)
-        if refusal:
-            self.log.error(refusal)
-            raise SpawnError(refusal, status=CONFLICT, reason="not-ours")
+        found = await self.found_volume(name)
+        if found is not None:
+            self.refuse_unless_ours(found)
+            return False
+        await self.create_volume(name, labels, whose)
+        return True
 
     async def ensure_user_volume(self, name: str) -> None:
         """The user's own volume; in USER_STORAGE_DIR, its subvolume and quota before it is made or mounted."""
@@ -150,9 +132,27 @@ class ApplianceDockerSpawner(
             self.refuse_unless_ours(found)
         await self.ensure_quota(name, found)
         if found is None:
-            await self.ensure_found_volume(
-                name, None, self.user_labels(), self.user.name, self.user_volume_options(name)
-            )
+            await self.create_volume(name, self.user_labels(), self.user.name, self.user_volume_options(name))
+
+    async def found_volume(self, name: str) -> dict | None:
+        try:
+            return await self.docker("inspect_volume", name)
+        except docker.errors.NotFound:
+            return None
+
+    def refuse_unless_ours(self, found: dict) -> None:
+        refusal = volume_refusal(found, self.appliance_instance)
+        if refusal:
+            self.log.error(refusal)
+            raise SpawnError(refusal, status=CONFLICT, reason="not-ours")
+
+    async def create_volume(
+        self, name: str, labels: dict[str, str], whose: str, driver_opts: dict[str, str] | None = None
+    ) -> None:
+        """A new volume with these labels: Docker's own, or a local bind of a folder (`driver_opts`)."""
+        self.log.info("Creating volume %s for %s", name, whose)
+        bind = {"driver": "local", "driver_opts": driver_opts} if driver_opts else {}
+        await self.docker("create_volume", name=name, labels=labels, **bind)
 
     def shared_labels(self) -> dict[str, str]:
         """A profile's shared volume belongs to the instance, not to a user; the appliance never removes it."""

@@ -127,7 +127,8 @@ def copy(engine: docker.DockerClient, source: str, target: str, labels: dict[str
             user="0",
             volumes={source: {"bind": COPY_SOURCE, "mode": "ro"}, target: {"bind": COPY_TARGET, "mode": "rw"}},
             network_mode="none",
-            **{**docker_host.helper_options(docker_host.own_image(engine), labels), "cap_add": COPY_CAPABILITIES},
+            cap_add=COPY_CAPABILITIES,
+            **docker_host.helper_options(docker_host.own_image(engine), labels),
         )
     except (docker.errors.DockerException, requests.RequestException) as error:
         raise MigrateError(f"copying {source} into {target} failed; {source} is as it was: {error}") from None

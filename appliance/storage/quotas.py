@@ -47,7 +47,8 @@ def run_helper(engine: docker.DockerClient, storage_dir: str, labels: dict[str, 
             # A bind mount, not a volume bind: Docker refuses a folder that does not exist instead of making it.
             mounts=[Mount(STORAGE_MOUNT, storage_dir, type="bind")],
             network_mode="none",
-            **{**docker_host.helper_options(docker_host.own_image(engine), labels), "cap_add": STORAGE_CAPABILITIES},
+            cap_add=STORAGE_CAPABILITIES,
+            **docker_host.helper_options(docker_host.own_image(engine), labels),
         )
     except (docker.errors.DockerException, requests.RequestException) as error:
         raise StorageError(f"USER_STORAGE_DIR={storage_dir}: the storage helper could not run: {error}") from None
