@@ -163,6 +163,8 @@ class LoginMode(Mode):
     selector: ClassVar[str] = "AUTH_MODE"
     admin_password: bool = False  # admins log in with ADMIN_PASSWORD
     takes_passwords: bool = False  # its login page takes a password
+    # What the admin copies into the provider (lines), logged at start and printed by `appliance check`.
+    registration: Callable[[Settings], list[str]] | None = None
 
 
 @dataclass(frozen=True)

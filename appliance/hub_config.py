@@ -20,6 +20,7 @@ from appliance.layout import (
     PUBLIC_PORT_INSIDE,
     container_prefix,
 )
+from appliance.login import lti13
 from appliance.servers import SPAWNER_MODES
 from appliance.storage import backup_service
 
@@ -124,7 +125,7 @@ def configure_server_environment(settings: Settings, c: Config) -> None:
     activity = {}
     if settings["IDLE_TIMEOUT"]:
         activity = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval_for(settings["IDLE_TIMEOUT"]))}
-    c.Spawner.environment = {**activity, **sharing.server_environment(settings)}
+    c.Spawner.environment = {**activity, **sharing.server_environment(settings), **lti13.server_environment(settings)}
 
 
 def configure_services(settings: Settings, c: Config) -> None:

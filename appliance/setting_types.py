@@ -23,6 +23,8 @@ class SettingValues(TypedDict):
     LOCKOUT_SECONDS: int
     OAUTH_CALLBACK_URL: str | None
     ALLOW_ALL: bool
+    ALLOWED_GROUPS: tuple[str, ...] | None
+    ADMIN_GROUPS: tuple[str, ...] | None
     USER_PASSWORD: str | None
     OPEN_SIGNUP: bool
     MIN_PASSWORD_LENGTH: int
@@ -33,8 +35,6 @@ class SettingValues(TypedDict):
     GITHUB_URL: str
     GITHUB_SCOPES: tuple[str, ...]
     EXPOSE_GITHUB_TOKEN: bool
-    ALLOWED_GROUPS: tuple[str, ...] | None
-    ADMIN_GROUPS: tuple[str, ...] | None
     OIDC_ISSUER: str | None
     OIDC_CLIENT_ID: str | None
     OIDC_CLIENT_SECRET: str | None
@@ -55,6 +55,13 @@ class SettingValues(TypedDict):
     LDAP_BIND_PASSWORD: str | None
     LDAP_ALLOWED_GROUPS: tuple[str, ...] | None
     LDAP_ADMIN_GROUPS: tuple[str, ...] | None
+    LTI_ISSUER: str | None
+    LTI_CLIENT_ID: tuple[str, ...] | None
+    LTI_AUTHORIZE_URL: str | None
+    LTI_JWKS_URL: str | None
+    LTI_USERNAME_CLAIM: str
+    LTI_DEPLOYMENT_IDS: tuple[str, ...] | None
+    LTI_PLATFORM_ORIGINS: tuple[str, ...] | None
     SINGLEUSER_IMAGE: str
     ALLOWED_IMAGES: tuple[str, ...] | None
     PULL_AHEAD: bool

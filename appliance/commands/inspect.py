@@ -11,6 +11,7 @@ from appliance.commands.run import warn_about_misspelt_settings
 from appliance.concerns.storage import stored_choices
 from appliance.declarations import Settings, value_of
 from appliance.docs import VERSIONED_FILES, stale_files, write
+from appliance.login import LOGIN_MODES
 from appliance.settings import BY_NAME, REDACTED, SETTINGS, without_credentials
 
 CHECK_HELP = "check the settings and print them, secrets redacted"
@@ -32,6 +33,8 @@ def check(_args) -> int:
     print("\nProfiles users choose from:")
     for profile in profiles.in_use(settings):
         print(f"  {profile.summary()}")
+    if registration := LOGIN_MODES[settings["AUTH_MODE"]].registration:
+        print("", *registration(settings), sep="\n")
     return 0
 
 

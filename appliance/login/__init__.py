@@ -5,6 +5,6 @@ reading the settings never imports JupyterHub.
 Adding a mode: a module here declaring MODE, and one entry below.
 """
 
-from appliance.login import github, ldap, native, oidc, password
+from appliance.login import github, ldap, lti13, native, oidc, password
 
-LOGIN_MODES = {mode.name: mode for mode in (password.MODE, native.MODE, github.MODE, oidc.MODE, ldap.MODE)}
+LOGIN_MODES = {mode.name: mode for mode in (password.MODE, native.MODE, github.MODE, oidc.MODE, ldap.MODE, lti13.MODE)}

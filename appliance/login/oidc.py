@@ -27,16 +27,6 @@ NOT_ALLOWED_MESSAGE = (
 
 SETTINGS = (
     Setting(
-        "ALLOWED_GROUPS",
-        "oidc mode: groups (from OIDC_GROUPS_CLAIM) whose members may log in.",
-        NameList("comma-separated group names"),
-    ),
-    Setting(
-        "ADMIN_GROUPS",
-        "oidc mode: groups (from OIDC_GROUPS_CLAIM) whose members are hub admins.",
-        NameList("comma-separated group names"),
-    ),
-    Setting(
         "OIDC_ISSUER",
         "The OpenID Connect provider's issuer URL; the hub reads ISSUER/.well-known/openid-configuration at start.",
         Url(("http", "https")),

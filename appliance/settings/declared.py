@@ -178,11 +178,28 @@ HUB_AND_LOGIN_SETTINGS = (
     Setting(
         "ALLOW_ALL",
         "Let anyone with an account log in (github: any GitHub user; oidc: anyone the provider signs in; ldap: "
-        "anyone in the directory); an explicit opt-in, since it opens the hub to everyone with an account.",
+        "anyone in the directory; lti13: anyone the LMS launches); an explicit opt-in, since it opens the hub to "
+        "everyone with an account.",
         Flag(),
         default="false",
         group="Login",
-        applies_in=in_login_modes("github", "oidc", "ldap"),
+        applies_in=in_login_modes("github", "oidc", "ldap", "lti13"),
+    ),
+    Setting(
+        "ALLOWED_GROUPS",
+        "Groups whose members may log in: oidc, from OIDC_GROUPS_CLAIM; lti13, a course's role groups such as "
+        "cs101-learner.",
+        NameList("comma-separated group names"),
+        group="Login",
+        applies_in=in_login_modes("oidc", "lti13"),
+    ),
+    Setting(
+        "ADMIN_GROUPS",
+        "Groups whose members are hub admins: oidc, from OIDC_GROUPS_CLAIM; lti13, a course's role groups such as "
+        "cs101-instructor.",
+        NameList("comma-separated group names"),
+        group="Login",
+        applies_in=in_login_modes("oidc", "lti13"),
     ),
 )
 # The login modes' own settings come between these and the rest (appliance.login).

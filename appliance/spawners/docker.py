@@ -13,7 +13,7 @@ from typing import Any
 import docker
 import docker.errors
 from dockerspawner import DockerSpawner
-from traitlets import Integer, Unicode, default
+from traitlets import Integer, Unicode, default, validate
 
 from appliance import docker_host
 from appliance.declarations import present
@@ -69,6 +69,12 @@ class ApplianceDockerSpawner(
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.progress_events: list[dict] = []
+
+    @validate("cookie_options")
+    def _without_partitioned(self, proposal):
+        """The hub's cookie options but `partitioned` (LTI_PLATFORM_ORIGINS), which Python before 3.14 cannot
+        write: a server of one's own image would fail at its first cookie. The appliance's image adds it back."""
+        return {name: value for name, value in proposal.value.items() if name != "partitioned"}
 
     # -- Docker calls ------------------------------------------------------------------------------
     _shared_executor: ThreadPoolExecutor | None = None

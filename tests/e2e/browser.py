@@ -1,8 +1,11 @@
 """Headless Chromium, as this machine runs it (no sandbox as root, no background connections), and
 what the browser tests share: JupyterLab opened by the spawn page, with a screenshot kept."""
 
+import json
 import os
+import tempfile
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import quote
 
 from playwright.sync_api import sync_playwright
@@ -14,25 +17,40 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 LAB_SECONDS = 180
 
 
+ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+)
+
+
 @contextmanager
 def chromium(*extra_args: str):
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                *extra_args,
-            ],
-        )
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra_args])
         try:
             yield browser
         finally:
             browser.close()
+
+
+@contextmanager
+def chromium_allowing_third_party_cookies(*extra_args: str):
+    """A browser context whose profile lets a site inside another's frame keep cookies and storage (Chrome's
+    setting "Allow third-party cookies"; this Chromium blocks them unless told)."""
+    with tempfile.TemporaryDirectory() as profile, sync_playwright() as playwright:
+        Path(profile, "Default").mkdir()
+        Path(profile, "Default", "Preferences").write_text(json.dumps({"profile": {"cookie_controls_mode": 0}}))
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, args=[*ARGS, *extra_args]
+        )
+        try:
+            yield context
+        finally:
+            context.close()
 
 
 def log_in(page, url: str, name: str, password: str, next_page: str = "") -> None:

@@ -33,6 +33,15 @@ COMPLETE = {
         "LDAP_BIND_DN_TEMPLATE": "uid={username},dc=example,dc=org",
         "ALLOW_ALL": "true",
     },
+    "lti13": {
+        "AUTH_MODE": "lti13",
+        "LTI_ISSUER": "https://canvas.instructure.com",
+        "LTI_CLIENT_ID": "10000000000001",
+        "LTI_AUTHORIZE_URL": "https://sso.canvaslms.com/api/lti/authorize_redirect",
+        "LTI_JWKS_URL": "https://sso.canvaslms.com/api/lti/security/jwks",
+        "PUBLIC_URL": "https://h",
+        "ALLOW_ALL": "true",
+    },
 }
 
 
@@ -87,6 +96,11 @@ def sample_value(setting: Setting) -> str:
         "MIN_PASSWORD_LENGTH": "20",
         "ALLOWED_ORGANIZATIONS": "org",
         "ADMIN_TEAMS": "org:staff",
+        "LTI_ISSUER": "https://moodle.example.edu",
+        "LTI_AUTHORIZE_URL": "https://moodle.example.edu/mod/lti/auth.php",
+        "LTI_JWKS_URL": "https://moodle.example.edu/mod/lti/certs.php",
+        "LTI_USERNAME_CLAIM": "email",
+        "LTI_PLATFORM_ORIGINS": "https://moodle.example.edu",
     }
     if setting.name in samples:
         return samples[setting.name]
