@@ -6,8 +6,10 @@
 - the launch's course and roles become JupyterHub groups, which ALLOWED_GROUPS and ADMIN_GROUPS name;
 - a bad launch gets a page that says why and one log line, never a traceback; a replayed launch, one from
   another issuer or client, or from a deployment not in LTI_DEPLOYMENT_IDS is refused;
-- the launch's state cookies cross sites (the LMS posts the launch), so they are SameSite=None;
-- admins log in with ADMIN_PASSWORD at their own page, failed logins limited as in the password modes.
+- the launch's state cookies cross sites (the LMS posts the launch, maybe in its frame): SameSite=None, Secure and
+  Partitioned;
+- admins (ADMIN_USERS) log in with ADMIN_PASSWORD at their own page, failed logins limited as in the password
+  modes; a launch cannot log in as one of them.
 """
 
 import hmac
@@ -53,7 +55,7 @@ LOGIN_PAGE = """<div class="service-login">
 def allow_partitioned_cookies() -> None:
     """CHIPS' `Partitioned` cookie attribute, which http.cookies writes from Python 3.14 on: browsers keep the
     cookies of a site inside another's frame (and soon of a cross-site launch) only when they are partitioned."""
-    if "partitioned" not in http.cookies.Morsel._reserved:
+    if "partitioned" not in http.cookies.Morsel._reserved:  # type: ignore[attr-defined]
         http.cookies.Morsel._reserved["partitioned"] = "Partitioned"  # type: ignore[attr-defined]
         http.cookies.Morsel._flags.add("partitioned")  # type: ignore[attr-defined]
 
@@ -127,7 +129,8 @@ def destination_of(target: str) -> str:
     if pull:
         return f"git-pull?{pull.group(1)}"
     parts = target.split("/")
-    if not target or target.startswith("/") or ".." in parts or re.search(r"[?#\\\x00-\x1f]", target):
+    odd = re.search(r"[?#\\\x00-\x1f]|://", target)
+    if not target or target.startswith("/") or ".." in parts or odd:
         raise ValueError(f"{target!r} is neither a path in the home (such as work/lab1.ipynb) nor a git-pull link")
     return f"lab/tree/{quote(target)}"
 
@@ -275,12 +278,12 @@ class ApplianceLTI13Authenticator(PasswordLogin, LTI13Authenticator):
             return self.admin_password_matches(data or {})
         claims = data or {}
         name = self.normalize_username(self.get_username(claims))
+        if name in self.admin_users:
+            # The password admins' accounts are not the LMS's to hand out (a user whose login claim is "admin").
+            self.log.warning("LTI launch refused: its user name %r is one of ADMIN_USERS", name)
+            raise LaunchRefused("your name on the learning platform is one of this hub's admin accounts", 403)
         groups = course_groups(claims)
-        return {
-            "name": name,
-            "groups": groups,
-            "admin": name in self.admin_users or bool(self.admin_groups & set(groups)),
-        }
+        return {"name": name, "groups": groups, "admin": bool(self.admin_groups & set(groups))}
 
     def admin_password_matches(self, data: dict) -> dict | None:
         name = self.normalize_username(str(data.get("username", "")))
@@ -290,7 +293,7 @@ class ApplianceLTI13Authenticator(PasswordLogin, LTI13Authenticator):
         return {"name": name, "admin": True, "groups": None}  # groups None: theirs stay as they are
 
     def check_allowed(self, username, authentication=None):
-        if self.allow_all or username in self.allowed_users or username in self.admin_users:
+        if self.allow_all or username in self.allowed_users:
             return True
         groups = set((authentication or {}).get("groups") or ())
         return bool(groups & (self.allowed_groups | self.admin_groups))

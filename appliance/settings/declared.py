@@ -111,7 +111,7 @@ HUB_AND_LOGIN_SETTINGS = (
         "AUTH_MODE",
         "How people log in: the admins' password and one shared by all users (password), each user their own "
         "password, with sign-up and approval by an admin (native), GitHub OAuth (github), the lab's OpenID Connect "
-        "provider (oidc), or its LDAP directory (ldap).",
+        "provider (oidc), its LDAP directory (ldap), or a launch from a course in the LMS (lti13).",
         Choice(tuple(LOGIN_MODES)),
         default=auth_mode_of,
         default_doc="github when GITHUB_CLIENT_ID is set, else password",
@@ -120,17 +120,18 @@ HUB_AND_LOGIN_SETTINGS = (
     ),
     Setting(
         "ADMIN_USERS",
-        "Users who are hub admins (in github, oidc and ldap mode, names there; no default in those modes).",
+        "Users who are hub admins (in github, oidc and ldap mode, names there; no default in those modes; in lti13 "
+        "mode, accounts that log in with ADMIN_PASSWORD at /hub/admin-login only).",
         NameList("comma-separated user names"),
         default=admin_users_of,
-        default_doc="admin in password and native mode, else unset",
+        default_doc="admin in password, native and lti13 mode, else unset",
         group="Login",
     ),
     Setting(
         "ADMIN_PASSWORD",
-        "Password of the admin users in password mode, 32+ characters as JupyterHub requires; in native mode, "
-        "the first password of each admin account (change it at /hub/change-password). Generated at first start, "
-        "stored in DATA_DIR and logged once.",
+        "Password of the admin users in password mode (and at lti13 mode's /hub/admin-login), 32+ characters as "
+        "JupyterHub requires; in native mode, the first password of each admin account (change it at "
+        "/hub/change-password). Generated at first start, stored in DATA_DIR and logged once.",
         Text(min_length=32, describe="any text"),
         default_doc="generated",
         secret=True,

@@ -93,7 +93,7 @@ class Launch(web.RequestHandler):
         fields = {
             "iss": launch.get("initiation_iss", ISSUER),
             "login_hint": launch["sub"],
-            "target_link_uri": launch["tool"] + "/hub/",
+            "target_link_uri": launch.get("target_link_uri", launch["tool"] + "/hub/"),
             "client_id": launch["client_id"],
             "lti_message_hint": hint,
             "lti_deployment_id": launch.get("deployment_id", "deployment-1"),

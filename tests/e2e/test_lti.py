@@ -87,6 +87,13 @@ def test_the_course_roles_are_groups_and_an_instructor_helps_a_learner(stack, pl
     assert ines.api("GET", "/users/admin").status_code in (403, 404)
 
 
+def test_a_link_whose_target_link_uri_carries_next_lands_there(stack, platform):
+    # Canvas: an External Tool assignment's URL, which the launch carries as its target_link_uri.
+    link = f"{stack.url}/hub/?next=/hub/user-redirect/lab/tree/work"
+    landing = platform.launch(stack.client_for(), "max", target_link_uri=link).headers["Location"]
+    assert landing == "/hub/user-redirect/lab/tree/work"
+
+
 def test_an_admin_group_of_the_course_makes_hub_admins(stack, platform, admin):
     dean = stack.client_for()
     platform.launch(dean, "dean", roles=["Administrator"])
@@ -106,13 +113,15 @@ BAD_LAUNCHES = {
     "deployment not taken": {"deployment_id": "deployment-9"},
     "a target outside the home": {"custom": {"target": "../../etc/passwd"}},
     "a course that is not allowed": {"course": {"id": "c2", "label": "HIST200"}},
+    "a password admin's name": {"sub": "admin", "roles": ["Administrator"]},
 }
 
 
 @pytest.mark.parametrize("fault", BAD_LAUNCHES)
 def test_a_bad_launch_gets_a_page_that_says_why_and_the_hub_stays_up(stack, platform, fault):
     tracebacks = stack.logs().count("Traceback")
-    _, answer = platform.launch_attempt(stack.client_for(), "mal", **BAD_LAUNCHES[fault])
+    launch = dict(BAD_LAUNCHES[fault])
+    _, answer = platform.launch_attempt(stack.client_for(), launch.pop("sub", "mal"), **launch)
     assert answer.status_code in (400, 403), f"{fault}: HTTP {answer.status_code}"
     assert "This launch was refused" in answer.text, answer.text[:2000]
     assert "Traceback" not in answer.text

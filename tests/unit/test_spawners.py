@@ -46,8 +46,9 @@ def server_port():
         yield listener.getsockname()[1]
 
 
-def spawner_for(environ: dict[str, str], port: int, name: str = "alice") -> ApplianceDockerSpawner:
-    """The spawner JupyterHub would make for `name`, from the config apply() makes of these settings."""
+def spawner_for(environ: dict[str, str], port: int, name: str = "alice", **hub_settings) -> ApplianceDockerSpawner:
+    """The spawner JupyterHub would make for `name`, from the config apply() makes of these settings (and the
+    hub's tornado settings that JupyterHub passes on, such as cookie_options)."""
     config = Config()
     apply(load({**BASE, **environ}), config)
     db = orm.new_session_factory("sqlite://")()
@@ -55,7 +56,7 @@ def spawner_for(environ: dict[str, str], port: int, name: str = "alice") -> Appl
     db.add(orm_user)
     db.add(orm.Spawner(user=orm_user, name=""))
     db.commit()
-    user = User(orm_user, settings={"config": config, "hub": Hub()})
+    user = User(orm_user, settings={"config": config, "hub": Hub(), **hub_settings})
     spawner = user._new_spawner("", spawner_class=import_item(config.JupyterHub.spawner_class))
     spawner.port, spawner.api_token = port, "server-token"
     return spawner
