@@ -299,5 +299,9 @@ class ApplianceLTI13Authenticator(PasswordLogin, LTI13Authenticator):
         return bool(groups & (self.allowed_groups | self.admin_groups))
 
     async def refresh_user(self, user, handler=None, **kwargs):
-        """A launch is checked when it comes; between launches there is no one to ask again."""
-        return True
+        """Between launches the platform cannot be asked again; the allow rules are, with the groups of the user's
+        last launch: narrowing ALLOWED_GROUPS, or taking a name out of ADMIN_USERS, ends those sessions."""
+        if self.check_allowed(user.name, {"groups": [group.name for group in user.groups]}):
+            return True
+        self.log.info("%s is no longer allowed to log in: their session ends", user.name)
+        return False

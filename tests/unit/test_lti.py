@@ -7,6 +7,7 @@ import http.cookies
 import http.server
 import json
 import threading
+from types import SimpleNamespace
 
 import pytest
 from traitlets.config import Config
@@ -28,9 +29,8 @@ from appliance.auth.lti13 import (
 from appliance.hub_config import apply
 from appliance.login.lti13 import CROSS_SITE_COOKIE, registration
 from appliance.settings import SettingsError, load
-from tests.unit.test_spawners import spawner_for
+from tests.unit.test_spawners import SECRETS, spawner_for
 
-SECRETS = {"JPY_COOKIE_SECRET": "ab" * 32, "CONFIGPROXY_AUTH_TOKEN": "p" * 64, "JUPYTERHUB_CRYPT_KEY": "cd" * 32}
 LTI = {
     "AUTH_MODE": "lti13",
     "LTI_ISSUER": "https://canvas.instructure.com",
@@ -191,6 +191,17 @@ def test_a_launch_becomes_a_user_with_groups_and_admin_groups_make_admins():
     assert ines["admin"] is True
     assert lti.check_allowed("ada", ada) and lti.check_allowed("ines", ines)
     assert not lti.check_allowed("mal", {"groups": ["hist200-learner"]})
+
+
+def test_between_launches_a_session_lasts_while_the_allow_rules_admit_its_last_groups():
+    lti = authenticator(ADMIN_USERS="admin")
+    ada = SimpleNamespace(name="ada", groups=[SimpleNamespace(name="cs101-learner")])
+    assert asyncio.run(lti.refresh_user(ada)) is True
+    lti.allowed_groups = {"cs102-learner"}
+    assert asyncio.run(lti.refresh_user(ada)) is False
+    assert asyncio.run(lti.refresh_user(SimpleNamespace(name="admin", groups=[]))) is True
+    lti.allowed_users = set()
+    assert asyncio.run(lti.refresh_user(SimpleNamespace(name="admin", groups=[]))) is False
 
 
 def test_a_launch_cannot_log_in_as_a_password_admin():
