@@ -20,3 +20,30 @@ if "APPLIANCE_CONTENT_SECURITY_POLICY" in os.environ:
         "headers": {"Content-Security-Policy": os.environ["APPLIANCE_CONTENT_SECURITY_POLICY"]},
         "xsrf_cookie_kwargs": cross_site_cookie,
     }
+
+# USER_STORAGE_DIR: the home is a btrfs subvolume whose use and quota the kernel shows in sysfs (APPLIANCE_HOME_QGROUP);
+# statvfs shows the whole file system instead. jupyter-resource-usage's status bar item (and anything else in this
+# server that asks psutil about the home) gets the quota's figures, in red from 90 % on (disk_warning_threshold).
+if "APPLIANCE_HOME_QGROUP" in os.environ:
+    from collections import namedtuple
+
+    import psutil
+
+    DiskUsage = namedtuple("DiskUsage", "total used free percent")
+    statvfs_usage = psutil.disk_usage
+    home = os.path.realpath(os.environ.get("HOME", "/home/jovyan"))
+
+    def home_quota_usage(path):
+        if os.path.realpath(path) != home:
+            return statvfs_usage(path)
+        qgroup = os.environ["APPLIANCE_HOME_QGROUP"]
+        with open(f"{qgroup}/referenced") as used_file, open(f"{qgroup}/max_referenced") as limit_file:
+            used, total = int(used_file.read()), int(limit_file.read())
+        if total <= 0:  # no limit after all
+            return statvfs_usage(path)
+        return DiskUsage(total, used, max(total - used, 0), round(100 * used / total, 1))
+
+    psutil.disk_usage = home_quota_usage
+    c.ResourceUseDisplay.track_disk_usage = True  # noqa: F821
+    c.ResourceUseDisplay.disk_path = home  # noqa: F821
+    c.ResourceUseDisplay.disk_warning_threshold = 0.1  # noqa: F821

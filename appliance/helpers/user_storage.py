@@ -2,7 +2,8 @@
 network and nothing else mounted: the only place the appliance holds that capability.
 
     check                 the folder is a btrfs file system; quotas are turned on when they are off
-    ensure VOLUME BYTES   VOLUME's subvolume exists (made when missing) and is limited to BYTES
+    ensure VOLUME BYTES   VOLUME's subvolume exists (made when missing) and is limited to BYTES; where the kernel
+                          shows its use and limit (sysfs, readable by anyone)
     usage                 each subvolume's bytes used and limit, as JSON
 
 Each prints one JSON object on stdout; a failure says why on stderr and exits non-zero. Names are checked here
@@ -71,7 +72,17 @@ def ensure(volume: str, limit: int) -> dict:
     limited = btrfs("qgroup", "limit", str(limit), path)
     if limited.returncode != 0:
         raise StorageHelperError(f"btrfs qgroup limit {limit} {volume}: {limited.stderr.strip()}")
-    return {"volume": volume, "created": created, "limit": limit}
+    return {"volume": volume, "created": created, "limit": limit, "qgroup": qgroup_in_sysfs(path)}
+
+
+def qgroup_in_sysfs(path: str) -> str:
+    """/sys/fs/btrfs/FSID/qgroups/0_ID, whose `referenced` and `max_referenced` are the subvolume's use and limit."""
+    rootid = btrfs("inspect-internal", "rootid", path)
+    shown = btrfs("filesystem", "show", STORAGE_MOUNT)
+    fsid = re.search(r"uuid: ([0-9a-f-]+)", shown.stdout)
+    if rootid.returncode != 0 or not rootid.stdout.strip().isdigit() or not fsid:
+        raise StorageHelperError(f"cannot tell the qgroup of {path}: {rootid.stderr.strip()} {shown.stderr.strip()}")
+    return f"/sys/fs/btrfs/{fsid[1]}/qgroups/0_{rootid.stdout.strip()}"
 
 
 def usage() -> dict:

@@ -1,6 +1,7 @@
 """USER_STORAGE_DIR: a new user volume binds its own btrfs subvolume there, limited to USER_DISK_QUOTA; the storage
 helper makes the subvolume and sets the quota before the volume is first mounted, and again at the first start after
-a hub restart (a changed quota counts then). A volume made before USER_STORAGE_DIR keeps working, without a quota."""
+a hub restart (a changed quota counts then). A volume made before USER_STORAGE_DIR keeps working, without a quota.
+The server is told where the kernel shows the home's use and limit (APPLIANCE_HOME_QGROUP), for JupyterLab."""
 
 import asyncio
 from typing import ClassVar
@@ -18,8 +19,10 @@ class UserStorage(SpawnerMixinBase):
     user_storage_dir = Unicode("", config=True, help="USER_STORAGE_DIR: the host folder (btrfs) of users' homes.")
     disk_quota = Integer(0, config=True, help="USER_DISK_QUOTA in bytes: what each home may hold.")
 
-    # The quota each volume was given by this hub process: the helper runs once per volume, not at every start.
-    quotas_set: ClassVar[dict[str, int]] = {}
+    # The quota each volume was given by this hub process, and its qgroup in sysfs: the helper runs once per volume,
+    # not at every start.
+    quotas_set: ClassVar[dict[str, tuple[int, str]]] = {}
+    home_qgroup = ""
 
     def user_volume_options(self, name: str) -> dict[str, str] | None:
         """The local driver's options of a new user volume: a bind of its subvolume, or none (a Docker volume)."""
@@ -33,14 +36,26 @@ class UserStorage(SpawnerMixinBase):
             self.log.warning("%s's volume %s was made before USER_STORAGE_DIR: it has no quota (docs/storage.md "
                              "says how to move it)", self.user.name, name)  # fmt: skip
             return
-        if found is not None and UserStorage.quotas_set.get(name) == self.disk_quota:
-            return
+        quota, qgroup = UserStorage.quotas_set.get(name, (None, ""))
+        if found is None or quota != self.disk_quota:
+            qgroup = await self.set_quota(name)
+            UserStorage.quotas_set[name] = self.disk_quota, qgroup
+        self.home_qgroup = qgroup
+
+    async def set_quota(self, name: str) -> str:
+        """The storage helper's work; the qgroup's folder in sysfs."""
         self.report(15, f"Setting the disk quota of {name}: {self.disk_quota // 2**20} MiB")
         try:
-            await asyncio.to_thread(
+            answer = await asyncio.to_thread(
                 quotas.run_helper, self.engine, self.user_storage_dir, self.helper_labels(),
                 "ensure", name, str(self.disk_quota),
             )  # fmt: skip
         except quotas.StorageError as error:
             raise SpawnError(f"The home of {self.user.name} cannot be given its disk quota: {error}") from None
-        UserStorage.quotas_set[name] = self.disk_quota
+        return str(answer.get("qgroup", ""))
+
+    def get_env(self):
+        env = super().get_env()
+        if self.home_qgroup:
+            env["APPLIANCE_HOME_QGROUP"] = self.home_qgroup
+        return env

@@ -1,20 +1,24 @@
 """Per-user disk quotas (USER_STORAGE_DIR on a btrfs file system that the test makes on a loop device,
 USER_DISK_QUOTA=50M): alice's writes stop at her quota with EDQUOT while bob, whose profile's disk_quota is 100M,
-writes past 50M, and the hub stays healthy; her full home still starts and she can free space; `appliance storage`
+writes past 50M, and the hub stays healthy; her full home still starts, JupyterLab shows its use and quota with a
+warning, and she can free space; `appliance storage`
 lists both homes, and the hub's metrics show them; `appliance storage migrate` moves a home made before (a plain
 Docker volume) into USER_STORAGE_DIR with the same files, owners and modes, keeps the old files, and leaves a home
 whose server runs; a folder on ext4 is refused at start with what USER_STORAGE_DIR needs."""
 
+import re
 from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import expect
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.btrfs import mounted_btrfs
 from harness.compose import INSTANCE_LABEL, SINGLEUSER_IMAGE, Stack
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 from harness.hub_client import HubClient, wait_until
+from tests.e2e.browser import LAB_SECONDS, chromium, keep_screenshot, log_in
 
 QUOTA_MB = 50
 ROOMY_MB = 100
@@ -83,13 +87,42 @@ def test_alices_writes_stop_at_her_quota_and_bob_with_a_roomier_profile_still_wr
     assert stack.client_for().login("admin", ADMIN_PASSWORD).api("GET", "/users/alice").status_code == 200
 
 
+def disk_figures(person: HubClient) -> dict:
+    """What JupyterLab's status bar shows of the home's disk (jupyter-resource-usage's metrics)."""
+    metrics = person.server_api("GET", "/metrics/v1").json()
+    return {"used": metrics.get("disk_used"), "total": metrics.get("disk_total"), **metrics["limits"].get("disk", {})}
+
+
 def test_alices_full_home_still_starts_and_she_frees_space(stack):
     alice = running(stack, "alice")
     alice.stop_server()
     wait_until(lambda: not stack.user_containers("alice"), "alice's container to go")
     alice = running(stack, "alice")
+    full = disk_figures(alice)
+    assert full["total"] == QUOTA_MB * 2**20 and full["used"] > 0.9 * full["total"] and full["warn"] is True, full
     assert alice.server_api("DELETE", "/contents/filler").status_code == 204, "JupyterLab's file browser deletes"
     assert alice.run_once(FILL.format(mb=10)).split() == ["written", "10"]
+
+    def shows_the_freed_home() -> bool:
+        figures = disk_figures(alice)
+        return figures["warn"] is False and 10 * 2**20 <= figures["used"] < 20 * 2**20
+
+    # btrfs counts a qgroup's use when it commits a transaction (within 30 s).
+    wait_until(shows_the_freed_home, "the status bar to show 10 MB used, without the warning", seconds=60)
+
+
+def test_jupyterlab_shows_the_homes_use_and_quota_in_its_status_bar(stack):
+    running(stack, "alice")
+    with chromium() as browser:
+        page = browser.new_page()
+        log_in(page, stack.url, "alice", USER_PASSWORD)
+        page.goto(f"{stack.url}/user/alice/lab")
+        try:
+            expect(page.locator("#jp-main-statusbar")).to_contain_text(
+                re.compile(r"Disk:\s+[0-9.]+ / 50\.00 MB"), timeout=LAB_SECONDS * 1000
+            )
+        finally:
+            keep_screenshot(page, "quota-in-the-status-bar.png")
 
 
 def test_appliance_storage_lists_each_home_with_its_quota(stack):
