@@ -154,6 +154,10 @@ class ApplianceLoginInitHandler(LTI13LoginInitHandler):
         if args.get("client_id") and args["client_id"] not in self.authenticator.client_id:
             self.log.warning("LTI login initiation for an unknown client %r refused", args["client_id"][:200])
             raise LaunchRefused("the learning platform named a tool registration this hub does not know")
+        if not args.get("client_id") and len(self.authenticator.client_id) == 1:
+            # The initiation may leave the client out (LTI 1.3 makes it optional); the library would ask for "None".
+            (only,) = self.authenticator.client_id
+            self.request.arguments["client_id"] = [only.encode()]
         return super().post()
 
     get = post

@@ -98,6 +98,8 @@ class Launch(web.RequestHandler):
             "lti_message_hint": hint,
             "lti_deployment_id": launch.get("deployment_id", "deployment-1"),
         }
+        if launch.get("initiation_without_client"):
+            del fields["client_id"]
         self.write(auto_post(launch["tool"] + "/hub/lti13/oauth_login", fields))
 
 

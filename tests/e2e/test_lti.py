@@ -94,6 +94,10 @@ def test_a_link_whose_target_link_uri_carries_next_lands_there(stack, platform):
     assert landing == "/hub/user-redirect/lab/tree/work"
 
 
+def test_an_initiation_without_the_client_takes_the_one_registered(stack, platform):
+    assert platform.launch(stack.client_for(), "noa", initiation_without_client=True).status_code == 302
+
+
 def test_an_admin_group_of_the_course_makes_hub_admins(stack, platform, admin):
     dean = stack.client_for()
     platform.launch(dean, "dean", roles=["Administrator"])
