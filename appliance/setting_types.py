@@ -110,7 +110,7 @@ class SettingValues(TypedDict):
     HUB_BIND: str
     HUB_PORT: int
     USER_STORAGE_DIR: str | None
-    USER_DISK_QUOTA: str
+    USER_DISK_QUOTA: str | None
     DATA_DIR: str
     DATABASE_URL: str
     DATABASE_PASSWORD_FILE: str | None

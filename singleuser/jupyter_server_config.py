@@ -21,9 +21,10 @@ if "APPLIANCE_CONTENT_SECURITY_POLICY" in os.environ:
         "xsrf_cookie_kwargs": cross_site_cookie,
     }
 
-# USER_STORAGE_DIR: the home is a btrfs subvolume whose use and quota the kernel shows in sysfs (APPLIANCE_HOME_QGROUP);
-# statvfs shows the whole file system instead. jupyter-resource-usage's status bar item (and anything else in this
-# server that asks psutil about the home) gets the quota's figures, in red from 90 % on (disk_warning_threshold).
+# Homes with quotas: the home is a btrfs subvolume whose use and quota the kernel shows in sysfs
+# (APPLIANCE_HOME_QGROUP); statvfs shows the whole file system instead. jupyter-resource-usage's status bar item (and
+# anything else in this server that asks psutil about the home) gets the quota's figures, in red from 90 % on
+# (disk_warning_threshold).
 if "APPLIANCE_HOME_QGROUP" in os.environ:
     from collections import namedtuple
 
@@ -37,8 +38,11 @@ if "APPLIANCE_HOME_QGROUP" in os.environ:
         if os.path.realpath(path) != home:
             return statvfs_usage(path)
         qgroup = os.environ["APPLIANCE_HOME_QGROUP"]
-        with open(f"{qgroup}/referenced") as used_file, open(f"{qgroup}/max_referenced") as limit_file:
-            used, total = int(used_file.read()), int(limit_file.read())
+        try:
+            with open(f"{qgroup}/referenced") as used_file, open(f"{qgroup}/max_referenced") as limit_file:
+                used, total = int(used_file.read()), int(limit_file.read())
+        except OSError:  # another kernel's file system: a swarm node that reaches SWARM_HOMES over NFS, say
+            return statvfs_usage(path)
         if total <= 0:  # no limit after all
             return statvfs_usage(path)
         return DiskUsage(total, used, max(total - used, 0), round(100 * used / total, 1))

@@ -12,6 +12,7 @@ from appliance.declarations import Settings
 from appliance.profiles import DEFAULT_PROFILES_FILE
 from appliance.servers.swarm import volume_driver_options
 from appliance.settings import SettingsError, load
+from appliance.storage.quotas import quota_homes
 
 log = logging.getLogger("appliance.broker")
 # The settings the policy reads; problems with these close it (the hub reports them, and the rest).
@@ -31,6 +32,7 @@ POLICY_SETTINGS = (
     "HOST_GROUP_FILE",
     "BACKUP_REPOSITORY",
     "USER_STORAGE_DIR",
+    "USER_DISK_QUOTA",
 )
 
 
@@ -56,7 +58,7 @@ def instance_from(settings: Settings, own_image: str) -> Instance:
         account_files=(settings["HOST_PASSWD_FILE"], settings["HOST_GROUP_FILE"]) if system else (),
         shared_volumes=shared_volumes(in_use),
         backup_repository=settings["BACKUP_REPOSITORY"].host_path if settings["BACKUP_REPOSITORY"] else "",
-        user_storage_dir=settings["USER_STORAGE_DIR"] or "",
+        user_storage_dir=homes.folder if (homes := quota_homes(settings)) else "",
     )
 
 

@@ -69,7 +69,9 @@ class Instance:
     # The profiles' shared volumes (an admin may have made them, unlabelled): each name, and whether it is read-only.
     shared_volumes: Mapping[str, bool] = field(default_factory=dict)
     backup_repository: str = ""  # BACKUP_REPOSITORY when it is a host folder, which only the restic helper binds
-    user_storage_dir: str = ""  # USER_STORAGE_DIR: user volumes bind its folders; only the storage helper binds it
+    # The folder of homes with quotas (USER_STORAGE_DIR, or SWARM_HOMES with USER_DISK_QUOTA): user volumes bind its
+    # folders; only the storage helper binds it.
+    user_storage_dir: str = ""
 
 
 @dataclass(frozen=True)
@@ -425,13 +427,13 @@ def check_copy_helper(host: dict, added: list[str], mode: str) -> str:
 
 
 def check_storage_helper(host: dict, added: list[str], mode: str, instance: Instance) -> str:
-    """btrfs's subvolumes and quotas in USER_STORAGE_DIR: SYS_ADMIN, no network, that folder its only mount."""
+    """btrfs's subvolumes and quotas in the homes' folder: SYS_ADMIN, no network, that folder its only mount."""
     if not instance.user_storage_dir:
-        raise Refused("the storage helper needs USER_STORAGE_DIR")
+        raise Refused("the storage helper needs USER_STORAGE_DIR, or SWARM_HOMES with USER_DISK_QUOTA")
     if added != sorted(STORAGE_CAPABILITIES) or mode != "none":
         raise Refused("the storage helper runs with SYS_ADMIN only, and no network")
     if all_mounts_or_none(host) != [(instance.user_storage_dir, STORAGE_MOUNT, False)]:
-        raise Refused(f"the storage helper mounts USER_STORAGE_DIR at {STORAGE_MOUNT}, and nothing else")
+        raise Refused(f"the storage helper mounts the homes' folder at {STORAGE_MOUNT}, and nothing else")
     return "storage helper"
 
 
@@ -559,7 +561,7 @@ def check_shared_volume(name: str, read_only: bool, instance: Instance, found: F
 def check_host_path(source: str, target: str, read_only: bool, whose: str, body: dict, instance: Instance) -> None:
     if instance.user_storage_dir and source == instance.user_storage_dir:
         if body.get("Image") != instance.own_image or body.get("Entrypoint") != STORAGE_ENTRYPOINT:
-            raise Refused(f"USER_STORAGE_DIR {source} is only for the storage helper")
+            raise Refused(f"the homes' folder {source} is only for the storage helper")
         return
     if instance.backup_repository and source == instance.backup_repository:
         if body.get("Image") != instance.own_image or body.get("Entrypoint") != RESTIC_ENTRYPOINT:

@@ -22,9 +22,14 @@ def add_arguments(parser) -> None:
 
 def storage_command(args) -> int:
     settings = loaded_or_exit()
-    if not settings["USER_STORAGE_DIR"]:
-        say(f"`appliance storage {args.action}` works with USER_STORAGE_DIR, which is not set: homes are Docker "
-            "volumes with no quota (`appliance user-data list` lists them).")  # fmt: skip
+    if quotas.quota_homes(settings) is None:
+        say(f"`appliance storage {args.action}` works where homes have quotas (USER_STORAGE_DIR; SWARM_HOMES "
+            "with USER_DISK_QUOTA in swarm mode), and they have none here (`appliance user-data list` lists "
+            "homes).")  # fmt: skip
+        return EXIT_BAD_CONFIG
+    if args.action == "migrate" and not settings["USER_STORAGE_DIR"]:
+        say("`appliance storage migrate` moves Docker volumes into USER_STORAGE_DIR (docker mode); in swarm mode, "
+            "docs/storage.md says how to make an older folder in SWARM_HOMES a subvolume.")  # fmt: skip
         return EXIT_BAD_CONFIG
     if args.users and args.action != "migrate":
         say("`appliance storage list` takes no user names")

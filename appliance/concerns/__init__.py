@@ -45,7 +45,7 @@ CONCERNS = (
     Concern("sharing", prepare=sharing.revoke_shares_when_off),
     Concern("docker socket", engine.check_docker_socket),
     Concern("docker broker", engine.check_broker, engine.require_broker, ("docker socket",)),
-    # Refused at start when USER_STORAGE_DIR is not btrfs; the doctor checks it only where it is set.
+    # Refused at start when the homes with quotas are not on btrfs; the doctor checks them only where they are.
     Concern("user storage", prepare=quotas.prepare_user_storage),
     Concern("user network", engine.check_network, engine.join_networks_of_running_servers, ("docker socket",)),
     Concern("user images", engine.check_images, needs=("docker socket",)),
@@ -64,6 +64,6 @@ def concerns_for(settings: Settings) -> tuple[Concern, ...]:
         found += (Concern(f"{mode.name} mode", mode.diagnose, needs=("docker socket",)),)
     if settings["BACKUP_REPOSITORY"] is not None:
         found += (Concern("backups", backups.check_backups, needs=("docker broker",)),)
-    if settings["USER_STORAGE_DIR"]:
+    if quotas.quota_homes(settings):
         found += (Concern("user storage", quotas.check_user_storage, needs=("docker broker",)),)
     return found

@@ -200,7 +200,7 @@ FIELDS = (
     Field("mem_limit", "Memory limit, such as 4G; MEM_LIMIT when unset.", SIZE_SCHEMA, size),
     Field(
         "disk_quota",
-        "With USER_STORAGE_DIR: what the home may hold, such as 20G; USER_DISK_QUOTA when unset. A server's home "
+        "Where homes have quotas: what the home may hold, such as 20G; USER_DISK_QUOTA when unset. A server's home "
         "takes the quota of the profile it last started with.",
         SIZE_SCHEMA,
         disk_size,

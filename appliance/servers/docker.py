@@ -22,7 +22,7 @@ def configure_user_storage(settings: Settings, c: Config) -> None:
     (appliance.storage.quotas)."""
     if settings["USER_STORAGE_DIR"]:
         c.ApplianceDockerSpawner.user_storage_dir = settings["USER_STORAGE_DIR"]
-        c.ApplianceDockerSpawner.disk_quota = byte_count(settings["USER_DISK_QUOTA"])
+        c.ApplianceDockerSpawner.disk_quota = byte_count(present(settings["USER_DISK_QUOTA"]))
 
 
 def configure_user_volumes(settings: Settings, c: Config) -> None:

@@ -5,9 +5,10 @@ import re
 
 from traitlets.config import Config
 
-from appliance.declarations import Outcome, Problem, Setting, Settings, SpawnerMode, failed, passed
-from appliance.kinds import DOCKER_NAME, ByteSize, Choice, NameList, PositiveNumber, Text
+from appliance.declarations import Outcome, Problem, Setting, Settings, SpawnerMode, failed, passed, present
+from appliance.kinds import DOCKER_NAME, ByteSize, Choice, NameList, PositiveNumber, Text, byte_count
 from appliance.servers.docker import configure_user_volumes, deleted_user_data_problems, hardened_host_config
+from appliance.storage.quotas import quota_homes
 
 # A Swarm service's name: letters, digits and '-' (a DNS label); each user's is jupyter-INSTANCE-USER.
 SERVICE_NAME_PART = r"[A-Za-z0-9-]+"
@@ -105,6 +106,9 @@ def configure(settings: Settings, c: Config) -> None:
     c.SwarmSpawner.volume_driver = settings["VOLUME_DRIVER"] or ""
     c.SwarmSpawner.volume_driver_options = volume_driver_options(settings)
     c.ApplianceSwarmSpawner.homes_root = settings["SWARM_HOMES"] or ""
+    if quota_homes(settings):
+        c.ApplianceSwarmSpawner.user_storage_dir = settings["SWARM_HOMES"]
+        c.ApplianceSwarmSpawner.disk_quota = byte_count(present(settings["USER_DISK_QUOTA"]))
     # dnsrr: a server's name resolves to its task, with no virtual IP (which needs IPVS).
     c.SwarmSpawner.extra_endpoint_spec = {"mode": "dnsrr"}
     configure_limits(settings, c)

@@ -75,6 +75,11 @@ def singleuser_image_of(values: Settings) -> str:
     return image_name(kind, values["IMAGE_REGISTRY"] or DEFAULT_REGISTRY)
 
 
+def disk_quota_of(values: Settings) -> str:
+    """Docker mode's quota, where USER_STORAGE_DIR turns quotas on; swarm mode has quotas only when it is set."""
+    return "10G" if values["USER_STORAGE_DIR"] else ""
+
+
 def user_volume_of(values: Settings) -> str:
     """The user volume's name in the install's naming (CONTAINER_NAMES)."""
     return LEGACY_USER_VOLUME if values["CONTAINER_NAMES"] == "legacy" else "{instance}-user-{username}"
@@ -587,12 +592,14 @@ SERVER_SETTINGS = (
     ),
     Setting(
         "USER_DISK_QUOTA",
-        "With USER_STORAGE_DIR: how much each home (each named server's) may hold; a change counts from the next "
-        "start of each server after the hub restarts.",
+        "How much each home (each named server's) may hold: with USER_STORAGE_DIR in docker mode; in swarm mode, "
+        "setting it limits each home in SWARM_HOMES, which must then be on btrfs as the hub sees it "
+        "(docs/storage.md). A change counts from the next start of each server after the hub restarts.",
         ByteSize(),
-        default="10G",
+        default=disk_quota_of,
+        default_doc="10G with USER_STORAGE_DIR; unset in swarm mode",
         group="Storage",
-        applies_in=AppliesIn("SPAWNER_MODE", ("docker",)),
+        applies_in=AppliesIn("SPAWNER_MODE", ("docker", "swarm")),
     ),
     Setting(
         "DATA_DIR",

@@ -14,7 +14,7 @@ from appliance.redaction import without_credentials
 from appliance.servers import SPAWNER_MODES
 from appliance.settings.declared import BY_NAME, PASSWORD_MODES, SETTINGS
 from appliance.sharing import assistant_problems
-from appliance.storage.quotas import storage_problems
+from appliance.storage.quotas import quota_homes, storage_problems
 
 
 def chosen_in(environ: RawEnv, values: Settings) -> frozenset[str]:
@@ -92,9 +92,10 @@ def profile_problems(values: Settings) -> list[Problem]:
                     "remove them from the profile, or set SPAWNER_MODE=swarm",
                 )
             )
-        if profile.disk_quota and not values["USER_STORAGE_DIR"]:
-            needs = f"profile {profile.name!r} sets disk_quota, which needs USER_STORAGE_DIR"
-            problems.append(Problem("PROFILES_FILE", shown_path, needs, "set USER_STORAGE_DIR, or remove disk_quota"))
+        if profile.disk_quota and quota_homes(values) is None:
+            homes = "SWARM_HOMES and USER_DISK_QUOTA" if swarm else "USER_STORAGE_DIR"
+            needs = f"profile {profile.name!r} sets disk_quota, which needs {homes}"
+            problems.append(Problem("PROFILES_FILE", shown_path, needs, f"set {homes}, or remove disk_quota"))
         if swarm and profile.gpus == "all":
             problems.append(
                 Problem(

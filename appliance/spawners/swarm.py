@@ -14,6 +14,7 @@ from appliance.profiles import Profile
 from appliance.spawners.docker import ApplianceDockerSpawner
 from appliance.spawners.errors import NO_ANSWER, SERVER_FAILED, UNAVAILABLE, SpawnError
 from appliance.spawners.readiness import LOG_LINES_SHOWN
+from appliance.storage import quotas
 
 # The generic resource that NVIDIA's toolkit has dockerd advertise for each GPU (node-generic-resources).
 GPU_RESOURCE_KIND = "NVIDIA-GPU"
@@ -33,6 +34,8 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
     """
 
     extra_placement_spec: dict[str, Any]  # SwarmSpawner's trait, as this class uses it
+
+    storage_setting = "SWARM_HOMES"
 
     pids_limit = Integer(0, config=True, help="Most processes a server's task may run (PIDS_LIMIT); 0: no limit.")
     homes_root = Unicode(
@@ -93,20 +96,36 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
     def home_folder(self, volume: str) -> str:
         return os.path.join(self.homes_root, volume)
 
-    def ensure_home_folders(self) -> None:
+    async def ensure_home_folders(self) -> None:
         """Create each user volume's folder in SWARM_HOMES (a node binds only a folder that exists); empty, so that
-        the engine fills it from the image, with its owner, on first use. Existing files are never touched."""
-        if not os.path.isdir(self.homes_root):
+        the engine fills it from the image, with its owner, on first use. With USER_DISK_QUOTA each is a btrfs
+        subvolume with its quota, made by the storage helper. Existing files are never touched."""
+        if not await asyncio.to_thread(os.path.isdir, self.homes_root):
             raise SpawnError(
                 f"SWARM_HOMES={self.homes_root} is not a folder in the hub: deploy the stack with "
                 "-c compose/swarm-homes.yml too, and mount the shared storage there on the manager."
             )
         for source in self.volume_binds:
             if source not in self.shared_volumes and not source.startswith("/"):
-                folder = self.home_folder(source)
-                if not os.path.isdir(folder):
-                    self.log.info("Creating %s for %s in SWARM_HOMES", folder, self.user.name)
-                    os.mkdir(folder, 0o700)
+                if self.user_storage_dir:
+                    await self.ensure_home_subvolume(source)
+                else:
+                    await asyncio.to_thread(self.ensure_home_folder, source)
+
+    def ensure_home_folder(self, volume: str) -> None:
+        folder = self.home_folder(volume)
+        if not os.path.isdir(folder):
+            self.log.info("Creating %s for %s in SWARM_HOMES", folder, self.user.name)
+            os.mkdir(folder, 0o700)
+
+    async def ensure_home_subvolume(self, volume: str) -> None:
+        """The home's subvolume with its quota; a plain folder made before USER_DISK_QUOTA keeps working without."""
+        folder = self.home_folder(volume)
+        exists = await asyncio.to_thread(os.path.isdir, folder)
+        if exists and not await asyncio.to_thread(quotas.is_subvolume, folder):
+            self.warn_no_quota(volume)
+            return
+        await self.apply_quota(volume, new=not exists)
 
     async def pull_image(self, image):
         """Swarm's nodes pull for themselves; the manager only says whether it has the image."""
@@ -126,7 +145,7 @@ class ApplianceSwarmSpawner(ApplianceDockerSpawner, SwarmSpawner):
     async def create_object(self):
         self.fit_home_to_image()
         if self.homes_root:
-            await asyncio.to_thread(self.ensure_home_folders)
+            await self.ensure_home_folders()
         self.report(20, f"Creating service {self.object_name}")
         service = await SwarmSpawner.create_object(self)
         self.report(30, f"Service {self.object_name} created; waiting for Swarm to schedule its task")

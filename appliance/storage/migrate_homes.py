@@ -84,10 +84,11 @@ def move(engine: docker.DockerClient, settings: Settings, home: OlderHome, repor
     if exists(engine, kept):
         raise MigrateError(f"{kept} exists already (from an earlier run?): look at it, remove it, and run again")
     helper_labels = {LABEL_INSTANCE: instance, LABEL_HELPER_FOR: home.user}
-    quota = byte_count(settings["USER_DISK_QUOTA"])
+    quota = byte_count(present(settings["USER_DISK_QUOTA"]))
     report(f"  making its home in {storage_dir}/{home.volume}, quota {settings['USER_DISK_QUOTA']}")
     try:
-        quotas.run_helper(engine, storage_dir, helper_labels, "ensure", home.volume, str(quota))
+        homes = present(quotas.quota_homes(settings))
+        quotas.run_helper(engine, homes, helper_labels, "ensure", home.volume, str(quota))
     except quotas.StorageError as error:
         raise MigrateError(f"{home.volume} was left as it was: {error}") from None
     report("  copying into it, then comparing every file")

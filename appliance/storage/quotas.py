@@ -1,6 +1,8 @@
-"""Per-user disk quotas (USER_STORAGE_DIR, USER_DISK_QUOTA): each user volume binds its own btrfs subvolume of
-USER_STORAGE_DIR, limited by a qgroup. The storage helper (appliance.helpers.user_storage) alone holds the
-capability that btrfs's quotas need; this module runs it, from the hub, the spawner and the `appliance` command.
+"""Per-user disk quotas (USER_DISK_QUOTA): each user volume binds its own btrfs subvolume of the homes' folder,
+limited by a qgroup. That folder is USER_STORAGE_DIR in docker mode; in swarm mode it is SWARM_HOMES once
+USER_DISK_QUOTA is set (the appliance does not turn quotas on in a shared storage unasked). The storage helper
+(appliance.helpers.user_storage) alone holds the capability that btrfs's quotas need; this module runs it, from the
+hub, the spawner and the `appliance` command.
 
 The volumes keep their names and labels, so backups, the lifecycle commands and the instance rule apply unchanged.
 """
@@ -24,6 +26,7 @@ from appliance.labels import LABEL_INSTANCE, LABEL_SHARED, LABEL_USER
 from appliance.layout import USER_STORAGE_USAGE_FILE
 
 HELPER_SECONDS = 60
+SUBVOLUME_TOP_INODE = 256
 FULL_PERCENT = 90
 NEEDS = (
     "a btrfs file system (a disk, a partition, or a loop file for a trial: docs/storage.md), mounted on the host; "
@@ -35,7 +38,27 @@ class StorageError(Exception):
     """The storage helper failed; the message says what it said."""
 
 
-def run_helper(engine: docker.DockerClient, storage_dir: str, labels: dict[str, str], *args: str) -> dict:
+@dataclass(frozen=True)
+class QuotaHomes:
+    """The folder of homes with quotas, and the setting that names it (for messages)."""
+
+    setting: str
+    folder: str
+
+    def __str__(self) -> str:
+        return f"{self.setting}={self.folder}"
+
+
+def quota_homes(settings: Settings) -> QuotaHomes | None:
+    """USER_STORAGE_DIR; in swarm mode SWARM_HOMES when USER_DISK_QUOTA is set; else None (no quotas)."""
+    if settings["USER_STORAGE_DIR"]:
+        return QuotaHomes("USER_STORAGE_DIR", settings["USER_STORAGE_DIR"])
+    if settings["SPAWNER_MODE"] == "swarm" and settings["SWARM_HOMES"] and settings["USER_DISK_QUOTA"]:
+        return QuotaHomes("SWARM_HOMES", settings["SWARM_HOMES"])
+    return None
+
+
+def run_helper(engine: docker.DockerClient, homes: QuotaHomes, labels: dict[str, str], *args: str) -> dict:
     """The storage helper's JSON answer; StorageError with its message when it fails."""
     try:
         status, stdout, stderr = docker_host.run_to_end(
@@ -45,48 +68,48 @@ def run_helper(engine: docker.DockerClient, storage_dir: str, labels: dict[str, 
             command=list(args),
             user="0",
             # A bind mount, not a volume bind: Docker refuses a folder that does not exist instead of making it.
-            mounts=[Mount(STORAGE_MOUNT, storage_dir, type="bind")],
+            mounts=[Mount(STORAGE_MOUNT, homes.folder, type="bind")],
             network_mode="none",
             cap_add=STORAGE_CAPABILITIES,
             **docker_host.helper_options(docker_host.own_image(engine), labels),
         )
     except (docker.errors.DockerException, requests.RequestException) as error:
-        raise StorageError(f"USER_STORAGE_DIR={storage_dir}: the storage helper could not run: {error}") from None
+        raise StorageError(f"{homes}: the storage helper could not run: {error}") from None
     if status == NOT_BTRFS:
-        raise StorageError(f"USER_STORAGE_DIR={storage_dir}: {stderr}; quotas need {NEEDS}")
+        raise StorageError(f"{homes}: {stderr}; quotas need {NEEDS}")
     if status != 0:
-        raise StorageError(f"USER_STORAGE_DIR={storage_dir}: {stderr or f'the storage helper exited {status}'}")
+        raise StorageError(f"{homes}: {stderr or f'the storage helper exited {status}'}")
     try:
         return json.loads(stdout)
     except ValueError:
-        raise StorageError(f"USER_STORAGE_DIR={storage_dir}: the storage helper said {stdout[:200]!r}") from None
+        raise StorageError(f"{homes}: the storage helper said {stdout[:200]!r}") from None
 
 
 def prepare_user_storage(settings: Settings, say) -> None:
-    """At start: USER_STORAGE_DIR must be btrfs (quotas are turned on when they are off); else the hub does not
+    """At start: the homes' folder must be btrfs (quotas are turned on when they are off); else the hub does not
     start, naming the setting and what it needs."""
-    storage_dir = settings["USER_STORAGE_DIR"]
-    if not storage_dir:
+    homes = quota_homes(settings)
+    if homes is None:
         return
     try:
-        found = run_helper(docker_host.client(), storage_dir, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}, "check")
+        found = run_helper(docker_host.client(), homes, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}, "check")
     except StorageError as error:
         raise StartRefused(str(error)) from None
     if found["quotas"] == "turned on":
-        say(f"USER_STORAGE_DIR={storage_dir}: turned btrfs quotas on")
+        say(f"{homes}: turned btrfs quotas on")
 
 
 def check_user_storage(settings: Settings) -> Outcome:
-    """The doctor, where USER_STORAGE_DIR is set: it is btrfs with quotas on; the homes near their quota."""
-    storage_dir = present(settings["USER_STORAGE_DIR"])
+    """The doctor, where homes have quotas: their folder is btrfs with quotas on; the homes near their quota."""
+    homes_dir = present(quota_homes(settings))
     engine = docker_host.client()
     try:
-        run_helper(engine, storage_dir, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}, "check")
+        run_helper(engine, homes_dir, {LABEL_INSTANCE: settings["APPLIANCE_INSTANCE"]}, "check")
         homes = usage(engine, settings)
     except (StorageError, docker.errors.DockerException) as error:
-        return failed(str(error), f"make USER_STORAGE_DIR {NEEDS}")
+        return failed(str(error), f"make {homes_dir.setting} {NEEDS}")
     full = [home for home in homes if (home.percent or 0) >= FULL_PERCENT]
-    summary = f"{storage_dir} is btrfs with quotas on; {len(homes)} home(s)"
+    summary = f"{homes_dir.folder} is btrfs with quotas on; {len(homes)} home(s)"
     if full:
         names = ", ".join(f"{home.user} ({home.percent} %)" for home in full)
         return warned(f"{summary}; at {FULL_PERCENT} % of the quota or more: {names}",
@@ -95,12 +118,20 @@ def check_user_storage(settings: Settings) -> Outcome:
 
 
 def storage_problems(values: Settings, chosen: frozenset[str]) -> list[Problem]:
-    if values["USER_STORAGE_DIR"] is None and "USER_DISK_QUOTA" in chosen:
+    if values["SPAWNER_MODE"] == "swarm" and values["USER_DISK_QUOTA"] and not values["SWARM_HOMES"]:
+        return [Problem("USER_DISK_QUOTA", "set", "needs SWARM_HOMES in swarm mode (the homes it limits)",
+                        "set SWARM_HOMES to a folder on btrfs, or unset USER_DISK_QUOTA")]  # fmt: skip
+    if values["SPAWNER_MODE"] != "swarm" and values["USER_STORAGE_DIR"] is None and "USER_DISK_QUOTA" in chosen:
         return [Problem("USER_DISK_QUOTA", "set", "means nothing without USER_STORAGE_DIR", "set USER_STORAGE_DIR")]
     if values["USER_STORAGE_DIR"] and values["VOLUME_DRIVER"]:
         return [Problem("USER_STORAGE_DIR", str(values["USER_STORAGE_DIR"]), "cannot be used with VOLUME_DRIVER",
                         "set one of them")]  # fmt: skip
     return []
+
+
+def is_subvolume(folder: str) -> bool:
+    """Whether a folder on btrfs is a subvolume's top, whose inode is always 256 (BTRFS_FIRST_FREE_OBJECTID)."""
+    return os.stat(folder).st_ino == SUBVOLUME_TOP_INODE
 
 
 def bind_options(storage_dir: str, volume: str) -> dict[str, str]:
@@ -127,14 +158,14 @@ class Usage:
 
 
 def usage(engine: docker.DockerClient, settings: Settings) -> list[Usage]:
-    """Each user volume of the instance in USER_STORAGE_DIR: bytes used and its quota, most used first."""
-    storage_dir = present(settings["USER_STORAGE_DIR"])
+    """Each user volume of the instance in the homes' folder: bytes used and its quota, most used first."""
+    homes_dir = present(quota_homes(settings))
     instance = settings["APPLIANCE_INSTANCE"]
-    by_volume = run_helper(engine, storage_dir, {LABEL_INSTANCE: instance}, "usage")
+    by_volume = run_helper(engine, homes_dir, {LABEL_INSTANCE: instance}, "usage")
     found = []
     for volume in engine.volumes.list(filters={"label": [f"{LABEL_INSTANCE}={instance}", LABEL_USER]}):
         labels = volume.attrs.get("Labels") or {}
-        if not labels.get(LABEL_SHARED) and binds_into(volume.attrs, storage_dir):
+        if not labels.get(LABEL_SHARED) and binds_into(volume.attrs, homes_dir.folder):
             numbers = by_volume.get(volume.name) or {}
             found.append(Usage(labels[LABEL_USER], volume.name, numbers.get("used"), numbers.get("limit")))
     homes = sorted(found, key=lambda one: (-(one.used or 0), one.user, one.volume))

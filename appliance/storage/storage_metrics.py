@@ -1,4 +1,4 @@
-"""Users' disk use and quotas (USER_STORAGE_DIR) as Prometheus gauges with the hub's own at /hub/metrics, from the
+"""Users' disk use and quotas (homes with quotas) as Prometheus gauges with the hub's own at /hub/metrics, from the
 last reading kept in DATA_DIR. The hub reads the homes again every READ_EVERY_SECONDS, in a thread of its own (the
 storage helper takes about half a second); `appliance storage` and the doctor read them too."""
 
@@ -48,13 +48,13 @@ def read_periodically(settings: Settings) -> None:
         try:
             quotas.usage(docker_host.client(timeout=quotas.HELPER_SECONDS), settings)
         except (quotas.StorageError, docker.errors.DockerException, OSError) as error:
-            log.warning("Reading users' disk use in USER_STORAGE_DIR failed: %s", error)
+            log.warning("Reading users' disk use failed: %s", error)
         time.sleep(READ_EVERY_SECONDS)
 
 
 def register(settings: Settings) -> None:
     """Once per process (the hub loads its config once; a second load must not register twice)."""
-    if not settings["USER_STORAGE_DIR"] or REGISTERED:
+    if quotas.quota_homes(settings) is None or REGISTERED:
         return
     REGISTERED.append(StorageMetrics(settings))
     REGISTRY.register(REGISTERED[0])

@@ -1,14 +1,19 @@
 """Per-user quotas: the settings' rules, the storage helper's reading of btrfs's answers, and the usage table."""
 
+import asyncio
 import json
 import subprocess
 
 import pytest
 
+from appliance.broker.instance import instance_from
 from appliance.commands.storage import usage_table
 from appliance.helpers import copy_home, user_storage
 from appliance.settings import SettingsError, load
-from appliance.storage.quotas import Usage, bind_options, binds_into
+from appliance.spawners import ApplianceSwarmSpawner
+from appliance.spawners.user_storage import UserStorage
+from appliance.storage.quotas import QuotaHomes, Usage, bind_options, binds_into, quota_homes
+from tests.unit.test_profiles import spawner
 
 SECRETS = {
     "JPY_COOKIE_SECRET": "ab" * 32,
@@ -132,3 +137,44 @@ def test_the_copy_helper_fails_when_the_copy_differs(home_to_copy, capsys, monke
     monkeypatch.setattr(copy_home.subprocess, "run", copy_then_corrupt)
     assert copy_home.main() == 1
     assert "differs from its source in 1 entries: ['work/data/table.csv']" in capsys.readouterr().err
+
+
+SWARM = {**SECRETS, "SPAWNER_MODE": "swarm", "USER_NETWORK_ISOLATION": "off"}
+
+
+def test_swarm_homes_have_quotas_only_when_user_disk_quota_is_set():
+    plain = load({**SWARM, "SWARM_HOMES": "/srv/homes"})
+    assert plain["USER_DISK_QUOTA"] is None and quota_homes(plain) is None
+    limited = load({**SWARM, "SWARM_HOMES": "/srv/homes", "USER_DISK_QUOTA": "5G"})
+    assert quota_homes(limited) == QuotaHomes("SWARM_HOMES", "/srv/homes")
+    assert str(quota_homes(limited)) == "SWARM_HOMES=/srv/homes"
+    docker = load({**SECRETS, "USER_STORAGE_DIR": "/srv/quota-homes"})
+    assert quota_homes(docker) == QuotaHomes("USER_STORAGE_DIR", "/srv/quota-homes")
+    assert quota_homes(load(SECRETS)) is None
+
+
+def test_a_swarm_quota_without_swarm_homes_is_refused_naming_both():
+    with pytest.raises(SettingsError, match="USER_DISK_QUOTA=set: needs SWARM_HOMES in swarm mode"):
+        load({**SWARM, "USER_DISK_QUOTA": "5G"})
+
+
+def test_the_broker_lets_the_storage_helper_bind_swarm_homes_only_when_they_have_quotas():
+    limited = load({**SWARM, "SWARM_HOMES": "/srv/homes", "USER_DISK_QUOTA": "5G"})
+    assert instance_from(limited, "sha256:own").user_storage_dir == "/srv/homes"
+    assert instance_from(load({**SWARM, "SWARM_HOMES": "/srv/homes"}), "sha256:own").user_storage_dir == ""
+
+
+def test_a_swarm_spawner_limits_homes_in_swarm_homes_and_leaves_an_older_plain_folder_without_a_quota(tmp_path, caplog):
+    homes = tmp_path / "homes"
+    homes.mkdir()
+    server = spawner(
+        tmp_path, spawner_class=ApplianceSwarmSpawner, text="profiles:\n  - name: standard\n",
+        **{**SWARM, "SWARM_HOMES": str(homes), "USER_DISK_QUOTA": "50M"},
+    )  # fmt: skip
+    assert (server.user_storage_dir, server.disk_quota) == (str(homes), 50 * 2**20)
+    server.apply_profile()
+    older = homes / "jupyterhub-appliance-user-alice"
+    older.mkdir()  # made before USER_DISK_QUOTA: a plain folder, which no helper could limit
+    asyncio.run(server.ensure_home_folders())
+    assert "jupyterhub-appliance-user-alice was made before SWARM_HOMES had quotas" in caplog.text
+    assert "jupyterhub-appliance-user-alice" not in UserStorage.quotas_set and not server.home_qgroup

@@ -1,5 +1,7 @@
 """SWARM_HOMES: each user volume is a folder of one shared mount, the same on every node."""
 
+import asyncio
+
 import pytest
 from docker.types import DriverConfig
 
@@ -44,11 +46,11 @@ def test_the_hub_creates_a_missing_folder_and_leaves_an_existing_one_as_it_is(tm
     homes.mkdir()
     server = swarm_spawner(tmp_path, homes)
     server.apply_profile()
-    server.ensure_home_folders()
+    asyncio.run(server.ensure_home_folders())
     folder = homes / "jupyterhub-appliance-user-alice"
     assert folder.is_dir() and not any(folder.iterdir()), "empty: the engine fills it from the image"
     (folder / "notes.txt").write_text("mine")
-    server.ensure_home_folders()
+    asyncio.run(server.ensure_home_folders())
     assert (folder / "notes.txt").read_text() == "mine"
     assert [path.name for path in homes.iterdir()] == ["jupyterhub-appliance-user-alice"], "only the user's own folder"
 
@@ -57,6 +59,6 @@ def test_a_shared_mount_missing_in_the_hub_stops_the_spawn_and_says_how_to_deplo
     server = swarm_spawner(tmp_path, tmp_path / "not-mounted")
     server.apply_profile()
     with pytest.raises(SpawnError) as raised:
-        server.ensure_home_folders()
+        asyncio.run(server.ensure_home_folders())
     assert f"SWARM_HOMES={tmp_path / 'not-mounted'} is not a folder in the hub" in str(raised.value)
     assert "compose/swarm-homes.yml" in str(raised.value)
