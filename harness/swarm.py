@@ -43,9 +43,20 @@ def documented_deploy(stack_name: str) -> list[str]:
 class SwarmStack:
     """The appliance deployed on this host's swarm as docs/swarm.md says, under a name of this run."""
 
-    def __init__(self, client, tmp_dir: Path, settings: dict[str, str], profiles: str):
+    def __init__(
+        self,
+        client,
+        tmp_dir: Path,
+        settings: dict[str, str],
+        profiles: str,
+        overlays: tuple[str, ...] = (),
+        name: str = "swarm",
+    ):
+        """`overlays`: compose files deployed after docs/swarm.md's (compose/swarm-homes.yml, say); `name`: the
+        stack's, after the run's prefix."""
         self.client = client
-        self.name = f"{E2E_PREFIX}{RUN_ID}-swarm"
+        self.overlays = overlays
+        self.name = f"{E2E_PREFIX}{RUN_ID}-{name}"
         self.url = f"http://127.0.0.1:{free_port()}"
         env_file = tmp_dir / "swarm.env"
         # Swarm servers cannot be firewalled by the appliance; the admin says so explicitly.
@@ -58,14 +69,35 @@ class SwarmStack:
             "APPLIANCE_INSTANCE": self.name,
             "DOCKER_NETWORK": self.name,
             "HUB_PORT": self.url.rsplit(":", 1)[1],
+            # compose/swarm-homes.yml reads it from the deploy's environment.
+            **({"SWARM_HOMES": settings["SWARM_HOMES"]} if "SWARM_HOMES" in settings else {}),
         }
 
     def deploy(self) -> "SwarmStack":
         command = documented_deploy(self.name)[1:]
-        overlays = [arg for overlay in recording_overlay() for arg in ("-c", overlay)]
+        overlays = [arg for overlay in (*self.overlays, *recording_overlay()) for arg in ("-c", overlay)]
         docker_cli(*command[:-1], *overlays, command[-1], env=self.env)
         wait_until(self.answers, f"the swarm hub of {self.name} to answer", seconds=120)
         return self
+
+    def deploy_refused(self, saying: str, seconds: int = 120) -> str:
+        """Deploy a hub that refuses its settings at start; its logs once they say `saying` (Swarm keeps retrying)."""
+        command = documented_deploy(self.name)[1:]
+        overlays = [arg for overlay in self.overlays for arg in ("-c", overlay)]
+        docker_cli(*command[:-1], *overlays, command[-1], env=self.env)
+
+        def said() -> str:
+            logs = self.logs()
+            return logs if saying in logs else ""
+
+        return wait_until(said, f"the hub of {self.name} to refuse, saying {saying!r}", seconds)
+
+    def hub_exec(self, *command: str) -> tuple[int, str]:
+        """Run a command in the running hub task's container: its exit code and output."""
+        label = f"com.docker.swarm.service.name={self.name}_hub"
+        [hub] = self.client.containers.list(filters={"label": label, "status": "running"})
+        result = hub.exec_run(list(command))
+        return result.exit_code, result.output.decode(errors="replace")
 
     def answers(self) -> bool:
         tasks = docker_cli("stack", "ps", self.name, "--format", "{{.CurrentState}} {{.Error}}")

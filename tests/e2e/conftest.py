@@ -21,6 +21,7 @@ from harness.compose import (
     sweep_earlier_runs,
 )
 from harness.credentials import ADMIN_PASSWORD
+from harness.swarm import docker_cli
 from tests.e2e.canaries import NAMESPACE_PREFIX, Canaries
 from tests.e2e.registry import REGISTRY, start_registry
 
@@ -102,3 +103,14 @@ def canaries():
         yield made
     finally:
         made.remove()
+
+
+@pytest.fixture(scope="module")
+def swarm(docker_client):
+    """A single-node swarm on loopback; left afterwards only if the test created it."""
+    created = docker_client.info()["Swarm"]["LocalNodeState"] != "active"
+    if created:
+        docker_cli("swarm", "init", "--advertise-addr", "127.0.0.1")
+    yield
+    if created:
+        docker_cli("swarm", "leave", "--force")

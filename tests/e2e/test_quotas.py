@@ -19,6 +19,7 @@ from harness.compose import INSTANCE_LABEL, SINGLEUSER_IMAGE, Stack
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
 from harness.hub_client import HubClient, wait_until
 from tests.e2e.browser import LAB_SECONDS, chromium, keep_screenshot, log_in
+from tests.e2e.user_files import FILL
 
 QUOTA_MB = 50
 ROOMY_MB = 100
@@ -30,21 +31,6 @@ profiles:
     disk_quota: {ROOMY_MB}M
 """
 METRICS_TOKEN = "quotas-metrics-token-0123456789abcdef"
-# Writes in 1 MB chunks, flushed, until the file system says no; prints the error's name and how far it got.
-FILL = """
-import errno, os
-written = 0
-try:
-    with open("filler", "wb") as out:  # in the folder JupyterLab opens in
-        for _ in range({mb}):
-            out.write(b"x" * 2**20)
-            out.flush()
-            os.fsync(out.fileno())
-            written += 1
-    print("written", written)
-except OSError as error:
-    print(errno.errorcode[error.errno], written)
-"""
 
 
 @pytest.fixture(scope="module")

@@ -32,17 +32,6 @@ profiles:
 
 
 @pytest.fixture(scope="module")
-def swarm(docker_client):
-    """A single-node swarm on loopback; left afterwards only if the test created it."""
-    created = docker_client.info()["Swarm"]["LocalNodeState"] != "active"
-    if created:
-        docker_cli("swarm", "init", "--advertise-addr", "127.0.0.1")
-    yield
-    if created:
-        docker_cli("swarm", "leave", "--force")
-
-
-@pytest.fixture(scope="module")
 def stack(swarm, docker_client, tmp_path_factory):
     settings = {
         "ADMIN_PASSWORD": ADMIN_PASSWORD,

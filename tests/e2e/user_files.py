@@ -23,3 +23,20 @@ import hashlib, os
 for path in {paths!r}:
     print(path, hashlib.sha256(open(os.path.join({root!r}, path), 'rb').read()).hexdigest())
 """
+
+
+# Writes in 1 MB chunks, flushed, until the file system says no; prints the error's name and how far it got.
+FILL = """
+import errno, os
+written = 0
+try:
+    with open("filler", "wb") as out:  # in the folder JupyterLab opens in
+        for _ in range({mb}):
+            out.write(b"x" * 2**20)
+            out.flush()
+            os.fsync(out.fileno())
+            written += 1
+    print("written", written)
+except OSError as error:
+    print(errno.errorcode[error.errno], written)
+"""
