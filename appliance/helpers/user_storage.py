@@ -2,9 +2,10 @@
 network and nothing else mounted: the only place the appliance holds that capability.
 
     check                 the folder is a btrfs file system; quotas are turned on when they are off
-    ensure VOLUME BYTES   VOLUME's subvolume exists (made when missing) and is limited to BYTES; where the kernel
-                          shows its use and limit (sysfs, readable by anyone)
-    usage                 each subvolume's bytes used and limit, as JSON
+    ensure VOLUME BYTES INSTANCE USER
+                          VOLUME's subvolume exists (made when missing), is limited to BYTES and records whose it
+                          is; where the kernel shows its use and limit (sysfs, readable by anyone)
+    usage                 each subvolume's bytes used and limit, and whose it is, as JSON
 
 Each prints one JSON object on stdout; a failure says why on stderr and exits non-zero. Names are checked here
 too, so that whoever runs the helper cannot reach outside the folder.
@@ -21,6 +22,9 @@ from appliance.helpers import STORAGE_MOUNT
 VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 NOT_BTRFS = 3
 QUOTAS_OFF = "quotas not enabled"
+# Whose home a subvolume is ({"instance", "user"}), where only CAP_SYS_ADMIN reads or writes it: not its user. Swarm's
+# workers keep the volumes (and their labels) of the homes they ran, so this is how the manager knows each home.
+OWNER_ATTRIBUTE = "trusted.jupyterhub-appliance.owner"
 
 
 class StorageHelperError(Exception):
@@ -57,7 +61,7 @@ def check() -> dict:
     return {"file_system": kind, "quotas": "turned on"}
 
 
-def ensure(volume: str, limit: int) -> dict:
+def ensure(volume: str, limit: int, instance: str, user: str) -> dict:
     if not VOLUME_NAME.fullmatch(volume):
         raise StorageHelperError(f"{volume!r} is not a volume name")
     path = os.path.join(STORAGE_MOUNT, volume)
@@ -72,6 +76,7 @@ def ensure(volume: str, limit: int) -> dict:
     limited = btrfs("qgroup", "limit", str(limit), path)
     if limited.returncode != 0:
         raise StorageHelperError(f"btrfs qgroup limit {limit} {volume}: {limited.stderr.strip()}")
+    os.setxattr(path, OWNER_ATTRIBUTE, json.dumps({"instance": instance, "user": user}).encode())
     return {"volume": volume, "created": created, "limit": limit, "qgroup": qgroup_in_sysfs(path)}
 
 
@@ -86,7 +91,8 @@ def qgroup_in_sysfs(path: str) -> str:
 
 
 def usage() -> dict:
-    """{subvolume name: {"used": bytes referenced, "limit": bytes or None}} for the folder's direct subvolumes."""
+    """{subvolume name: {"used": bytes referenced, "limit": bytes or None, "instance", "user"}} for the folder's
+    direct subvolumes; instance and user None where the subvolume has no owner recorded."""
     ids = subvolume_ids()
     shown = btrfs("qgroup", "show", "-re", "--raw", STORAGE_MOUNT)
     if shown.returncode != 0:
@@ -97,7 +103,15 @@ def usage() -> dict:
         if len(fields) >= 5 and fields[0].startswith("0/") and fields[1].isdigit():
             limit = fields[3]
             by_id[fields[0].split("/")[1]] = {"used": int(fields[1]), "limit": int(limit) if limit.isdigit() else None}
-    return {name: by_id.get(ident, {"used": None, "limit": None}) for name, ident in ids.items()}
+    return {name: {**by_id.get(ident, {"used": None, "limit": None}), **owner_of(name)} for name, ident in ids.items()}
+
+
+def owner_of(volume: str) -> dict:
+    try:
+        owner = json.loads(os.getxattr(os.path.join(STORAGE_MOUNT, volume), OWNER_ATTRIBUTE))
+    except (OSError, ValueError):
+        return {"instance": None, "user": None}
+    return {"instance": owner.get("instance"), "user": owner.get("user")}
 
 
 def subvolume_ids() -> dict[str, str]:
@@ -116,12 +130,12 @@ def main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["check"] and len(argv) == 1:
             answer = check()
-        elif argv[:1] == ["ensure"] and len(argv) == 3 and argv[2].isdigit():
-            answer = ensure(argv[1], int(argv[2]))
+        elif argv[:1] == ["ensure"] and len(argv) == 5 and argv[2].isdigit():
+            answer = ensure(argv[1], int(argv[2]), argv[3], argv[4])
         elif argv[:1] == ["usage"] and len(argv) == 1:
             answer = usage()
         else:
-            print("usage: check | ensure VOLUME BYTES | usage", file=sys.stderr)
+            print("usage: check | ensure VOLUME BYTES INSTANCE USER | usage", file=sys.stderr)
             return 2
     except StorageHelperError as error:
         print(error, file=sys.stderr)

@@ -59,7 +59,7 @@ class UserStorage(SpawnerMixinBase):
             answer = await asyncio.to_thread(
                 quotas.run_helper, self.engine, quotas.QuotaHomes(self.storage_setting, self.user_storage_dir),
                 self.helper_labels(),
-                "ensure", name, str(self.disk_quota),
+                "ensure", name, str(self.disk_quota), self.appliance_instance, self.user.name,
             )  # fmt: skip
         except quotas.StorageError as error:
             raise SpawnError(f"The home of {self.user.name} cannot be given its disk quota: {error}") from None

@@ -88,7 +88,7 @@ def move(engine: docker.DockerClient, settings: Settings, home: OlderHome, repor
     report(f"  making its home in {storage_dir}/{home.volume}, quota {settings['USER_DISK_QUOTA']}")
     try:
         homes = present(quotas.quota_homes(settings))
-        quotas.run_helper(engine, homes, helper_labels, "ensure", home.volume, str(quota))
+        quotas.run_helper(engine, homes, helper_labels, "ensure", home.volume, str(quota), instance, home.user)
     except quotas.StorageError as error:
         raise MigrateError(f"{home.volume} was left as it was: {error}") from None
     report("  copying into it, then comparing every file")

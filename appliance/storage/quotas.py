@@ -158,16 +158,25 @@ class Usage:
 
 
 def usage(engine: docker.DockerClient, settings: Settings) -> list[Usage]:
-    """Each user volume of the instance in the homes' folder: bytes used and its quota, most used first."""
+    """Each user home of the instance in the homes' folder: bytes used and its quota, most used first. A home is
+    known by its volume's labels on this engine, or by the owner the storage helper recorded in its subvolume (a
+    swarm worker's volume, which this engine does not see)."""
     homes_dir = present(quota_homes(settings))
     instance = settings["APPLIANCE_INSTANCE"]
     by_volume = run_helper(engine, homes_dir, {LABEL_INSTANCE: instance}, "usage")
-    found = []
+    owners = {
+        name: numbers["user"]
+        for name, numbers in by_volume.items()
+        if numbers.get("user") and numbers.get("instance") == instance
+    }
     for volume in engine.volumes.list(filters={"label": [f"{LABEL_INSTANCE}={instance}", LABEL_USER]}):
         labels = volume.attrs.get("Labels") or {}
         if not labels.get(LABEL_SHARED) and binds_into(volume.attrs, homes_dir.folder):
-            numbers = by_volume.get(volume.name) or {}
-            found.append(Usage(labels[LABEL_USER], volume.name, numbers.get("used"), numbers.get("limit")))
+            owners[volume.name] = labels[LABEL_USER]
+    found = [
+        Usage(user, name, (by_volume.get(name) or {}).get("used"), (by_volume.get(name) or {}).get("limit"))
+        for name, user in owners.items()
+    ]
     homes = sorted(found, key=lambda one: (-(one.used or 0), one.user, one.volume))
     record_usage(settings, homes)
     return homes

@@ -1,13 +1,14 @@
 """Per-user quotas in swarm mode, on this host's single-node swarm: SWARM_HOMES on a btrfs that the test makes on a
 loop device, with USER_DISK_QUOTA=50M. Each new home in SWARM_HOMES is a subvolume with the quota: alice's writes stop
 at it with EDQUOT while bob still writes, and the hub stays healthy; an older plain folder still starts, without a
-quota; `appliance storage` lists the homes; SWARM_HOMES on a folder that is not btrfs is refused at start."""
+quota; `appliance storage` lists the homes, also one whose volume the manager lacks (as a worker's); SWARM_HOMES on
+a folder that is not btrfs is refused at start."""
 
 import pytest
 
 from harness.btrfs import mounted_btrfs
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
-from harness.hub_client import HubClient
+from harness.hub_client import HubClient, wait_until
 from harness.swarm import SwarmStack
 from tests.e2e.user_files import FILL
 
@@ -81,13 +82,20 @@ def test_an_older_plain_folder_still_starts_without_a_quota(stack, homes):
     assert f"{stack.volume_name('carol')} was made before SWARM_HOMES had quotas: it has none" in stack.logs()
 
 
-def test_appliance_storage_lists_the_homes_with_their_quotas(stack):
+def test_appliance_storage_lists_the_homes_also_where_the_manager_has_no_volume(stack, docker_client):
+    """bob's volume removed from this engine stands for a home whose volume is on a worker: his subvolume still
+    says whose it is."""
+    bob = running(stack, "bob")
+    bob.stop_server()
+    wait_until(lambda: not stack.user_services("bob"), "bob's service to go")
+    docker_client.volumes.get(stack.volume_name("bob")).remove()
     status, listed = stack.hub_exec("appliance", "storage")
     assert status == 0, listed
     rows = {line.split()[0]: line.split() for line in listed.splitlines()[1:-1]}
-    assert {"alice", "bob"} <= set(rows), listed
+    assert set(rows) == {"alice", "bob"}, "carol's older folder has no quota, and is not a subvolume"
     assert rows["alice"][1] == stack.volume_name("alice") and rows["alice"][3] == f"{QUOTA_MB}.0M"
-    assert rows["bob"][3] == f"{QUOTA_MB}.0M"
+    assert rows["bob"][1] == stack.volume_name("bob") and rows["bob"][3] == f"{QUOTA_MB}.0M"
+    assert listed.splitlines()[-1].startswith("total (2 homes)")
 
 
 def test_swarm_homes_that_are_not_btrfs_are_refused_at_start(swarm, docker_client, tmp_path_factory):

@@ -69,9 +69,10 @@ def fake_btrfs(answers: dict[str, str], calls: list):
 
 def test_the_helper_reads_each_subvolumes_use_and_limit(monkeypatch):
     monkeypatch.setattr(user_storage, "btrfs", fake_btrfs({"qgroup": QGROUPS, "subvolume": SUBVOLUMES}, []))
+    nobody = {"instance": None, "user": None}  # no owner recorded: this test's folders do not exist
     assert user_storage.usage() == {
-        "course-alice": {"used": 52445184, "limit": 52428800},
-        "course-bob": {"used": 1064960, "limit": 52428800},
+        "course-alice": {"used": 52445184, "limit": 52428800, **nobody},
+        "course-bob": {"used": 1064960, "limit": 52428800, **nobody},
     }
 
 
@@ -80,7 +81,7 @@ def test_the_helper_takes_only_volume_names(name, monkeypatch):
     calls: list = []
     monkeypatch.setattr(user_storage, "btrfs", fake_btrfs({}, calls))
     with pytest.raises(user_storage.StorageHelperError, match="is not a volume name"):
-        user_storage.ensure(name, 2**20)
+        user_storage.ensure(name, 2**20, "course", "alice")
     assert calls == []
 
 
