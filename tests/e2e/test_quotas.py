@@ -157,7 +157,7 @@ def test_migrate_moves_an_older_home_in_with_every_file_and_keeps_the_old_one(st
     listing = older_home(docker_client, stack, "carol")
     older_home(docker_client, stack, "dave")
     dave = running(stack, "dave")
-    assert "was made before USER_STORAGE_DIR: it has no quota" in stack.logs(), "an older home still starts"
+    assert "was made before USER_STORAGE_DIR had quotas: it has none" in stack.logs(), "an older home still starts"
 
     moved = stack.compose_result("exec", "-T", "hub", "appliance", "storage", "migrate")
     assert moved.returncode == 1, "dave's home was left: his server runs"
