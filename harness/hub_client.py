@@ -157,11 +157,12 @@ class HubClient:
         events = self.follow_progress()
         return SpawnResult(time.monotonic() - started, events)
 
-    def ensure_running(self) -> SpawnResult | None:
-        """Start the server unless it runs, then open JupyterLab; return the spawn, if there was one."""
+    def ensure_running(self, options: dict | None = None) -> SpawnResult | None:
+        """Start the server (with `options`) unless it runs, then open JupyterLab; return the spawn, if there was
+        one."""
         server, spawn = self.server_model(), None
         if server is None:
-            spawn = self.start_server()
+            spawn = self.start_server(options)
         elif not server["ready"]:
             self.follow_progress()
         lab = self.open_lab()
@@ -333,6 +334,13 @@ def page_message(response: requests.Response, css_class: str) -> str:
     if not match:
         raise HubClientError(f"{response.url} shows no {css_class}: HTTP {response.status_code}")
     return " ".join(re.sub(r"<[^>]+>", " ", match.group(1)).split())
+
+
+def running_server_of(stack, username: str, password: str, options: dict | None = None) -> HubClient:
+    """`username` logged in to `stack` (a compose or swarm deployment), their server running, JupyterLab open."""
+    person = stack.client_for().login(username, password)
+    person.ensure_running(options)
+    return person
 
 
 def wait_until(condition, what: str, seconds: float = DEADLINE_SECONDS, every: float = 0.25):

@@ -17,9 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from harness.btrfs import mounted_btrfs
 from harness.compose import INSTANCE_LABEL, SINGLEUSER_IMAGE, Stack
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
-from harness.hub_client import HubClient, wait_until
+from harness.hub_client import HubClient, running_server_of, wait_until
 from tests.e2e.browser import LAB_SECONDS, chromium, keep_screenshot, log_in
-from tests.e2e.user_files import FILL
+from tests.e2e.user_files import FILL, assert_writes_stop_at_quota
 
 QUOTA_MB = 50
 ROOMY_MB = 100
@@ -51,11 +51,7 @@ def stack(stack_factory, btrfs_dir, tmp_path_factory) -> Stack:
 
 
 def running(stack: Stack, name: str, profile: str = "standard") -> HubClient:
-    person = stack.client_for().login(name, USER_PASSWORD)
-    if person.server_url() is None:
-        person.start_server({"profile": profile})
-    person.open_lab()
-    return person
+    return running_server_of(stack, name, USER_PASSWORD, {"profile": profile})
 
 
 def test_the_hub_turned_quotas_on_at_start(stack, btrfs_dir):
@@ -64,8 +60,7 @@ def test_the_hub_turned_quotas_on_at_start(stack, btrfs_dir):
 
 def test_alices_writes_stop_at_her_quota_and_bob_with_a_roomier_profile_still_writes(stack, btrfs_dir):
     alice = running(stack, "alice")
-    error, written = alice.run_once(FILL.format(mb=QUOTA_MB * 2)).split()
-    assert error == "EDQUOT" and QUOTA_MB - 10 <= int(written) <= QUOTA_MB, (error, written)
+    assert_writes_stop_at_quota(alice, QUOTA_MB)
     volume = stack.volume_name("alice")
     assert (btrfs_dir / volume / "work" / "filler").exists(), "her home is her subvolume in USER_STORAGE_DIR"
     bob = running(stack, "bob", profile="roomy")

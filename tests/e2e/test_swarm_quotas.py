@@ -9,9 +9,9 @@ import pytest
 
 from harness.btrfs import mounted_btrfs
 from harness.credentials import ADMIN_PASSWORD, USER_PASSWORD
-from harness.hub_client import HubClient, wait_until
+from harness.hub_client import HubClient, running_server_of, wait_until
 from harness.swarm import SwarmStack
-from tests.e2e.user_files import FILL
+from tests.e2e.user_files import FILL, assert_writes_stop_at_quota
 
 QUOTA_MB = 50
 PROFILES = "profiles:\n  - {name: standard, default: true}\n"
@@ -51,11 +51,7 @@ def stack(swarm, docker_client, homes, tmp_path_factory):
 
 
 def running(stack: SwarmStack, name: str) -> HubClient:
-    person = HubClient(stack.url).login(name, USER_PASSWORD)
-    if person.server_url() is None:
-        person.start_server({"profile": "standard"})
-    person.open_lab()
-    return person
+    return running_server_of(stack, name, USER_PASSWORD, {"profile": "standard"})
 
 
 def test_the_hub_turned_quotas_on_in_swarm_homes_at_start(stack, homes):
@@ -64,8 +60,7 @@ def test_the_hub_turned_quotas_on_in_swarm_homes_at_start(stack, homes):
 
 def test_alices_writes_stop_at_her_quota_in_swarm_homes_and_bob_still_writes(stack, homes):
     alice = running(stack, "alice")
-    error, written = alice.run_once(FILL.format(mb=QUOTA_MB * 2)).split()
-    assert error == "EDQUOT" and QUOTA_MB - 10 <= int(written) <= QUOTA_MB, (error, written)
+    assert_writes_stop_at_quota(alice, QUOTA_MB)
     folder = homes / stack.volume_name("alice")
     assert folder.stat().st_ino == SUBVOLUME_TOP_INODE, "her home is a subvolume of SWARM_HOMES"
     assert (folder / "work" / "filler").exists()

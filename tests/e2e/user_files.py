@@ -40,3 +40,9 @@ try:
 except OSError as error:
     print(errno.errorcode[error.errno], written)
 """
+
+
+def assert_writes_stop_at_quota(person, quota_mb: int) -> None:
+    """Writing twice the quota stops near it, with EDQUOT."""
+    error, written = person.run_once(FILL.format(mb=quota_mb * 2)).split()
+    assert error == "EDQUOT" and quota_mb - 10 <= int(written) <= quota_mb, (error, written)
