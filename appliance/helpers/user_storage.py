@@ -76,7 +76,10 @@ def ensure(volume: str, limit: int, instance: str, user: str) -> dict:
     limited = btrfs("qgroup", "limit", str(limit), path)
     if limited.returncode != 0:
         raise StorageHelperError(f"btrfs qgroup limit {limit} {volume}: {limited.stderr.strip()}")
-    os.setxattr(path, OWNER_ATTRIBUTE, json.dumps({"instance": instance, "user": user}).encode())
+    try:
+        os.setxattr(path, OWNER_ATTRIBUTE, json.dumps({"instance": instance, "user": user}).encode())
+    except OSError as error:
+        raise StorageHelperError(f"recording whose home {volume} is: {error}") from None
     return {"volume": volume, "created": created, "limit": limit, "qgroup": qgroup_in_sysfs(path)}
 
 
