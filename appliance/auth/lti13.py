@@ -34,6 +34,7 @@ from tornado.httputil import url_concat
 from traitlets import Set, Unicode
 
 from appliance.auth.password_login import PasswordLogin
+from appliance.auth.waiting import retried_for
 from appliance.login.lti13 import ADMIN_LOGIN_PATH, CROSS_SITE_COOKIE, TARGET_PARAMETER
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -89,19 +90,19 @@ def wait_for_keyset(
     pause: Callable[[float], None] = time.sleep,
 ) -> int:
     """The number of keys, retrying for a bounded time: the LMS may be restarting when the hub starts."""
-    deadline, attempt = clock() + seconds, 0
-    while True:
-        attempt += 1
-        try:
-            return keys_in(url)
-        except KeysetError as error:
-            if clock() + 2 > deadline:
-                raise KeysetError(
-                    f"LTI_JWKS_URL={url!r} {error}; tried {attempt} times in {seconds:g} s. Check the URL and that "
-                    "the hub can reach the LMS."
-                ) from None
-            report(f"Waiting for LTI_JWKS_URL {url}: it {error} (attempt {attempt}).")
-            pause(2)
+    return retried_for(
+        seconds,
+        lambda: keys_in(url),
+        KeysetError,
+        waiting=lambda error, attempt: f"Waiting for LTI_JWKS_URL {url}: it {error} (attempt {attempt}).",
+        gave_up=lambda error, attempts: (
+            f"LTI_JWKS_URL={url!r} {error}; tried {attempts} times in {seconds:g} s. Check the URL and that the hub "
+            "can reach the LMS."
+        ),
+        report=report,
+        clock=clock,
+        pause=pause,
+    )
 
 
 def group_name(text: str) -> str:

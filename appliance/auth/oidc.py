@@ -10,6 +10,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from traitlets import Unicode
 
 from appliance.auth.oauth import ProviderLogin
+from appliance.auth.waiting import retried_for
 
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 # GenericOAuthenticator's trait, and the discovery document's field that gives it.
@@ -59,20 +60,19 @@ def wait_for_issuer(
     pause: Callable[[float], None] = time.sleep,
 ) -> dict[str, str]:
     """The endpoints, retrying for a bounded time: the provider may start a few seconds after the hub."""
-    deadline = clock() + seconds
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return discovered_endpoints(issuer, ca_file)
-        except DiscoveryError as error:
-            if clock() + 2 > deadline:
-                raise DiscoveryError(
-                    f"OIDC_ISSUER={issuer!r} {error}; tried {attempt} times in {seconds:g} s. Check the URL, that the "
-                    "hub can reach it, and OIDC_CA_CERT for a provider with a private CA."
-                ) from None
-            report(f"Waiting for OIDC_ISSUER {issuer}: it {error} (attempt {attempt}).")
-            pause(2)
+    return retried_for(
+        seconds,
+        lambda: discovered_endpoints(issuer, ca_file),
+        DiscoveryError,
+        waiting=lambda error, attempt: f"Waiting for OIDC_ISSUER {issuer}: it {error} (attempt {attempt}).",
+        gave_up=lambda error, attempts: (
+            f"OIDC_ISSUER={issuer!r} {error}; tried {attempts} times in {seconds:g} s. Check the URL, that the hub "
+            "can reach it, and OIDC_CA_CERT for a provider with a private CA."
+        ),
+        report=report,
+        clock=clock,
+        pause=pause,
+    )
 
 
 class ApplianceOIDCAuthenticator(ProviderLogin, GenericOAuthenticator):
