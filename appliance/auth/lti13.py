@@ -90,19 +90,8 @@ def wait_for_keyset(
     pause: Callable[[float], None] = time.sleep,
 ) -> int:
     """The number of keys, retrying for a bounded time: the LMS may be restarting when the hub starts."""
-    return retried_for(
-        seconds,
-        lambda: keys_in(url),
-        KeysetError,
-        waiting=lambda error, attempt: f"Waiting for LTI_JWKS_URL {url}: it {error} (attempt {attempt}).",
-        gave_up=lambda error, attempts: (
-            f"LTI_JWKS_URL={url!r} {error}; tried {attempts} times in {seconds:g} s. Check the URL and that the hub "
-            "can reach the LMS."
-        ),
-        report=report,
-        clock=clock,
-        pause=pause,
-    )
+    advice = "Check the URL and that the hub can reach the LMS."
+    return retried_for(seconds, lambda: keys_in(url), KeysetError, ("LTI_JWKS_URL", url), advice, report, clock, pause)
 
 
 def group_name(text: str) -> str:

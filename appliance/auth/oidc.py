@@ -60,19 +60,11 @@ def wait_for_issuer(
     pause: Callable[[float], None] = time.sleep,
 ) -> dict[str, str]:
     """The endpoints, retrying for a bounded time: the provider may start a few seconds after the hub."""
+    advice = "Check the URL, that the hub can reach it, and OIDC_CA_CERT for a provider with a private CA."
     return retried_for(
-        seconds,
-        lambda: discovered_endpoints(issuer, ca_file),
-        DiscoveryError,
-        waiting=lambda error, attempt: f"Waiting for OIDC_ISSUER {issuer}: it {error} (attempt {attempt}).",
-        gave_up=lambda error, attempts: (
-            f"OIDC_ISSUER={issuer!r} {error}; tried {attempts} times in {seconds:g} s. Check the URL, that the hub "
-            "can reach it, and OIDC_CA_CERT for a provider with a private CA."
-        ),
-        report=report,
-        clock=clock,
-        pause=pause,
-    )
+        seconds, lambda: discovered_endpoints(issuer, ca_file), DiscoveryError, ("OIDC_ISSUER", issuer), advice,
+        report, clock, pause,
+    )  # fmt: skip
 
 
 class ApplianceOIDCAuthenticator(ProviderLogin, GenericOAuthenticator):

@@ -13,14 +13,16 @@ def retried_for(
     seconds: float,
     try_once: Callable[[], T],
     failure: type[Exception],
-    waiting: Callable[[Exception, int], str],
-    gave_up: Callable[[Exception, int], str],
+    setting: tuple[str, str],
+    advice: str,
     report: Callable[[str], None],
     clock: Callable[[], float] = time.monotonic,
     pause: Callable[[float], None] = time.sleep,
 ) -> T:
-    """`try_once()`'s answer; on `failure`, `report`s `waiting(error, attempt)` and tries again, every PAUSE_SECONDS,
-    until the next try would end past `seconds`: then `failure(gave_up(error, attempts))`."""
+    """`try_once()`'s answer. On `failure` it reports the wait, naming the setting (name, value), and tries again
+    every PAUSE_SECONDS until the next try would end past `seconds`; then raises `failure` with the last error, the
+    attempts and `advice`."""
+    name, value = setting
     deadline, attempt = clock() + seconds, 0
     while True:
         attempt += 1
@@ -28,6 +30,6 @@ def retried_for(
             return try_once()
         except failure as error:
             if clock() + PAUSE_SECONDS > deadline:
-                raise failure(gave_up(error, attempt)) from None
-            report(waiting(error, attempt))
+                raise failure(f"{name}={value!r} {error}; tried {attempt} times in {seconds:g} s. {advice}") from None
+            report(f"Waiting for {name} {value}: it {error} (attempt {attempt}).")
             pause(PAUSE_SECONDS)
