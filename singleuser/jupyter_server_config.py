@@ -8,7 +8,8 @@ c.HubOAuth.cache_max_age = int(os.environ.get("APPLIANCE_AUTH_CACHE_SECONDS", "3
 # COLLABORATION=off: jupyter-collaboration's own switch, which JupyterLab's side of it follows too.
 c.YDocExtension.disable_rtc = os.environ.get("APPLIANCE_COLLABORATION", "on") == "off"  # noqa: F821
 # LTI_PLATFORM_ORIGINS: the LMS may show JupyterLab in its frame (appliance.login.lti13), where browsers send only
-# SameSite=None, Secure and Partitioned cookies; http.cookies writes Partitioned from Python 3.14 on.
+# SameSite=None, Secure and Partitioned cookies; http.cookies writes Partitioned from Python 3.14 on. The image has no
+# appliance package: this repeats the hub's CROSS_SITE_COOKIE and allow_partitioned_cookies (appliance.auth.lti13).
 if "APPLIANCE_CONTENT_SECURITY_POLICY" in os.environ:
     import http.cookies
 

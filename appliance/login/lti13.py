@@ -29,6 +29,7 @@ ADMIN_LOGIN_PATH = "/hub/admin-login"
 TARGET_PARAMETER = "target"
 # Cookies that a launch (a form post from the LMS's site) and the LMS's frame carry: SameSite=None, which browsers
 # take only when Secure, and Partitioned (CHIPS), without which Chrome drops them inside another site's frame.
+# The user image's singleuser/jupyter_server_config.py repeats it for the servers' cookies.
 CROSS_SITE_COOKIE = {"samesite": "None", "secure": True, "partitioned": True}
 ORIGIN = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?"
 
