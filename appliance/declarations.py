@@ -165,6 +165,8 @@ class LoginMode(Mode):
     takes_passwords: bool = False  # its login page takes a password
     # What the admin copies into the provider (lines), logged at start and printed by `appliance check`.
     registration: Callable[[Settings], list[str]] | None = None
+    # What every user server finds in its environment in this mode (read by the appliance's user image).
+    server_environment: Callable[[Settings], dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from appliance.layout import (
     PUBLIC_PORT_INSIDE,
     container_prefix,
 )
-from appliance.login import lti13
+from appliance.login import LOGIN_MODES
 from appliance.servers import SPAWNER_MODES
 from appliance.storage import backup_service
 
@@ -119,13 +119,16 @@ def configure_culling(settings: Settings, c: Config) -> None:
 
 
 def configure_server_environment(settings: Settings, c: Config) -> None:
-    """What every user server finds in its environment: how often it reports activity (with IDLE_TIMEOUT), and the
-    appliance's sharing settings, which the appliance's user image reads (singleuser/jupyter_server_config.py).
+    """What every user server finds in its environment: how often it reports activity (with IDLE_TIMEOUT), the
+    appliance's sharing settings and the login mode's own (lti13: which sites may frame JupyterLab), which the
+    appliance's user image reads (singleuser/jupyter_server_config.py).
     Environment, not arguments: an image of one's own, whose command takes none, starts all the same."""
     activity = {}
     if settings["IDLE_TIMEOUT"]:
         activity = {"JUPYTERHUB_ACTIVITY_INTERVAL": str(activity_interval_for(settings["IDLE_TIMEOUT"]))}
-    c.Spawner.environment = {**activity, **sharing.server_environment(settings), **lti13.server_environment(settings)}
+    of_login_mode = LOGIN_MODES[settings["AUTH_MODE"]].server_environment
+    login = of_login_mode(settings) if of_login_mode else {}
+    c.Spawner.environment = {**activity, **sharing.server_environment(settings), **login}
 
 
 def configure_services(settings: Settings, c: Config) -> None:

@@ -144,7 +144,7 @@ def frame_ancestors(settings: Settings) -> str:
 
 def server_environment(settings: Settings) -> dict[str, str]:
     """What the appliance's user image reads to let the LMS frame JupyterLab (singleuser/jupyter_server_config.py)."""
-    if settings["AUTH_MODE"] != "lti13" or not settings["LTI_PLATFORM_ORIGINS"]:
+    if not settings["LTI_PLATFORM_ORIGINS"]:
         return {}
     return {"APPLIANCE_CONTENT_SECURITY_POLICY": frame_ancestors(settings)}
 
@@ -221,4 +221,5 @@ MODE = LoginMode(
     admin_password=True,
     takes_passwords=True,
     registration=registration,
+    server_environment=server_environment,
 )
