@@ -12,6 +12,7 @@
   modes; a launch cannot log in as one of them.
 """
 
+import asyncio
 import hmac
 import http.cookies
 import re
@@ -161,7 +162,7 @@ class ApplianceCallbackHandler(LTI13CallbackHandler):
     """The launch (the LMS's form post of the signed id_token): checked, logged in, sent to its target."""
 
     async def post(self):
-        claims = self.checked_claims()
+        claims = await self.checked_claims()
         destination = self.destination(claims)
         try:
             user = await self.login_user(claims)
@@ -177,10 +178,12 @@ class ApplianceCallbackHandler(LTI13CallbackHandler):
         spawn = url_path_join(self.hub.base_url, "spawn", user.escaped_name)
         self.redirect(url_concat(spawn, {"next": user.url + destination}))
 
-    def checked_claims(self) -> dict:
+    async def checked_claims(self) -> dict:
         """The launch's claims once every check passed; else a LaunchRefused with one log line."""
         try:
-            claims = self.decode_and_validate_launch_request()
+            # The library fetches the LMS's keyset at every launch, and waits for it: in a thread, so that a slow LMS
+            # does not hold up the hub's event loop (a class launching at once).
+            claims = await asyncio.to_thread(self.decode_and_validate_launch_request)
             self.authenticator.check_launch(claims)
         except LaunchRefused:
             raise
