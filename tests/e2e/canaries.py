@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 NAMESPACE_PREFIX = "jh-canary-"
+VETH_PREFIX = "jhc"  # the host end of the pair; its peer in the namespace adds "n"
 CANARY_PORT = 8080
 DNS_PORT = 53
 HOST_SIDE = "198.51.100.1"
@@ -76,11 +77,19 @@ class Canaries:
 
 
 def sweep_earlier_canaries() -> None:
-    """Remove the namespaces (and with them their veth pairs) that an interrupted earlier run left."""
+    """Remove what an interrupted earlier run left: its namespaces with the listeners that keep them alive, and a
+    host end of a veth pair whose namespace lives on unnamed (its routes would lead there, where nothing listens)."""
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
     for name in listed:
         if name.startswith(NAMESPACE_PREFIX):
+            pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+            subprocess.run(["kill", *pids], capture_output=True)
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    links = subprocess.run(["ip", "-o", "link", "show", "type", "veth"], capture_output=True, text=True).stdout
+    for line in links.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if name.startswith(VETH_PREFIX):
+            subprocess.run(["ip", "link", "del", name], capture_output=True)
 
 
 class HostListener:

@@ -22,7 +22,7 @@ from harness.compose import (
 )
 from harness.credentials import ADMIN_PASSWORD
 from harness.swarm import docker_cli
-from tests.e2e.canaries import NAMESPACE_PREFIX, Canaries
+from tests.e2e.canaries import NAMESPACE_PREFIX, VETH_PREFIX, Canaries
 from tests.e2e.registry import REGISTRY, start_registry
 
 
@@ -98,7 +98,7 @@ def local_registry(registry_server):
 @pytest.fixture(scope="session")
 def canaries():
     """Listeners in a network namespace of this run: an "internet" address, the metadata address, private ones."""
-    made = Canaries(f"{NAMESPACE_PREFIX}{RUN_ID}", f"jhc{RUN_ID[:6]}").create()
+    made = Canaries(f"{NAMESPACE_PREFIX}{RUN_ID}", f"{VETH_PREFIX}{RUN_ID[:6]}").create()
     try:
         yield made
     finally:
